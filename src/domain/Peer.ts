@@ -1,0 +1,26 @@
+/** A peer's network address, as trackers list it and as we dial it. */
+export interface PeerAddress {
+  readonly host: string
+  readonly port: number
+}
+
+/** `ip:port`, with brackets around IPv6 hosts (`[::1]:6881`). */
+export const formatPeer = (p: PeerAddress): string => (p.host.includes(":") ? `[${p.host}]:${p.port}` : `${p.host}:${p.port}`)
+
+/** Parses `ip:port` or `[ipv6]:port`; undefined when it is not that. */
+export const parsePeer = (text: string): PeerAddress | undefined => {
+  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:\[\]]+):(\d{1,5})$/.exec(text)
+  if (m === null) return undefined
+  const port = Number(m[2])
+  return port >= 1 && port <= 65535 ? { host: m[1]!, port } : undefined
+}
+
+/** Our 20-byte peer id: Azureus style client tag `-EB0010-` followed by 12 random bytes. */
+export const clientTag = "-EB0010-"
+
+export const makePeerId = (random: (n: number) => Uint8Array): Uint8Array => {
+  const id = new Uint8Array(20)
+  id.set(new TextEncoder().encode(clientTag), 0)
+  id.set(random(12), 8)
+  return id
+}
