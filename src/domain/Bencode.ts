@@ -104,18 +104,21 @@ class Decoder {
   string(): Uint8Array {
     const bytes = this.bytes
     const start = this.pos
+    // Accumulate only while the length could still fit the input: a longer digit run cannot be a
+    // valid length, and stopping there keeps the number exact (no float rounding, no Infinity).
     let length = 0
     while (isDigit(bytes[this.pos])) {
-      length = length * 10 + (bytes[this.pos]! - ZERO)
+      if (length <= bytes.length) length = length * 10 + (bytes[this.pos]! - ZERO)
       this.pos++
-      // Past the input's size the length cannot fit: stop before the number loses precision.
-      if (length > bytes.length) return this.fail(`a string length that fits the input (${bytes.length - this.pos} bytes left)`, start)
     }
-    if (bytes[start] === ZERO && this.pos - start > 1) return this.fail("no leading zero in a string length", start)
+    const digits = this.pos - start
+    if (bytes[start] === ZERO && digits > 1) return this.fail("no leading zero in a string length", start)
     if (bytes[this.pos] !== COLON) return this.fail("':' after the string length")
     this.pos++
-    if (length > bytes.length - this.pos) {
-      return this.fail(`a string length that fits the input (${bytes.length - this.pos} bytes left)`, start)
+    const left = bytes.length - this.pos
+    if (length > left) {
+      const declared = digits <= 20 ? bytesToKey(bytes.subarray(start, start + digits)) : `a ${digits}-digit number`
+      return this.fail(`a string length that fits the input (declared ${declared}, ${left} byte${left === 1 ? "" : "s"} left)`, start)
     }
     const out = bytes.subarray(this.pos, this.pos + length)
     this.pos += length
@@ -143,6 +146,7 @@ class Decoder {
       const keyAt = this.pos
       const key = bytesToKey(this.string())
       if (entries.has(key)) return this.fail("no duplicate dictionary key", keyAt)
+      if (this.bytes[this.pos] === LETTER_E) return this.fail(`a value for the key at byte ${keyAt}`)
       const valueStart = this.pos
       entries.set(key, this.value(depth))
       recordSpans?.set(key, { start: valueStart, end: this.pos })

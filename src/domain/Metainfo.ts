@@ -2,8 +2,15 @@
  * The torrent model (BEP 3 metainfo, BEP 12 announce-list, BEP 27 private flag).
  * Types first; the parser and validation follow below.
  */
+import { createHash } from "node:crypto"
+import { Data, Either } from "effect"
+import * as Bencode from "./Bencode.js"
 
-/** One file of the torrent, in torrent order; `offset` is where it starts in the concatenated payload. */
+/**
+ * One file of the torrent, in torrent order; `offset` is where it starts in the concatenated payload.
+ * `path` is relative to the torrent's folder (`name`) for a multi-file torrent; every component has
+ * been checked safe to join under an output folder.
+ */
 export interface TorrentFile {
   readonly path: ReadonlyArray<string>
   readonly length: number
@@ -32,4 +39,232 @@ export interface Metainfo {
   /** BEP 12 tiers; empty when the torrent has no announce-list. */
   readonly announceList: ReadonlyArray<ReadonlyArray<string>>
   readonly info: Info
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing and validation
+
+/** Which rule a torrent broke. */
+export type MetainfoRule =
+  | "NotADictionary"
+  | "MissingField"
+  | "WrongType"
+  | "OutOfRange"
+  | "PieceHashes"
+  | "PieceCount"
+  | "Conflict"
+  | "UnsafePath"
+
+/** A torrent that decodes as bencode but is not valid metainfo, or that would be unsafe to download. */
+export class MetainfoError extends Data.TaggedError("MetainfoError")<{
+  readonly reason: MetainfoRule
+  /** Where in the torrent, e.g. `info.files[2].path[0]`. */
+  readonly field: string
+  readonly detail: string
+}> {
+  override get message() {
+    return `invalid torrent: ${this.field}: ${this.detail}`
+  }
+}
+
+type Parsed<A> = Either.Either<A, MetainfoError>
+
+const fail = (reason: MetainfoRule, field: string, detail: string): Parsed<never> =>
+  Either.left(new MetainfoError({ reason, field, detail }))
+
+const typeName = (v: Bencode.Bencode): string =>
+  Bencode.isBytes(v) ? "a byte string" : Bencode.isInt(v) ? "an integer" : Bencode.isList(v) ? "a list" : "a dictionary"
+
+const required = (d: Bencode.BencodeDict, key: string, field: string): Parsed<Bencode.Bencode> => {
+  const v = Bencode.get(d, key)
+  return v === undefined ? fail("MissingField", field, "is missing") : Either.right(v)
+}
+
+const asDict = (v: Bencode.Bencode, field: string): Parsed<Bencode.BencodeDict> =>
+  Bencode.isDict(v) ? Either.right(v) : fail("WrongType", field, `must be a dictionary, not ${typeName(v)}`)
+
+const asList = (v: Bencode.Bencode, field: string): Parsed<Bencode.BencodeList> =>
+  Bencode.isList(v) ? Either.right(v) : fail("WrongType", field, `must be a list, not ${typeName(v)}`)
+
+const asBytes = (v: Bencode.Bencode, field: string): Parsed<Uint8Array> =>
+  Bencode.isBytes(v) ? Either.right(v) : fail("WrongType", field, `must be a byte string, not ${typeName(v)}`)
+
+/** A byte count: an integer in `[min, MAX_SAFE_INTEGER]`, so that arithmetic on it stays exact. */
+const asLength = (v: Bencode.Bencode, field: string, min: number): Parsed<number> => {
+  if (!Bencode.isInt(v)) return fail("WrongType", field, `must be an integer, not ${typeName(v)}`)
+  if (v < BigInt(min) || v > BigInt(Number.MAX_SAFE_INTEGER)) {
+    return fail("OutOfRange", field, `${v} is not between ${min} and ${Number.MAX_SAFE_INTEGER}`)
+  }
+  return Either.right(Number(v))
+}
+
+/** The `key.utf-8` variant when it is well typed (some clients write it beside a legacy-encoded `key`). */
+const preferUtf8 = (d: Bencode.BencodeDict, key: string, isWellTyped: (v: Bencode.Bencode | undefined) => boolean) => {
+  const utf8Key = `${key}.utf-8`
+  return isWellTyped(Bencode.get(d, utf8Key)) ? utf8Key : key
+}
+
+/**
+ * Why a path component is unsafe to join under the output folder, or undefined when it is safe.
+ * Rejected: empty, `.` and `..`, separators and NUL inside, and Windows drive letters (`C:`).
+ * Together with the per-component rule this rules out absolute paths and any escape.
+ */
+export const pathComponentProblem = (component: string): string | undefined => {
+  if (component.length === 0) return "is empty"
+  if (component === "." || component === "..") return `is '${component}'`
+  if (/[/\\\0]/.test(component)) return `${JSON.stringify(component)} contains '/', '\\' or NUL`
+  if (/^[A-Za-z]:/.test(component)) return `${JSON.stringify(component)} starts with a drive letter`
+  return undefined
+}
+
+const safeComponent = (component: string, field: string): Parsed<string> => {
+  const problem = pathComponentProblem(component)
+  return problem === undefined ? Either.right(component) : fail("UnsafePath", field, `path component ${problem}`)
+}
+
+const parseFiles = (list: Bencode.BencodeList): Parsed<ReadonlyArray<TorrentFile>> =>
+  Either.gen(function* () {
+    if (list.length === 0) return yield* fail("MissingField", "info.files", "lists no file")
+    const files: Array<TorrentFile> = []
+    const filePaths = new Set<string>()
+    const dirPaths = new Set<string>()
+    let offset = 0
+    for (let i = 0; i < list.length; i++) {
+      const field = `info.files[${i}]`
+      const entry = yield* asDict(list[i]!, field)
+      const length = yield* asLength(yield* required(entry, "length", `${field}.length`), `${field}.length`, 0)
+      const pathKey = preferUtf8(entry, "path", Bencode.isList)
+      const rawPath = yield* asList(yield* required(entry, pathKey, `${field}.${pathKey}`), `${field}.${pathKey}`)
+      if (rawPath.length === 0) return yield* fail("UnsafePath", `${field}.${pathKey}`, "is an empty path")
+      const path: Array<string> = []
+      for (let j = 0; j < rawPath.length; j++) {
+        const componentField = `${field}.${pathKey}[${j}]`
+        path.push(yield* safeComponent(Bencode.toText(yield* asBytes(rawPath[j]!, componentField)), componentField))
+      }
+      // Two entries on one path, or a file where another entry needs a folder, would clobber data.
+      const joined = path.join("/")
+      if (filePaths.has(joined) || dirPaths.has(joined)) {
+        return yield* fail("Conflict", `${field}.${pathKey}`, `${JSON.stringify(joined)} is used by an earlier entry`)
+      }
+      for (let j = 1; j < path.length; j++) {
+        const dir = path.slice(0, j).join("/")
+        if (filePaths.has(dir)) return yield* fail("Conflict", `${field}.${pathKey}`, `${JSON.stringify(dir)} is a file, not a folder`)
+        dirPaths.add(dir)
+      }
+      filePaths.add(joined)
+      files.push({ path, length, offset })
+      offset += length
+      if (!Number.isSafeInteger(offset)) return yield* fail("OutOfRange", "info.files", "total length exceeds 2^53 - 1 bytes")
+    }
+    return files
+  })
+
+const hashLength = 20
+
+const parseInfoDict = (d: Bencode.BencodeDict, raw: Uint8Array): Parsed<Info> =>
+  Either.gen(function* () {
+    const nameKey = preferUtf8(d, "name", Bencode.isBytes)
+    const name = yield* safeComponent(
+      Bencode.toText(yield* asBytes(yield* required(d, nameKey, `info.${nameKey}`), `info.${nameKey}`)),
+      `info.${nameKey}`
+    )
+    const pieceLength = yield* asLength(yield* required(d, "piece length", "info.piece length"), "info.piece length", 1)
+    const pieces = yield* asBytes(yield* required(d, "pieces", "info.pieces"), "info.pieces")
+    if (pieces.length % hashLength !== 0) {
+      return yield* fail("PieceHashes", "info.pieces", `${pieces.length} bytes is not a multiple of ${hashLength}`)
+    }
+
+    const length = Bencode.get(d, "length")
+    const fileList = Bencode.get(d, "files")
+    if (length !== undefined && fileList !== undefined) {
+      return yield* fail("Conflict", "info", "has both 'length' (single file) and 'files' (multi-file)")
+    }
+    if (length === undefined && fileList === undefined) {
+      return yield* fail("MissingField", "info", "has neither 'length' (single file) nor 'files' (multi-file)")
+    }
+    const files: ReadonlyArray<TorrentFile> = fileList !== undefined
+      ? yield* parseFiles(yield* asList(fileList, "info.files"))
+      : [{ path: [name], length: yield* asLength(length!, "info.length", 0), offset: 0 }]
+    const last = files[files.length - 1]!
+    const totalLength = last.offset + last.length
+
+    const pieceCount = pieces.length / hashLength
+    const expectedCount = Math.ceil(totalLength / pieceLength)
+    if (pieceCount !== expectedCount) {
+      return yield* fail(
+        "PieceCount",
+        "info.pieces",
+        `has ${pieceCount} hashes but ${totalLength} bytes in pieces of ${pieceLength} make ${expectedCount}`
+      )
+    }
+    // Copies (here and for `raw`), so that an Info neither pins nor shares the caller's buffer;
+    // `new Uint8Array(view)` copies even a Node Buffer, whose `slice` would share memory.
+    const hashes = new Uint8Array(pieces)
+    const pieceHashes: Array<Uint8Array> = []
+    for (let i = 0; i < pieceCount; i++) pieceHashes.push(hashes.subarray(i * hashLength, (i + 1) * hashLength))
+
+    const priv = Bencode.get(d, "private")
+    return {
+      name,
+      pieceLength,
+      pieceHashes,
+      pieceCount,
+      files,
+      isMultiFile: fileList !== undefined,
+      totalLength,
+      private: Bencode.isInt(priv) && priv === 1n,
+      infoHash: new Uint8Array(createHash("sha1").update(raw).digest()),
+      raw
+    }
+  })
+
+/** Tracker fields are hints: malformed entries are skipped rather than failing the torrent. */
+const parseAnnounceList = (v: Bencode.Bencode | undefined): ReadonlyArray<ReadonlyArray<string>> =>
+  Bencode.isList(v)
+    ? v.flatMap((tier) => {
+        const urls = Bencode.isList(tier) ? tier.filter(Bencode.isBytes).map(Bencode.toText) : []
+        return urls.length > 0 ? [urls] : []
+      })
+    : []
+
+/** Parses and validates a `.torrent` file. The info hash is the SHA-1 of the info dict's bytes as they stand in the file. */
+export const parseTorrent = (bytes: Uint8Array): Either.Either<Metainfo, MetainfoError | Bencode.BencodeError> =>
+  Either.flatMap(Bencode.decodeDictWithSpans(bytes), ({ dict, spans }) =>
+    Either.gen(function* () {
+      const infoDict = yield* asDict(yield* required(dict, "info", "info"), "info")
+      const span = spans.get(Bencode.bytesToKey(Bencode.text("info")))!
+      const info = yield* parseInfoDict(infoDict, new Uint8Array(bytes.subarray(span.start, span.end)))
+      const announce = Bencode.get(dict, "announce")
+      return {
+        announce: Bencode.isBytes(announce) ? Bencode.toText(announce) : undefined,
+        announceList: parseAnnounceList(Bencode.get(dict, "announce-list")),
+        info
+      }
+    })
+  )
+
+/** Parses and validates a bare info dict, as fetched from peers for a magnet link (BEP 9). */
+export const parseInfo = (infoBytes: Uint8Array): Either.Either<Info, MetainfoError | Bencode.BencodeError> =>
+  Either.flatMap(Bencode.decode(infoBytes), (value) =>
+    Bencode.isDict(value)
+      ? parseInfoDict(value, new Uint8Array(infoBytes))
+      : fail("NotADictionary", "info", `must be a dictionary, not ${typeName(value)}`)
+  )
+
+/** Size of piece `index` (the last one is usually short); 0 for an index outside the torrent. */
+export const pieceSize = (info: Info, index: number): number => {
+  if (!Number.isInteger(index) || index < 0 || index >= info.pieceCount) return 0
+  return index === info.pieceCount - 1 ? info.totalLength - index * info.pieceLength : info.pieceLength
+}
+
+const isTrackerUrl = (url: string): boolean => /^(https?|udp):\/\/./i.test(url)
+
+/**
+ * Tracker tiers to announce to (BEP 12): the announce-list when it names any usable tracker, else
+ * `[[announce]]`, else none. Only HTTP(S) and UDP trackers are kept.
+ */
+export const trackerTiers = (meta: Metainfo): ReadonlyArray<ReadonlyArray<string>> => {
+  const tiers = meta.announceList.map((tier) => tier.filter(isTrackerUrl)).filter((tier) => tier.length > 0)
+  if (tiers.length > 0) return tiers
+  return meta.announce !== undefined && isTrackerUrl(meta.announce) ? [[meta.announce]] : []
 }
