@@ -3,13 +3,21 @@
  * assembles them. Deep imports keep the bundled CLI's start-up short (STYLE.md §3.9).
  */
 import * as Command from "@effect/cli/Command"
+import { createCommand } from "./create.js"
 import { decodeCommand } from "./decode.js"
+import { downloadCommand } from "./download.js"
+import { downloadPieceCommand } from "./downloadPiece.js"
+import { handshakeCommand } from "./handshake.js"
 import { infoCommand } from "./info.js"
+import { magnetHandshakeCommand } from "./magnetHandshake.js"
+import { magnetInfoCommand } from "./magnetInfo.js"
 import { magnetParseCommand } from "./magnetParse.js"
+import { peersCommand } from "./peers.js"
+import { trackerCommand } from "./tracker.js"
 
 export const rootCommand = Command.make("bittorrent").pipe(
   Command.withDescription("A BitTorrent client built on Effect"),
-  Command.withSubcommands([decodeCommand, infoCommand, magnetParseCommand])
+  Command.withSubcommands([decodeCommand, infoCommand, magnetParseCommand, peersCommand, handshakeCommand, downloadPieceCommand, downloadCommand, magnetHandshakeCommand, magnetInfoCommand, createCommand, trackerCommand])
 )
 
 export const cli = Command.run(rootCommand, { name: "bittorrent", version: "0.1.0" })

@@ -1,0 +1,23 @@
+/** Options shared by the commands that download, and the peer id they announce. */
+import * as Options from "@effect/cli/Options"
+import { randomBytes } from "node:crypto"
+import { makePeerId } from "../../domain/Peer.js"
+
+export const outputOption = Options.text("output").pipe(
+  Options.withAlias("o"),
+  Options.withDescription("where to write: the file of a single-file torrent, the folder of a multi-file one")
+)
+export const quietOption = Options.boolean("quiet").pipe(Options.withAlias("q"), Options.withDescription("no progress on stderr"))
+export const portOption = Options.integer("port").pipe(
+  Options.withDefault(6881),
+  Options.withDescription("the port announced to trackers")
+)
+export const maxPeersOption = Options.integer("max-peers").pipe(
+  Options.withDefault(30),
+  Options.withDescription("how many peers to download from at once")
+)
+export const sequentialOption = Options.boolean("sequential").pipe(
+  Options.withDescription("fetch pieces in order instead of rarest first")
+)
+
+export const newPeerId = (): Uint8Array => makePeerId((n) => new Uint8Array(randomBytes(n)))

@@ -1,0 +1,62 @@
+/**
+ * Renders download events on stderr: a live line on a terminal, a plain line every few seconds
+ * otherwise (logs, CI), nothing with --quiet. stdout stays free for results.
+ */
+import { Effect } from "effect"
+import type { DownloadEvent } from "../Download.js"
+
+const mib = (bytes: number) => (bytes / 1048576).toFixed(1)
+
+const eta = (left: number, rate: number): string => {
+  if (rate <= 0) return "--"
+  const s = Math.ceil(left / rate)
+  return s >= 3600 ? `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m` : s >= 60 ? `${Math.floor(s / 60)}m${s % 60}s` : `${s}s`
+}
+
+export type ProgressMode = "live" | "plain" | "quiet"
+
+export const progressMode = (quiet: boolean): ProgressMode => (quiet ? "quiet" : process.stderr.isTTY ? "live" : "plain")
+
+/** A renderer keeps a little state (when it last printed); make one per download. */
+export const makeRenderer = (mode: ProgressMode, plainEveryMs = 5000) => {
+  let lastPlain = 0
+  let live = false
+  const write = (text: string) => process.stderr.write(text)
+  const line = (text: string) => {
+    if (live) write("\r\x1b[K")
+    live = false
+    write(`${text}\n`)
+  }
+  return (event: DownloadEvent): Effect.Effect<void> =>
+    Effect.sync(() => {
+      if (mode === "quiet") return
+      switch (event._tag) {
+        case "Started":
+          if (event.verified > 0) line(`resuming: ${event.verified} of ${event.pieces} pieces already verified on disk`)
+          return
+        case "PieceRejected":
+          line(`piece ${event.index} failed its hash check (from ${event.peers.join(", ")}); fetching it again`)
+          return
+        case "PeerBanned":
+          line(`banned ${event.peer} after repeated bad pieces`)
+          return
+        case "Progress": {
+          const percent = event.totalBytes === 0 ? 100 : (100 * event.verifiedBytes) / event.totalBytes
+          const text = `${percent.toFixed(1)}% ${mib(event.verifiedBytes)}/${mib(event.totalBytes)} MiB  ${mib(event.bytesPerSecond)} MiB/s  ${event.peers} peers  ETA ${eta(event.totalBytes - event.verifiedBytes, event.bytesPerSecond)}`
+          if (mode === "live") {
+            write(`\r\x1b[K${text}`)
+            live = true
+          } else if (Date.now() - lastPlain >= plainEveryMs) {
+            lastPlain = Date.now()
+            line(text)
+          }
+          return
+        }
+        case "Completed":
+          line(`done: ${mib(event.bytes)} MiB downloaded in ${event.seconds.toFixed(2)} s`)
+          return
+        default:
+          return
+      }
+    })
+}
