@@ -15,6 +15,14 @@ export const parsePeer = (text: string): PeerAddress | undefined => {
   return port >= 1 && port <= 65535 ? { host: m[1]!, port } : undefined
 }
 
+/**
+ * Whether a listed peer is this client itself: trackers list the announcer back (opentracker
+ * does), and on one machine that is a loopback host with the port we announced.
+ */
+export const isOwnAddress = (p: PeerAddress, announcedPort: number): boolean =>
+  p.port === announcedPort &&
+  (p.host.startsWith("127.") || p.host === "::1" || p.host === "0.0.0.0" || p.host === "localhost")
+
 /** Our 20-byte peer id: Azureus style client tag `-EB0010-` followed by 12 random bytes. */
 export const clientTag = "-EB0010-"
 

@@ -13,7 +13,7 @@ import { type Chunk, Data, Deferred, Duration, Effect, FiberMap, Queue, Schedule
 import { Bitfield } from "../domain/Bitfield.js"
 import { equalBytes } from "../domain/Bytes.js"
 import type { Info } from "../domain/Metainfo.js"
-import { formatPeer, type PeerAddress } from "../domain/Peer.js"
+import { formatPeer, isOwnAddress, type PeerAddress } from "../domain/Peer.js"
 import { type CompletedPiece, PiecePicker } from "../domain/PiecePicker.js"
 import type { Message } from "../domain/Wire.js"
 import { Hasher } from "../services/Hasher.js"
@@ -102,7 +102,8 @@ const maxDepth = 250
 const pipelineSeconds = 1
 const tickMillis = 200
 /** Pieces queued for hashing at once: bounds memory and backpressures the sockets. */
-const verifyQueueBytes = 32 * 1024 * 1024
+const verifyQueueBytes = 8 * 1024 * 1024
+const verifyConcurrency = 4
 
 const defaultPeerRetry: Schedule.Schedule<unknown, PeerError> = Schedule.exponential("1 second", 2).pipe(
   Schedule.jittered,
@@ -133,9 +134,6 @@ const clientName = (peerId: Uint8Array): string => {
   const tag = Buffer.from(peerId.subarray(0, 8)).toString("latin1")
   return /^-[A-Za-z0-9]{2}[0-9A-Za-z]{4}-$/.test(tag) ? tag.slice(1, 7) : "unknown"
 }
-
-const isOwnAddress = (p: PeerAddress, port: number) =>
-  p.port === port && (p.host === "127.0.0.1" || p.host === "::1" || p.host === "0.0.0.0" || p.host === "localhost")
 
 /**
  * Runs a download into an opened storage. The stream ends after the last wanted piece is
@@ -274,7 +272,7 @@ const engine = (
         if (s.choked || !s.interested) return
         const room = s.depth - picker.outstandingCount(s.key)
         // Top up in batches: one send per few blocks rather than per block.
-        if (room < Math.min(8, s.depth / 2)) return
+        if (room < Math.max(minDepth / 2, s.depth / 4)) return
         for (const r of picker.pick(s.key, room, Date.now())) out.push({ _tag: "Request", index: r.index, begin: r.begin, length: r.length })
       }
 
@@ -343,6 +341,7 @@ const engine = (
           const ok = yield* hasher.verify(piece.data, info.pieceHashes[piece.index]!)
           if (!ok) {
             picker.failed(piece.index)
+            picker.recycle(piece.data)
             const peers = [...piece.contributors]
             yield* emit(DownloadEvent.PieceRejected({ index: piece.index, peers }))
             for (const p of peers) {
@@ -358,6 +357,7 @@ const engine = (
           }
           yield* storage.writePiece(piece.index, piece.data)
           picker.verified(piece.index)
+          picker.recycle(piece.data)
           verifiedBytes += piece.data.length
           lastVerifiedAt = Date.now()
           for (const s of sessions.values()) s.pending.push({ _tag: "Have", index: piece.index })
@@ -365,9 +365,10 @@ const engine = (
           if (picker.isComplete) yield* Deferred.succeed(done, undefined)
         })
 
-      yield* Queue.take(verifyQueue).pipe(
-        Effect.flatMap(verifyOne),
-        Effect.forever,
+      // Several pieces in flight at once: hashing runs off the loop and writes wait on the disk.
+      yield* Stream.fromQueue(verifyQueue).pipe(
+        Stream.mapEffect(verifyOne, { concurrency: verifyConcurrency, unordered: true }),
+        Stream.runDrain,
         Effect.catchAll((e) => Deferred.fail(done, e)),
         Effect.forkScoped
       )

@@ -1,0 +1,52 @@
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as FileSystem from "@effect/platform/FileSystem"
+import { Console, Effect, Option } from "effect"
+import { toHex } from "../../domain/Bytes.js"
+import { CreateTorrentError, createTorrent } from "../CreateTorrent.js"
+
+/**
+ * `create <path> -o <file.torrent>`: a torrent of a file or folder. Prints `Info Hash: <hex>` on stdout;
+ * skipped folder entries and a summary go to stderr. No creation date: the same input gives the same file.
+ */
+export const createCommand = Command.make(
+  "create",
+  {
+    path: Args.text({ name: "path" }).pipe(Args.withDescription("the file or folder to share")),
+    output: Options.text("output").pipe(Options.withAlias("o"), Options.withDescription("where to write the .torrent file")),
+    announce: Options.text("announce").pipe(
+      Options.withAlias("a"),
+      Options.repeated,
+      Options.withDescription("a tracker URL (repeatable: the first is `announce`, all of them form the announce-list)")
+    ),
+    pieceLength: Options.integer("piece-length").pipe(
+      Options.optional,
+      Options.withDescription("bytes per piece, a power of two from 16384 to 67108864 (default: 1000 to 2000 pieces, 16 KiB to 16 MiB)")
+    ),
+    private: Options.boolean("private").pipe(Options.withDescription("set the private flag (BEP 27): trackers only, no DHT or PEX")),
+    name: Options.text("name").pipe(Options.optional, Options.withDescription("the torrent's name (default: the file or folder name)")),
+    comment: Options.text("comment").pipe(Options.optional, Options.withDescription("a free-text comment"))
+  },
+  ({ announce, comment, name, output, path, pieceLength, private: isPrivate }) =>
+    Effect.gen(function* () {
+      const created = yield* createTorrent(path, {
+        announce,
+        private: isPrivate,
+        exclude: [output],
+        ...Option.match(pieceLength, { onNone: () => ({}), onSome: (n) => ({ pieceLength: n }) }),
+        ...Option.match(name, { onNone: () => ({}), onSome: (n) => ({ name: n }) }),
+        ...Option.match(comment, { onNone: () => ({}), onSome: (c) => ({ comment: c }) })
+      })
+      for (const s of created.skipped) yield* Effect.logWarning(`skipped ${s.path}: ${s.why}`)
+      const fs = yield* FileSystem.FileSystem
+      yield* fs.writeFile(output, created.bytes).pipe(
+        Effect.mapError((cause) => new CreateTorrentError({ path: output, reason: "Unwritable", cause }))
+      )
+      const { info } = created.metainfo
+      yield* Effect.logInfo(
+        `${output}: ${info.files.length} file(s), ${info.totalLength} bytes, ${info.pieceCount} pieces of ${info.pieceLength} bytes`
+      )
+      yield* Console.log(`Info Hash: ${toHex(created.infoHash)}`)
+    })
+).pipe(Command.withDescription("Create a .torrent file from a file or folder"))

@@ -1,0 +1,27 @@
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import { Console, Effect, Layer } from "effect"
+import { toHex } from "../../domain/Bytes.js"
+import { parseMagnet } from "../../domain/Magnet.js"
+import { PeerWire } from "../../services/PeerWire.js"
+import { Tracker } from "../../services/Tracker.js"
+import { magnetHandshake } from "../Metadata.js"
+import { newPeerId, portOption } from "./clientOptions.js"
+
+export const magnetArg = Args.text({ name: "magnet" }).pipe(Args.withDescription("a magnet:?xt=urn:btih:... link"))
+
+/** What the metadata commands use: trackers and peers only (no storage, no hashing workers). */
+export const MagnetLayer = Layer.mergeAll(Tracker.Live.pipe(Layer.provide(NodeHttpClient.layerUndici)), PeerWire.Live)
+
+/**
+ * `magnet_handshake <magnet>`: announces, connects to a peer with the extension bit set, exchanges
+ * extension handshakes and prints the peer's id and its ut_metadata id (CONTRACT.md).
+ */
+export const magnetHandshakeCommand = Command.make("magnet_handshake", { magnet: magnetArg, port: portOption }, ({ magnet, port }) =>
+  Effect.gen(function* () {
+    const link = yield* parseMagnet(magnet)
+    const result = yield* magnetHandshake(link, { peerId: newPeerId(), port })
+    yield* Console.log(`Peer ID: ${toHex(result.peerId)}\nPeer Metadata Extension ID: ${result.metadataExtensionId}`)
+  }).pipe(Effect.provide(MagnetLayer))
+).pipe(Command.withDescription("Handshake with a peer of a magnet link's swarm and print its ut_metadata extension id"))

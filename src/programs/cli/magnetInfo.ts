@@ -1,0 +1,16 @@
+import * as Command from "@effect/cli/Command"
+import { Console, Effect } from "effect"
+import { parseMagnet } from "../../domain/Magnet.js"
+import { fetchMetadata } from "../Metadata.js"
+import { newPeerId, portOption } from "./clientOptions.js"
+import { formatInfo } from "./info.js"
+import { magnetArg, MagnetLayer } from "./magnetHandshake.js"
+
+/** `magnet_info <magnet>`: fetches the info dict from the swarm (BEP 9), verifies it and prints it like `info`. */
+export const magnetInfoCommand = Command.make("magnet_info", { magnet: magnetArg, port: portOption }, ({ magnet, port }) =>
+  Effect.gen(function* () {
+    const link = yield* parseMagnet(magnet)
+    const { info } = yield* fetchMetadata(link, { peerId: newPeerId(), port })
+    yield* Console.log(formatInfo(link.trackers[0], info))
+  }).pipe(Effect.provide(MagnetLayer))
+).pipe(Command.withDescription("Fetch a magnet link's metadata from its peers and print it like `info`"))
