@@ -9,7 +9,7 @@
  * per-block cost is plain JavaScript, and Effect runs once per chunk.
  */
 import * as FileSystem from "@effect/platform/FileSystem"
-import { type Chunk, Data, Deferred, Duration, Effect, FiberMap, Queue, Schedule, Stream, Take } from "effect"
+import { Data, Deferred, Duration, Effect, FiberMap, Queue, Schedule, Stream, Take } from "effect"
 import { Bitfield } from "../domain/Bitfield.js"
 import { equalBytes } from "../domain/Bytes.js"
 import type { Info } from "../domain/Metainfo.js"
@@ -112,7 +112,7 @@ const defaultPeerRetry: Schedule.Schedule<unknown, PeerError> = Schedule.exponen
   Schedule.whileInput((e: PeerError) => e.reason !== "InfoHashMismatch")
 )
 
-const announceRetry = Schedule.exponential("1 second", 2).pipe(Schedule.jittered, Schedule.either(Schedule.spaced("60 seconds")))
+export const announceRetry = Schedule.exponential("1 second", 2).pipe(Schedule.jittered, Schedule.either(Schedule.spaced("60 seconds")))
 
 // --- peer session state ---------------------------------------------------------------------
 
@@ -130,7 +130,7 @@ interface Session {
   pending: Array<Message>
 }
 
-const clientName = (peerId: Uint8Array): string => {
+export const clientName = (peerId: Uint8Array): string => {
   const tag = Buffer.from(peerId.subarray(0, 8)).toString("latin1")
   return /^-[A-Za-z0-9]{2}[0-9A-Za-z]{4}-$/.test(tag) ? tag.slice(1, 7) : "unknown"
 }
@@ -211,7 +211,7 @@ const engine = (
       const slots = yield* Effect.makeSemaphore(maxPeers)
 
       // --- one chunk of a peer's messages: plain synchronous bookkeeping -------------------------
-      const handleChunk = (s: Session, messages: Chunk.Chunk<Message>): Effect.Effect<void, PeerError> => {
+      const handleChunk = (s: Session, messages: ReadonlyArray<Message>): Effect.Effect<void, PeerError> | undefined => {
         const completed: Array<CompletedPiece> = []
         const out = s.pending
         s.pending = []
@@ -259,8 +259,10 @@ const engine = (
           }
         }
         fill(s, out)
-        const send = out.length > 0 ? s.conn.send(out) : Effect.void
-        return completed.length === 0 ? send : Effect.zipRight(send, Queue.offerAll(verifyQueue, completed))
+        s.conn.sendNow(out)
+        // Effect only runs when the verify queue is full: then it backpressures this peer.
+        const waiting = completed.filter((piece) => !Queue.unsafeOffer(verifyQueue, piece))
+        return waiting.length === 0 ? undefined : Queue.offerAll(verifyQueue, waiting)
       }
 
       /** Adds interest and as many requests as the peer's pipeline has room for. */
@@ -313,7 +315,7 @@ const engine = (
               })
             )
             yield* emit(DownloadEvent.PeerConnected({ peer: key, client: clientName(conn.remote.peerId) }))
-            return yield* conn.messages.pipe(Stream.runForEachChunk((chunk) => handleChunk(s, chunk)))
+            return yield* conn.consume((messages) => handleChunk(s, messages))
           })
         ).pipe(
           Effect.tapError((e) => emit(DownloadEvent.PeerDropped({ peer: key, reason: e.message })))
@@ -360,15 +362,19 @@ const engine = (
           picker.recycle(piece.data)
           verifiedBytes += piece.data.length
           lastVerifiedAt = Date.now()
-          for (const s of sessions.values()) s.pending.push({ _tag: "Have", index: piece.index })
+          // Have suppression: a peer that has the piece does not need to hear of ours.
+          for (const s of sessions.values()) {
+            if (picker.peerHas(s.key)?.has(piece.index) !== true) s.pending.push({ _tag: "Have", index: piece.index })
+          }
           yield* emit(DownloadEvent.PieceVerified({ index: piece.index }))
           if (picker.isComplete) yield* Deferred.succeed(done, undefined)
         })
 
-      // Several pieces in flight at once: hashing runs off the loop and writes wait on the disk.
-      yield* Stream.fromQueue(verifyQueue).pipe(
-        Stream.mapEffect(verifyOne, { concurrency: verifyConcurrency, unordered: true }),
-        Stream.runDrain,
+      // A few workers, so that one piece's write to disk does not hold up the next piece's hash.
+      yield* Queue.take(verifyQueue).pipe(
+        Effect.flatMap(verifyOne),
+        Effect.forever,
+        Effect.replicateEffect(verifyConcurrency, { concurrency: "unbounded", discard: true }),
         Effect.catchAll((e) => Deferred.fail(done, e)),
         Effect.forkScoped
       )
@@ -421,7 +427,7 @@ const engine = (
           const out = s.pending
           s.pending = []
           fill(s, out)
-          if (out.length > 0) yield* s.conn.send(out).pipe(Effect.ignore)
+          s.conn.sendNow(out)
         }
         if (++ticks % 5 === 0) {
           let rate = 0

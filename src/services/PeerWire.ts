@@ -63,8 +63,21 @@ export interface PeerConnection {
    * fails with reason "Closed".
    */
   readonly messages: Stream.Stream<Wire.Message, PeerError>
+  /**
+   * The bulk alternative to `messages` (use one or the other): calls `onMessages` with each TCP
+   * read's messages, synchronously while data is buffered, and waits for the effect it returns,
+   * if any, before reading on. Fails like `messages` when the connection ends.
+   */
+  readonly consume: <E>(
+    onMessages: (messages: ReadonlyArray<Wire.Message>) => Effect.Effect<void, E> | undefined
+  ) => Effect.Effect<never, PeerError | E>
   /** Writes the messages as one buffer; resolves when node accepts it (waits for 'drain' if needed). Serialized. */
   readonly send: (messages: ReadonlyArray<Wire.Message>) => Effect.Effect<void, PeerError>
+  /**
+   * Writes at once without waiting for the socket to drain: for small control messages (requests,
+   * haves, cancels) whose volume the caller bounds. Bulk data goes through `send`.
+   */
+  readonly sendNow: (messages: ReadonlyArray<Wire.Message>) => void
 }
 
 export interface InboundConnection extends PeerConnection {
@@ -246,25 +259,85 @@ const handshakeTimeout = (link: Link, duration: Duration.DurationInput | undefin
 const fromSocket = (link: Link, address: PeerAddress, remote: Wire.Handshake, pieceCount: number) =>
   Effect.map(Effect.makeSemaphore(1), (sending): PeerConnection => {
     const decoder = new Wire.FrameDecoder(Wire.maxFrameLength(pieceCount))
-    // One TCP read's messages per pull; a read that only completes part of a frame reads again.
-    const pull: Effect.Effect<Chunk.Chunk<Wire.Message>, Option.Option<PeerError>> = Effect.suspend(() =>
-      Effect.flatMap(Effect.mapError(read(link), Option.some), (bytes) => {
-        if (bytes === undefined) return Effect.fail(Option.some(closedError(link, "by the peer")))
-        // A plain view, not the Buffer: payloads are views into it, and Buffer#slice would not copy.
-        const decoded = decoder.push(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength))
-        if (Either.isLeft(decoded)) {
-          const { rule } = decoded.left
-          return Effect.fail(Option.some(new PeerError({ peer: link.peer, reason: "Protocol", detail: rule, cause: decoded.left })))
-        }
-        return decoded.right.length === 0 ? pull : Effect.succeed(Chunk.unsafeFromArray(decoded.right))
-      })
+    /** Decodes what the socket has buffered: messages, undefined when nothing is, or why the connection is over. */
+    const takeBuffered = (): ReadonlyArray<Wire.Message> | PeerError | undefined => {
+      const bytes: Buffer | null = link.socket.read()
+      if (bytes === null) {
+        if (link.error !== undefined) return link.error
+        return link.socket.readableEnded || link.socket.destroyed ? closedError(link, "by the peer") : undefined
+      }
+      // A plain view, not the Buffer: payloads are views into it, and Buffer#slice would not copy.
+      const decoded = decoder.push(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength))
+      if (Either.isRight(decoded)) return decoded.right
+      return new PeerError({ peer: link.peer, reason: "Protocol", detail: decoded.left.rule, cause: decoded.left })
+    }
+    const readable = when(link.socket, readEvents, () =>
+      link.socket.readableLength > 0 || link.error !== undefined || link.socket.readableEnded || link.socket.destroyed
+        ? Effect.void
+        : undefined
     )
+    // One TCP read's messages per pull; a read that only completes part of a frame reads again.
+    const pull: Effect.Effect<Chunk.Chunk<Wire.Message>, Option.Option<PeerError>> = Effect.suspend(() => {
+      const taken = takeBuffered()
+      if (taken === undefined) return Effect.zipRight(Effect.mapError(readable, Option.some), pull)
+      if (taken instanceof PeerError) return Effect.fail(Option.some(taken))
+      return taken.length === 0 ? pull : Effect.succeed(Chunk.unsafeFromArray(taken))
+    })
+    const consume = <E>(
+      onMessages: (messages: ReadonlyArray<Wire.Message>) => Effect.Effect<void, E> | undefined
+    ): Effect.Effect<never, PeerError | E> => {
+      /**
+       * Hands everything buffered to `onMessages`, synchronously. Returns the first effect it asks
+       * to wait for, the error that ended the connection, or undefined once the buffer is empty.
+       */
+      const drain = (): Effect.Effect<void, E> | PeerError | undefined => {
+        for (;;) {
+          const taken = takeBuffered()
+          if (taken === undefined || taken instanceof PeerError) return taken
+          if (taken.length === 0) continue
+          const next = onMessages(taken)
+          if (next !== undefined) return next
+        }
+      }
+      // Data that arrives while waiting is handled in the socket's own 'readable' callback: the
+      // fiber only wakes when the handler returns an effect or the connection ends, not per read.
+      const wait = Effect.async<Effect.Effect<void, E>, PeerError>((resume) => {
+        const onEvent = () => {
+          let next: Effect.Effect<void, E> | PeerError | undefined
+          try {
+            next = drain()
+          } catch (defect) {
+            next = new PeerError({ peer: link.peer, reason: "Io", detail: "message handler failed", cause: defect })
+          }
+          if (next === undefined) return
+          off()
+          resume(next instanceof PeerError ? Effect.fail(next) : Effect.succeed(next))
+        }
+        const off = () => {
+          for (const e of readEvents) link.socket.off(e, onEvent)
+        }
+        for (const e of readEvents) link.socket.on(e, onEvent)
+        return Effect.sync(off)
+      })
+      const loop: Effect.Effect<never, PeerError | E> = Effect.suspend(() => {
+        const next = drain()
+        if (next instanceof PeerError) return Effect.fail(next)
+        return Effect.zipRight(next ?? Effect.flatten(wait), loop)
+      })
+      return loop
+    }
     return {
       address,
       remote,
       messages: Stream.repeatEffectChunkOption(pull),
+      consume,
       send: (messages) =>
-        messages.length === 0 ? Effect.void : sending.withPermits(1)(Effect.suspend(() => write(link, Wire.encodeMessages(messages))))
+        messages.length === 0 ? Effect.void : sending.withPermits(1)(Effect.suspend(() => write(link, Wire.encodeMessages(messages)))),
+      sendNow: (messages) => {
+        if (messages.length > 0 && !link.socket.destroyed && !link.socket.writableEnded) {
+          link.socket.write(Wire.encodeMessages(messages))
+        }
+      }
     }
   })
 

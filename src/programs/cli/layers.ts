@@ -13,4 +13,4 @@ export const ClientLayer = Layer.mergeAll(
   Tracker.Live.pipe(Layer.provide(NodeHttpClient.layerUndici)),
   PeerWire.Live,
   Storage.Live
-).pipe(Layer.provideMerge(Hasher.Subtle))
+).pipe(Layer.provideMerge(Hasher.Sync))
