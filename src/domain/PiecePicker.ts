@@ -34,7 +34,7 @@ export interface CompletedPiece {
 }
 
 export interface BlockOutcome {
-  /** False for blocks we did not want: unknown piece, bad offset or length, already received. */
+  /** False for blocks we did not want: not requested from this peer, bad offset or length, already received. */
   readonly accepted: boolean
   readonly completed: CompletedPiece | undefined
   readonly cancels: ReadonlyArray<Cancel>
@@ -347,6 +347,9 @@ export class PiecePicker {
       return { accepted: false, completed: undefined, cancels: [] }
     }
     const id = index * this.blocksPerPiece + b
+    // Only blocks this peer was asked for and still owes: a block we never requested from it,
+    // or one handed to others after a choke or a timeout, is not taken from it.
+    if (this.peers.get(peer)?.outstanding.has(id) !== true) return { accepted: false, completed: undefined, cancels: [] }
     const cancels: Array<Cancel> = []
     for (const other of this.requesters.get(id) ?? []) {
       this.peers.get(other)?.outstanding.delete(id)

@@ -109,7 +109,8 @@ const defaultPeerRetry: Schedule.Schedule<unknown, PeerError> = Schedule.exponen
   Schedule.jittered,
   Schedule.either(Schedule.spaced("60 seconds")),
   Schedule.intersect(Schedule.recurs(12)),
-  Schedule.whileInput((e: PeerError) => e.reason !== "InfoHashMismatch")
+  // A peer for another torrent, or one that broke the protocol, is not worth another try.
+  Schedule.whileInput((e: PeerError) => e.reason !== "InfoHashMismatch" && e.reason !== "Protocol")
 )
 
 export const announceRetry = Schedule.exponential("1 second", 2).pipe(Schedule.jittered, Schedule.either(Schedule.spaced("60 seconds")))
@@ -346,8 +347,10 @@ const engine = (
             picker.recycle(piece.data)
             const peers = [...piece.contributors]
             yield* emit(DownloadEvent.PieceRejected({ index: piece.index, peers }))
+            // The blame is shared among the senders: a lone sender takes a whole strike, so an
+            // honest peer that shared a piece with a liar is not banned along with it.
             for (const p of peers) {
-              const n = (strikes.get(p) ?? 0) + 1
+              const n = (strikes.get(p) ?? 0) + 1 / peers.length
               strikes.set(p, n)
               if (n >= maxStrikes && !banned.has(p)) {
                 banned.add(p)

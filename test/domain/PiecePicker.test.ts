@@ -58,6 +58,8 @@ describe("PiecePicker", () => {
     expect(picker.receive("a", 3, 0, block(blockSize, 1)).accepted).toBe(false) // piece never requested
     expect(picker.receive("a", 0, 5, block(blockSize, 1)).accepted).toBe(false) // unaligned offset
     expect(picker.receive("a", 0, 0, block(blockSize + 1, 1)).accepted).toBe(false) // oversized
+    picker.addPeer("b")
+    expect(picker.receive("b", 0, 0, block(blockSize, 1)).accepted).toBe(false) // not asked of b
     const firstHalf = picker.receive("a", 0, 0, block(blockSize, 1))
     expect(firstHalf).toMatchObject({ accepted: true, completed: undefined })
     expect(picker.receive("a", 0, 0, block(blockSize, 9)).accepted).toBe(false) // duplicate

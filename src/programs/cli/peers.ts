@@ -1,12 +1,12 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import { Console, Effect, Layer } from "effect"
+import { Console, Effect } from "effect"
 import { trackerTiers } from "../../domain/Metainfo.js"
 import { formatPeer, isOwnAddress } from "../../domain/Peer.js"
-import { Tracker } from "../../services/Tracker.js"
 import { newPeerId, portOption } from "./clientOptions.js"
 import { readTorrent } from "./torrentFile.js"
+import { Tracker } from "../../services/Tracker.js"
+import { TrackerClientLayer } from "./layers.js"
 
 /**
  * `peers <file.torrent>`: announces to the torrent's trackers (BEP 12 tiers, HTTP or UDP) and
@@ -30,5 +30,5 @@ export const peersCommand = Command.make(
       // Trackers list the announcer too; we are not a peer of our own.
       const peers = response.peers.filter((p) => !isOwnAddress(p, port))
       if (peers.length > 0) yield* Console.log(peers.map(formatPeer).join("\n"))
-    }).pipe(Effect.provide(Tracker.Live.pipe(Layer.provide(NodeHttpClient.layerUndici))))
+    }).pipe(Effect.provide(TrackerClientLayer))
 ).pipe(Command.withDescription("Ask the torrent's trackers for peers and print them as ip:port, one a line"))
