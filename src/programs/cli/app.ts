@@ -5,8 +5,8 @@
 import * as Command from "@effect/cli/Command"
 import { createCommand } from "./create.js"
 import { decodeCommand } from "./decode.js"
-import { downloadCommand } from "./download.js"
-import { downloadPieceCommand } from "./downloadPiece.js"
+import { downloadCommand, magnetDownloadCommand } from "./download.js"
+import { downloadPieceCommand, magnetDownloadPieceCommand } from "./downloadPiece.js"
 import { handshakeCommand } from "./handshake.js"
 import { infoCommand } from "./info.js"
 import { magnetHandshakeCommand } from "./magnetHandshake.js"
@@ -17,7 +17,7 @@ import { trackerCommand } from "./tracker.js"
 
 export const rootCommand = Command.make("bittorrent").pipe(
   Command.withDescription("A BitTorrent client built on Effect"),
-  Command.withSubcommands([decodeCommand, infoCommand, magnetParseCommand, peersCommand, handshakeCommand, downloadPieceCommand, downloadCommand, magnetHandshakeCommand, magnetInfoCommand, createCommand, trackerCommand])
+  Command.withSubcommands([decodeCommand, infoCommand, magnetParseCommand, peersCommand, handshakeCommand, downloadPieceCommand, downloadCommand, magnetHandshakeCommand, magnetInfoCommand, magnetDownloadPieceCommand, magnetDownloadCommand, createCommand, trackerCommand])
 )
 
 export const cli = Command.run(rootCommand, { name: "bittorrent", version: "0.1.0" })

@@ -3,13 +3,12 @@ import * as Command from "@effect/cli/Command"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Data, Effect, Stream } from "effect"
 import { Bitfield } from "../../domain/Bitfield.js"
-import { trackerTiers } from "../../domain/Metainfo.js"
 import { StorageError } from "../../services/Storage.js"
 import { runEngine } from "../Download.js"
 import { newPeerId, outputOption, portOption, quietOption } from "./clientOptions.js"
 import { ClientLayer } from "./layers.js"
 import { makeRenderer, progressMode } from "./progress.js"
-import { readTorrent } from "./torrentFile.js"
+import { resolveSource } from "./source.js"
 
 export class PieceIndexOutOfRange extends Data.TaggedError("PieceIndexOutOfRange")<{
   readonly index: number
@@ -20,33 +19,43 @@ export class PieceIndexOutOfRange extends Data.TaggedError("PieceIndexOutOfRange
   }
 }
 
-/** `download_piece -o <out> <torrent> <index>`: one piece, verified, written alone to <out>. */
-export const downloadPieceCommand = Command.make(
-  "download_piece",
-  {
-    output: outputOption,
-    torrent: Args.text({ name: "torrent" }).pipe(Args.withDescription("a .torrent file")),
-    index: Args.integer({ name: "piece-index" }),
-    quiet: quietOption,
-    port: portOption
-  },
-  ({ index, output, port, quiet, torrent }) =>
-    Effect.gen(function* () {
-      const meta = yield* readTorrent(torrent)
-      const { info } = meta
-      if (index < 0 || index >= info.pieceCount) return yield* new PieceIndexOutOfRange({ index, pieceCount: info.pieceCount })
-      const fs = yield* FileSystem.FileSystem
-      const sink = {
-        writePiece: (_: number, data: Uint8Array) =>
-          fs.writeFile(output, data).pipe(
-            Effect.mapError((cause) => new StorageError({ path: output, operation: "write", reason: "Io", cause }))
-          )
-      }
-      const render = makeRenderer(progressMode(quiet))
-      yield* runEngine({ info, trackers: trackerTiers(meta) }, sink, Bitfield.empty(info.pieceCount), {
-        peerId: newPeerId(),
-        port,
-        pieces: [index]
-      }).pipe(Stream.runForEach(render))
-    }).pipe(Effect.provide(ClientLayer))
-).pipe(Command.withDescription("Download one piece of a torrent, verified, to a file"))
+const makeDownloadPieceCommand = (name: string, argName: string, what: string) =>
+  Command.make(
+    name,
+    {
+      output: outputOption,
+      source: Args.text({ name: argName }).pipe(Args.withDescription(what)),
+      index: Args.integer({ name: "piece-index" }),
+      quiet: quietOption,
+      port: portOption
+    },
+    ({ index, output, port, quiet, source }) =>
+      Effect.gen(function* () {
+        const peerId = newPeerId()
+        const resolved = yield* resolveSource(source, { peerId, port })
+        const { info } = resolved
+        if (index < 0 || index >= info.pieceCount) return yield* new PieceIndexOutOfRange({ index, pieceCount: info.pieceCount })
+        const fs = yield* FileSystem.FileSystem
+        // The piece alone goes to <out>: a one-piece sink instead of the torrent's files.
+        const sink = {
+          writePiece: (_: number, data: Uint8Array) =>
+            fs.writeFile(output, data).pipe(
+              Effect.mapError((cause) => new StorageError({ path: output, operation: "write", reason: "Io", cause }))
+            )
+        }
+        const render = makeRenderer(progressMode(quiet))
+        yield* runEngine(resolved, sink, Bitfield.empty(info.pieceCount), { peerId, port, pieces: [index] }).pipe(
+          Stream.runForEach(render)
+        )
+      }).pipe(Effect.provide(ClientLayer))
+  )
+
+/** `download_piece -o <out> <torrent|magnet> <index>`: one piece, verified, written alone to <out>. */
+export const downloadPieceCommand = makeDownloadPieceCommand("download_piece", "torrent", "a .torrent file or a magnet link").pipe(
+  Command.withDescription("Download one piece of a torrent, verified, to a file")
+)
+
+/** `magnet_download_piece -o <out> <magnet> <index>` (CONTRACT.md). */
+export const magnetDownloadPieceCommand = makeDownloadPieceCommand("magnet_download_piece", "magnet", "a magnet link").pipe(
+  Command.withDescription("Download one piece of a magnet link's torrent, verified, to a file")
+)

@@ -1,0 +1,21 @@
+/**
+ * What the download commands start from: a .torrent file, or a magnet link whose metadata is
+ * fetched from its swarm first (BEP 9). Either way the engine gets an info dict and peers.
+ */
+import { Effect } from "effect"
+import { parseMagnet } from "../../domain/Magnet.js"
+import { trackerTiers } from "../../domain/Metainfo.js"
+import type { DownloadSource } from "../Download.js"
+import { fetchMetadata } from "../Metadata.js"
+import { readTorrent } from "./torrentFile.js"
+
+export const isMagnet = (arg: string): boolean => arg.startsWith("magnet:")
+
+export const resolveSource = (arg: string, options: { readonly peerId: Uint8Array; readonly port: number }) =>
+  isMagnet(arg)
+    ? Effect.gen(function* () {
+        const link = yield* parseMagnet(arg)
+        const fetched = yield* fetchMetadata(link, options)
+        return { info: fetched.info, trackers: fetched.trackers, peers: fetched.peers } satisfies DownloadSource
+      })
+    : Effect.map(readTorrent(arg), (meta): DownloadSource => ({ info: meta.info, trackers: trackerTiers(meta) }))
