@@ -25,5 +25,15 @@ cli(process.argv).pipe(
   Effect.provide(NodeContext.layer),
   Effect.provide(StderrLogger),
   Logger.withMinimumLogLevel(LogLevel.Info),
-  NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
+  NodeRuntime.runMain({
+    disableErrorReporting: true,
+    disablePrettyLogger: true,
+    // Exit as soon as the command is done, whatever sockets a peer or tracker keeps open: 130
+    // after Ctrl-C (the finalizers have run by then), else the code the command set.
+    teardown: (exit, onExit) => {
+      const interrupted = exit._tag === "Failure" && Cause.isInterruptedOnly(exit.cause)
+      onExit(interrupted ? 130 : exit._tag === "Failure" ? 1 : Number(process.exitCode ?? 0))
+      process.exit()
+    }
+  })
 )
