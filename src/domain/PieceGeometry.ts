@@ -3,9 +3,9 @@
  * inside it) covers in a torrent whose payload is the concatenation of its files.
  */
 import { type Info, pieceSize } from "./Metainfo.js"
+import { blockSize } from "./Wire.js"
 
-/** The request size every client uses (BEP 3 recommends 16 KiB; larger requests get peers dropped). */
-export const blockSize = 16384
+export { blockSize }
 
 export interface Block {
   readonly begin: number

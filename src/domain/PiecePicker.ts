@@ -12,8 +12,9 @@
  *   done. A failed piece starts over and its contributors are reported for strikes.
  */
 import { Bitfield } from "./Bitfield.js"
+import { blockSize } from "./Wire.js"
 
-export const blockSize = 16384
+export { blockSize }
 
 export interface BlockRequest {
   readonly index: number

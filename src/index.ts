@@ -1,0 +1,42 @@
+/**
+ * effect-bittorrent as a library. Pure codecs and types live in the domain namespaces; the
+ * services are Effect `Context.Tag`s with live layers; the programs compose them.
+ *
+ * ```ts
+ * import { Effect, Layer, Stream } from "effect"
+ * import { NodeContext } from "@effect/platform-node"
+ * import { FetchHttpClient } from "@effect/platform"
+ * import { Download, Hasher, Metainfo, PeerWire, Storage, Tracker } from "effect-bittorrent"
+ * ```
+ * See README.md, "Using it as a library".
+ */
+
+// Domain: pure data and codecs
+export * as Bencode from "./domain/Bencode.js"
+export { Bitfield } from "./domain/Bitfield.js"
+export * as Bytes from "./domain/Bytes.js"
+export * as Choker from "./domain/Choker.js"
+export * as Extension from "./domain/Extension.js"
+export * as Magnet from "./domain/Magnet.js"
+export * as Metainfo from "./domain/Metainfo.js"
+export * as Peer from "./domain/Peer.js"
+export * as PieceGeometry from "./domain/PieceGeometry.js"
+export * as PiecePicker from "./domain/PiecePicker.js"
+export * as TorrentBuilder from "./domain/TorrentBuilder.js"
+export * as TrackerResponse from "./domain/TrackerResponse.js"
+export * as Wire from "./domain/Wire.js"
+
+// Services: one Context.Tag each, with live (and test) layers
+export { Hasher } from "./services/Hasher.js"
+export { PeerError, PeerWire } from "./services/PeerWire.js"
+export type { AcceptOptions, ConnectOptions, InboundConnection, PeerConnection } from "./services/PeerWire.js"
+export { Storage, StorageError } from "./services/Storage.js"
+export type { TorrentStorage } from "./services/Storage.js"
+export { Tracker, TrackerError } from "./services/Tracker.js"
+export type { AnnounceRequest, AnnounceResponse, TrackerTiers } from "./services/Tracker.js"
+export { makeTrackerServer, TrackerServer } from "./services/TrackerServer.js"
+
+// Programs: compositions of the services
+export * as CreateTorrent from "./programs/CreateTorrent.js"
+export * as Download from "./programs/Download.js"
+export * as Metadata from "./programs/Metadata.js"
