@@ -7,6 +7,7 @@ export default defineConfig({
   test: {
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    globalSetup: ["test/support/globalSetup.ts"],
     projects: [
       {
         extends: true,

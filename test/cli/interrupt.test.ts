@@ -1,0 +1,80 @@
+/**
+ * Ctrl-C during `download` (the bundled CLI as a subprocess, a fake tracker and fake peers in this
+ * process): the process exits promptly with 130, what it leaves on disk is only verified pieces,
+ * and a rerun checks them, fetches only the missing pieces and ends with the exact payload.
+ */
+import { spawn } from "node:child_process"
+import { createHash } from "node:crypto"
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import * as path from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as Bencode from "../../src/domain/Bencode.js"
+import { compactPeers, fakeHttpTracker } from "../support/FakeTracker.js"
+import { makeFakePeer, seeder } from "../support/FakePeer.js"
+import { cliPath, repoRoot, runCli } from "../support/cli.js"
+import { payloadBytes, singleFileInfo, torrentBytes } from "../support/torrent.js"
+
+const pieceLength = 32 * 1024
+const pieceCount = 32
+const servedBeforeStall = 10
+
+const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex")
+
+describe("download interrupted by Ctrl-C", () => {
+  it.live("exits with 130 at once, keeps only verified pieces, and a rerun fetches only the rest", () =>
+    Effect.gen(function* () {
+      const payload = payloadBytes(pieceLength * pieceCount - 1234, 7)
+      const dir = yield* Effect.acquireRelease(
+        Effect.promise(() => mkdtemp(path.join(tmpdir(), "bt-interrupt-"))),
+        (d) => Effect.promise(() => rm(d, { recursive: true, force: true }))
+      )
+      const out = path.join(dir, "payload.bin")
+
+      // First run: a peer that serves the first pieces, then stalls.
+      const stalling = yield* makeFakePeer({
+        handler: seeder({ data: payload, pieceLength, block: (r, data) => (r.index < servedBeforeStall ? data : undefined) })
+      })
+      const tracker1 = yield* fakeHttpTracker({ body: Bencode.encode(Bencode.dict({ interval: Bencode.int(60), peers: compactPeers([stalling.address]) })) })
+      const torrent1 = path.join(dir, "first.torrent")
+      const info = singleFileInfo("payload.bin", payload, pieceLength)
+      yield* Effect.promise(() => writeFile(torrent1, torrentBytes(info, { announce: Bencode.text(tracker1.url) })))
+
+      const child = spawn(process.execPath, [cliPath, "download", "-o", out, torrent1], { cwd: repoRoot, stdio: "ignore" })
+      const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+      // Wait (bounded) until the served pieces are on disk: the file holds their bytes.
+      const deadline = Date.now() + 20_000
+      for (;;) {
+        const onDisk = yield* Effect.promise(() => readFile(out).catch(() => Buffer.alloc(0)))
+        const head = payload.subarray(0, servedBeforeStall * pieceLength)
+        if (onDisk.length >= head.length && sha256(onDisk.subarray(0, head.length)) === sha256(head)) break
+        assert.isBelow(Date.now(), deadline, "the first pieces never reached the disk")
+        yield* Effect.sleep("50 millis")
+      }
+      const interruptedAt = Date.now()
+      child.kill("SIGINT")
+      const code = yield* Effect.promise(() => exited)
+      assert.strictEqual(code, 130)
+      assert.isBelow(Date.now() - interruptedAt, 3000, "Ctrl-C took too long")
+
+      // Only verified pieces are on disk: the rest of the file is still zeros.
+      const partial = yield* Effect.promise(() => readFile(out))
+      assert.strictEqual(partial.length, payload.length)
+      assert.isTrue(partial.subarray(servedBeforeStall * pieceLength).every((b) => b === 0))
+
+      // Second run: a full seeder; only the missing pieces may be requested.
+      const requested = new Set<number>()
+      const full = yield* makeFakePeer({
+        handler: seeder({ data: payload, pieceLength, block: (r, data) => (requested.add(r.index), data) })
+      })
+      const tracker2 = yield* fakeHttpTracker({ body: Bencode.encode(Bencode.dict({ interval: Bencode.int(60), peers: compactPeers([full.address]) })) })
+      const torrent2 = path.join(dir, "second.torrent")
+      yield* Effect.promise(() => writeFile(torrent2, torrentBytes(info, { announce: Bencode.text(tracker2.url) })))
+      const rerun = yield* Effect.promise(() => runCli(["download", "-o", out, torrent2], 30_000))
+      assert.strictEqual(rerun.code, 0, rerun.stderr)
+      assert.match(rerun.stderr, new RegExp(`resuming: ${servedBeforeStall} of ${pieceCount} pieces already verified`))
+      assert.deepStrictEqual([...requested].sort((a, b) => a - b), Array.from({ length: pieceCount - servedBeforeStall }, (_, i) => i + servedBeforeStall))
+      assert.strictEqual(sha256(yield* Effect.promise(() => readFile(out))), sha256(payload))
+    }).pipe(Effect.scoped))
+})
