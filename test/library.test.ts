@@ -1,0 +1,62 @@
+/**
+ * The library as README.md shows it: everything imported from the public entry point, the live
+ * layers composed the same way, a download of a torrent read from disk. The swarm is one fake
+ * seeder on 127.0.0.1 behind a fake HTTP tracker.
+ */
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import { createHash } from "node:crypto"
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import * as path from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer, Stream } from "effect"
+import { Bencode, Download, Hasher, Metainfo, Peer, PeerWire, Storage, Tracker } from "../src/index.js"
+import { compactPeers, fakeHttpTracker } from "./support/FakeTracker.js"
+import { makeFakePeer, seeder } from "./support/FakePeer.js"
+import { payloadBytes, singleFileInfo, torrentBytes } from "./support/torrent.js"
+
+const Live = Layer.mergeAll(
+  Tracker.Live.pipe(Layer.provide(FetchHttpClient.layer)),
+  PeerWire.Live,
+  Storage.Live
+).pipe(Layer.provideMerge(Hasher.Sync), Layer.provideMerge(NodeContext.layer))
+
+describe("library entry point", () => {
+  it.live("downloads a torrent with the documented composition", () =>
+    Effect.gen(function* () {
+      const pieceLength = 64 * 1024
+      const payload = payloadBytes(20 * pieceLength + 999, 3)
+      const dir = yield* Effect.acquireRelease(
+        Effect.promise(() => mkdtemp(path.join(tmpdir(), "bt-lib-"))),
+        (d) => Effect.promise(() => rm(d, { recursive: true, force: true }))
+      )
+      const peer = yield* makeFakePeer({ handler: seeder({ data: payload, pieceLength }) })
+      const tracker = yield* fakeHttpTracker({
+        body: Bencode.encode(Bencode.dict({ interval: Bencode.int(60), peers: compactPeers([peer.address]) }))
+      })
+      const torrentPath = path.join(dir, "lib.torrent")
+      yield* Effect.promise(() =>
+        writeFile(torrentPath, torrentBytes(singleFileInfo("lib.bin", payload, pieceLength), { announce: Bencode.text(tracker.url) }))
+      )
+      const out = path.join(dir, "lib.bin")
+
+      // The README's program, verbatim but for the paths.
+      const verified: Array<number> = []
+      const program = Effect.gen(function* () {
+        const fs = yield* FileSystem.FileSystem
+        const meta = yield* Metainfo.parseTorrent(yield* fs.readFile(torrentPath))
+        const peerId = Peer.makePeerId((n) => crypto.getRandomValues(new Uint8Array(n)))
+        yield* Download.download({ info: meta.info, trackers: Metainfo.trackerTiers(meta) }, out, { peerId, port: 6881 }).pipe(
+          Stream.runForEach((event) => (event._tag === "PieceVerified" ? Effect.sync(() => verified.push(event.index)) : Effect.void))
+        )
+      })
+      yield* program.pipe(Effect.provide(Live))
+
+      assert.strictEqual(verified.length, 21)
+      const written = yield* Effect.promise(() => readFile(out))
+      const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex")
+      assert.strictEqual(sha(written), sha(payload))
+    }).pipe(Effect.scoped))
+})
