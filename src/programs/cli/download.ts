@@ -1,10 +1,13 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
 import { Effect, Stream } from "effect"
+import { Bitfield } from "../../domain/Bitfield.js"
 import { download } from "../Download.js"
+import { seedPath } from "../Seed.js"
 import { maxPeersOption, newPeerId, outputOption, portOption, quietOption, sequentialOption } from "./clientOptions.js"
-import { ClientLayer } from "./layers.js"
 import { makeRenderer, progressMode } from "./progress.js"
+import { announceIntervalOption, hostOption, makeSeedRenderer, SeedLayer, seedOptions } from "./seed.js"
 import { resolveSource } from "./source.js"
 
 const makeDownloadCommand = (name: string, argName: string, what: string) =>
@@ -16,15 +19,24 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
       quiet: quietOption,
       port: portOption,
       maxPeers: maxPeersOption,
-      sequential: sequentialOption
+      sequential: sequentialOption,
+      seed: Options.boolean("seed").pipe(Options.withDescription("keep seeding after the download, on --host:--port, until interrupted")),
+      host: hostOption,
+      announceInterval: announceIntervalOption
     },
-    ({ maxPeers, output, port, quiet, sequential, source }) =>
+    ({ announceInterval, host, maxPeers, output, port, quiet, seed, sequential, source }) =>
       Effect.gen(function* () {
         const peerId = newPeerId()
         const resolved = yield* resolveSource(source, { peerId, port })
         const render = makeRenderer(progressMode(quiet))
         yield* download(resolved, output, { peerId, port, maxPeers, sequential }).pipe(Stream.runForEach(render))
-      }).pipe(Effect.provide(ClientLayer))
+        if (!seed) return
+        // Everything was just verified: no need to scan it again.
+        const verified = Bitfield.full(resolved.info.pieceCount)
+        yield* seedPath(resolved, output, seedOptions(peerId, port, host, announceInterval), verified).pipe(
+          Stream.runForEach(makeSeedRenderer(progressMode(quiet)))
+        )
+      }).pipe(Effect.provide(SeedLayer))
   )
 
 /** `download -o <out> <torrent|magnet>`: the whole torrent, verified, resumable. */

@@ -1,0 +1,118 @@
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import { Duration, Effect, Layer, Option, Stream } from "effect"
+import { trackerTiers } from "../../domain/Metainfo.js"
+import { formatPeer } from "../../domain/Peer.js"
+import { PeerListener } from "../../services/PeerListener.js"
+import { type SeedEvent, type SeedOptions, seedPath } from "../Seed.js"
+import { newPeerId, quietOption } from "./clientOptions.js"
+import { ClientLayer } from "./layers.js"
+import type { ProgressMode } from "./progress.js"
+import { progressMode } from "./progress.js"
+import { readTorrent } from "./torrentFile.js"
+
+/** What seeding needs beyond the download's services: the listener. */
+export const SeedLayer = Layer.merge(ClientLayer, PeerListener.Live)
+
+export const hostOption = Options.text("host").pipe(
+  Options.withDefault("127.0.0.1"),
+  Options.withDescription("the address to accept peers on (0.0.0.0: every interface)")
+)
+
+export const announceIntervalOption = Options.integer("announce-interval").pipe(
+  Options.optional,
+  Options.withDescription("seconds between announces while seeding (default: the tracker's interval)")
+)
+
+/** The seeding options the CLI flags give. */
+export const seedOptions = (
+  peerId: Uint8Array,
+  port: number,
+  host: string,
+  announceInterval: Option.Option<number>
+): SeedOptions => ({
+  peerId,
+  port,
+  host,
+  ...Option.match(announceInterval, { onNone: () => ({}), onSome: (s) => ({ announceInterval: Duration.seconds(s) }) })
+})
+
+const mib = (bytes: number) => (bytes / 1048576).toFixed(1)
+
+/**
+ * Renders seeding on stderr: the start line and peers always (unless quiet), the upload totals as a
+ * live line on a terminal, otherwise a plain line when they changed, at most every few seconds.
+ */
+export const makeSeedRenderer = (mode: ProgressMode, plainEveryMs = 5000) => {
+  let lastPlain = 0
+  let lastBytes = 0
+  let live = false
+  const write = (text: string) => process.stderr.write(text)
+  const line = (text: string) => {
+    if (live) write("\r\x1b[K")
+    live = false
+    write(`${text}\n`)
+  }
+  return (event: SeedEvent): Effect.Effect<void> =>
+    Effect.sync(() => {
+      if (mode === "quiet") return
+      switch (event._tag) {
+        case "Started":
+          line(`seeding ${event.verified} of ${event.pieces} pieces, listening on ${formatPeer(event)}`)
+          return
+        case "AnnounceFailed":
+          line(`announce failed: ${event.reason}`)
+          return
+        case "PeerConnected":
+          line(`peer ${event.peer} connected (${event.client}, ${event.inbound ? "inbound" : "dialled"})`)
+          return
+        case "PeerDropped":
+          line(`peer ${event.peer} gone: ${event.reason}`)
+          return
+        case "Uploaded": {
+          const text = `uploaded ${mib(event.bytes)} MiB  ${mib(event.bytesPerSecond)} MiB/s  ${event.peers} peers, ${event.unchoked} unchoked`
+          if (mode === "live") {
+            write(`\r\x1b[K${text}`)
+            live = true
+          } else if (event.bytes !== lastBytes && Date.now() - lastPlain >= plainEveryMs) {
+            lastPlain = Date.now()
+            lastBytes = event.bytes
+            line(text)
+          }
+          return
+        }
+        default:
+          return
+      }
+    })
+}
+
+/**
+ * `seed <torrent> <path>`: checks the payload at <path> against the torrent, then serves the pieces
+ * that verified until interrupted (Ctrl-C announces `stopped` to the trackers and exits).
+ */
+export const seedCommand = Command.make(
+  "seed",
+  {
+    torrent: Args.text({ name: "torrent" }).pipe(Args.withDescription("a .torrent file")),
+    path: Args.text({ name: "path" }).pipe(
+      Args.withDescription("the payload: the file of a single-file torrent, the folder of a multi-file one")
+    ),
+    port: Options.integer("port").pipe(
+      Options.withDefault(6881),
+      Options.withDescription("the port to accept peers on, announced to the trackers (0: any free port)")
+    ),
+    host: hostOption,
+    announceInterval: announceIntervalOption,
+    quiet: quietOption
+  },
+  ({ announceInterval, host, path, port, quiet, torrent }) =>
+    Effect.gen(function* () {
+      const meta = yield* readTorrent(torrent)
+      const render = makeSeedRenderer(progressMode(quiet))
+      yield* seedPath({ info: meta.info, trackers: trackerTiers(meta) }, path, seedOptions(newPeerId(), port, host, announceInterval)).pipe(
+        Stream.runForEach(render)
+      )
+    }).pipe(Effect.provide(SeedLayer))
+).pipe(Command.withDescription("Verify a torrent's payload on disk and seed it until interrupted"))
