@@ -161,6 +161,9 @@ const parseFiles = (list: Bencode.BencodeList): Parsed<ReadonlyArray<TorrentFile
 
 const hashLength = 20
 
+/** The largest piece length accepted (64 MiB; real torrents stay at or below 16 MiB). */
+export const maxPieceLength = 64 * 1024 * 1024
+
 const parseInfoDict = (d: Bencode.BencodeDict, raw: Uint8Array): Parsed<Info> =>
   Either.gen(function* () {
     const nameKey = preferUtf8(d, "name", Bencode.isBytes)
@@ -169,6 +172,10 @@ const parseInfoDict = (d: Bencode.BencodeDict, raw: Uint8Array): Parsed<Info> =>
       `info.${nameKey}`
     )
     const pieceLength = yield* asLength(yield* required(d, "piece length", "info.piece length"), "info.piece length", 1)
+    // A piece is held in memory while it downloads: a torrent must not make us allocate gigabytes.
+    if (pieceLength > maxPieceLength) {
+      return yield* fail("OutOfRange", "info.piece length", `${pieceLength} is larger than the ${maxPieceLength / 1048576} MiB we accept`)
+    }
     const pieces = yield* asBytes(yield* required(d, "pieces", "info.pieces"), "info.pieces")
     if (pieces.length % hashLength !== 0) {
       return yield* fail("PieceHashes", "info.pieces", `${pieces.length} bytes is not a multiple of ${hashLength}`)

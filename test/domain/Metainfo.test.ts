@@ -157,6 +157,7 @@ describe("Metainfo.parseTorrent", () => {
     it("checks lengths: positive piece length, non-negative and safe file lengths", () => {
       expectRule(withKeys(single, { "piece length": int(0) }), "OutOfRange", "info.piece length")
       expectRule(withKeys(single, { "piece length": int(-5) }), "OutOfRange", "info.piece length")
+      expectRule(withKeys(single, { "piece length": int(2 ** 30) }), "OutOfRange", "info.piece length")
       expectRule(withKeys(single, { "piece length": text("256") }), "WrongType", "info.piece length")
       expectRule(withKeys(single, { "piece length": undefined }), "MissingField", "info.piece length")
       expectRule(withKeys(single, { length: int(-1) }), "OutOfRange", "info.length")
