@@ -2,5 +2,5 @@
 # The historical entry point: runs the bundled CLI (built by `npm install` / `npm run build`).
 set -e
 here=$(dirname "$0")
-[ -f "$here/dist/main.mjs" ] || (cd "$here" && node scripts/build.mjs)
-exec node "$here/dist/main.mjs" "$@"
+[ -f "$here/dist/main.cjs" ] || (cd "$here" && node scripts/build.mjs)
+exec node "$here/bin/bittorrent.cjs" "$@"

@@ -38,7 +38,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-echo "bench: building dist/main.mjs" >&2
+echo "bench: building dist/main.cjs" >&2
 node scripts/build.mjs
 
 mkdir -p "$(dirname "$out")"
@@ -54,7 +54,7 @@ for size in $sizes; do
   bash "$swarm" up --dir "$dir" --size-mib "$size" --seeders 3 --base-port "$base_port"
   # `|| status=1`: a failed run (ours, typically) must not stop the reference runs or other sizes
   bash "$swarm" bench --dir "$dir" --clients "$clients" --runs "$runs" --timeout "$timeout_s" \
-    --label ours --client-cmd 'node dist/main.mjs download -o {out} {torrent}' | tee -a "$out" || status=1
+    --label ours --client-cmd 'node bin/bittorrent.cjs download -o {out} {torrent}' | tee -a "$out" || status=1
   bash "$swarm" down --dir "$dir" --purge
 done
 

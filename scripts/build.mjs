@@ -1,7 +1,7 @@
-// Bundles the CLI into one CommonJS file (one module graph, deep imports) and puts the launcher
-// beside it, then runs it once so that V8's code cache for the bundle exists (see launcher.mjs).
+// Bundles the CLI into one CommonJS file (one module graph, deep imports), then runs it once
+// through bin/bittorrent.cjs so that V8's code cache for the bundle exists.
 import { execFileSync } from "node:child_process"
-import { copyFileSync, rmSync } from "node:fs"
+import { rmSync } from "node:fs"
 import { build } from "esbuild"
 
 await build({
@@ -15,5 +15,4 @@ await build({
   logLevel: "warning"
 })
 rmSync("dist/main.cjs.v8cache", { force: true })
-copyFileSync("scripts/launcher.mjs", "dist/main.mjs")
-execFileSync(process.execPath, ["dist/main.mjs", "decode", "0:"], { stdio: "ignore" })
+execFileSync(process.execPath, ["bin/bittorrent.cjs", "decode", "0:"], { stdio: "ignore" })

@@ -232,21 +232,21 @@ export const startProcess = (
 // ---------------------------------------------------------------------------------------------
 // Our CLI
 
-/** Builds dist/main.mjs if a source is newer (once per test process). */
+/** Builds dist/main.cjs if a source is newer (once per test process). */
 const built = Effect.tryPromise({
   try: ensureBuilt,
   catch: (cause) =>
     new ProcessError({ command: "node scripts/build.mjs", reason: "Exited", timeoutMs: 120_000, output: String(cause), cause })
 })
 
-/** Runs `node dist/main.mjs ...args` to completion (building it first if stale). */
+/** Runs `node bin/bittorrent.cjs ...args` to completion (building it first if stale). */
 export const runCli = (
   args: ReadonlyArray<string>,
   options: { readonly timeoutMs?: number } = {}
 ): Effect.Effect<CliResult, ProcessError> =>
   built.pipe(Effect.zipRight(runProcess(process.execPath, [cliPath, ...args], { timeoutMs: options.timeoutMs ?? 30_000 })))
 
-/** Starts `node dist/main.mjs ...args` in the background for the rest of the scope (a seeder, say). */
+/** Starts `node bin/bittorrent.cjs ...args` in the background for the rest of the scope (a seeder, say). */
 export const startCli = (args: ReadonlyArray<string>, options: BackgroundOptions = {}) =>
   built.pipe(Effect.zipRight(startProcess(process.execPath, [cliPath, ...args], options)))
 

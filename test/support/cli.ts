@@ -1,5 +1,5 @@
 /**
- * Runs the bundled CLI (dist/main.mjs) as a subprocess, the way users and harnesses run it.
+ * Runs the bundled CLI (bin/bittorrent.cjs, which runs dist/main.cjs) as a subprocess, the way users and harnesses run it.
  * Paths are computed from this file's location: the repository root, and the shared fixtures
  * checked out beside it (`../shared/codecrafters-fixtures`).
  */
@@ -10,7 +10,8 @@ import { fileURLToPath } from "node:url"
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 export const fixturesDir = path.resolve(repoRoot, "../shared/codecrafters-fixtures")
-export const cliPath = path.join(repoRoot, "dist/main.mjs")
+export const cliPath = path.join(repoRoot, "bin/bittorrent.cjs")
+const bundlePath = path.join(repoRoot, "dist/main.cjs")
 
 export interface CliResult {
   /** Exit code, or null when the process was killed (e.g. by the timeout). */
@@ -42,7 +43,7 @@ const newestMtime = (dir: string): number => {
 
 const isFresh = (): boolean => {
   try {
-    const built = statSync(cliPath).mtimeMs
+    const built = statSync(bundlePath).mtimeMs
     return built >= newestMtime(path.join(repoRoot, "src")) && built >= statSync(path.join(repoRoot, "package-lock.json")).mtimeMs
   } catch {
     return false
@@ -51,7 +52,7 @@ const isFresh = (): boolean => {
 
 let building: Promise<void> | undefined
 
-/** Bundles the CLI unless dist/main.mjs is newer than every source file; once per test process. */
+/** Bundles the CLI unless dist/main.cjs is newer than every source file; once per test process. */
 export const ensureBuilt = (): Promise<void> =>
   (building ??= isFresh()
     ? Promise.resolve()
@@ -59,6 +60,6 @@ export const ensureBuilt = (): Promise<void> =>
         if (r.code !== 0) throw new Error(`build failed (exit ${r.code}): ${r.stderr}`)
       }))
 
-/** Runs `node dist/main.mjs ...args`, bounded by a timeout. */
+/** Runs `node bin/bittorrent.cjs ...args`, bounded by a timeout. */
 export const runCli = (args: ReadonlyArray<string>, timeoutMs = 30_000): Promise<CliResult> =>
   run([cliPath, ...args], timeoutMs)
