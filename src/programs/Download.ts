@@ -126,7 +126,6 @@ interface Session {
   /** Payload bytes received since the last tick, and the smoothed rate. */
   bytesSinceTick: number
   rate: number
-  lastBlockAt: number
   /** Messages to go out with this peer's next send (haves, cancels). */
   pending: Array<Message>
 }
@@ -171,7 +170,10 @@ const engine = (
       const wire = yield* PeerWire
       const hasher = yield* Hasher
       const tracker = yield* Tracker
-      const startedAt = Date.now()
+      // Time through Effect's Clock, so that tests can drive timeouts with TestClock.
+      const clock = yield* Effect.clock
+      const now = () => clock.unsafeCurrentTimeMillis()
+      const startedAt = now()
       const requestTimeoutMs = Duration.toMillis(options.requestTimeout ?? "15 seconds")
       const stallTimeout = Duration.decode(options.stallTimeout ?? "5 minutes")
       const maxStrikes = options.maxStrikes ?? 2
@@ -203,7 +205,7 @@ const engine = (
       const banned = new Set<string>()
       const known = new Set<string>()
       let verifiedBytes = picker.bytesWanted - picker.bytesLeft
-      let lastVerifiedAt = Date.now()
+      let lastVerifiedAt = now()
       let lastTrackerError: string | undefined
       let downloaded = 0
 
@@ -222,7 +224,6 @@ const engine = (
               const outcome = picker.receive(s.key, m.index, m.begin, m.block)
               if (!outcome.accepted) break
               s.bytesSinceTick += m.block.length
-              s.lastBlockAt = Date.now()
               downloaded += m.block.length
               if (outcome.completed !== undefined) completed.push(outcome.completed)
               for (const c of outcome.cancels) {
@@ -276,7 +277,7 @@ const engine = (
         const room = s.depth - picker.outstandingCount(s.key)
         // Top up in batches: one send per few blocks rather than per block.
         if (room < Math.max(minDepth / 2, s.depth / 4)) return
-        for (const r of picker.pick(s.key, room, Date.now())) out.push({ _tag: "Request", index: r.index, begin: r.begin, length: r.length })
+        for (const r of picker.pick(s.key, room, now())) out.push({ _tag: "Request", index: r.index, begin: r.begin, length: r.length })
       }
 
       const protocolError = (s: Session, detail: string) =>
@@ -304,7 +305,6 @@ const engine = (
               depth: initialDepth,
               bytesSinceTick: 0,
               rate: 0,
-              lastBlockAt: Date.now(),
               pending: []
             }
             picker.addPeer(key)
@@ -364,7 +364,7 @@ const engine = (
           picker.verified(piece.index)
           picker.recycle(piece.data)
           verifiedBytes += piece.data.length
-          lastVerifiedAt = Date.now()
+          lastVerifiedAt = now()
           // Have suppression: a peer that has the piece does not need to hear of ours.
           for (const s of sessions.values()) {
             if (picker.peerHas(s.key)?.has(piece.index) !== true) s.pending.push({ _tag: "Have", index: piece.index })
@@ -403,15 +403,15 @@ const engine = (
       if (source.trackers.length > 0) {
         yield* Effect.gen(function* () {
           let response = yield* announce("started").pipe(Effect.retry(announceRetry))
-          let lastAnnounce = Date.now()
+          let lastAnnounce = now()
           while (true) {
             // Re-announce at the tracker's interval, or sooner (but not in a tight loop) when peers run out.
             const intervalMs = Math.max(response.interval, 5) * 1000
             yield* Effect.sleep(tickMillis * 5)
-            const lowOnPeers = sessions.size === 0 && Date.now() - lastAnnounce > 15_000
-            if (!lowOnPeers && Date.now() - lastAnnounce < intervalMs) continue
+            const lowOnPeers = sessions.size === 0 && now() - lastAnnounce > 15_000
+            if (!lowOnPeers && now() - lastAnnounce < intervalMs) continue
             response = yield* announce().pipe(Effect.orElse(() => Effect.succeed(response)))
-            lastAnnounce = Date.now()
+            lastAnnounce = now()
           }
         }).pipe(Effect.forkScoped)
       }
@@ -419,12 +419,12 @@ const engine = (
       // --- the tick: timeouts, adaptive pipelines, refills, progress ----------------------------
       let ticks = 0
       const tick = Effect.gen(function* () {
-        const now = Date.now()
+        const tickAt = now()
         const seconds = tickMillis / 1000
         for (const s of sessions.values()) {
           s.rate = s.rate === 0 ? s.bytesSinceTick / seconds : 0.7 * s.rate + 0.3 * (s.bytesSinceTick / seconds)
           s.bytesSinceTick = 0
-          const expired = picker.expire(s.key, now - requestTimeoutMs)
+          const expired = picker.expire(s.key, tickAt - requestTimeoutMs)
           if (expired > 0) s.depth = Math.max(minDepth, Math.floor(s.depth / 2))
           else s.depth = Math.min(maxDepth, Math.max(s.depth, minDepth, Math.ceil((s.rate * pipelineSeconds) / 16384)))
           const out = s.pending
@@ -444,7 +444,7 @@ const engine = (
             piecesTotal: info.pieceCount
           }))
         }
-        if (now - lastVerifiedAt > Duration.toMillis(stallTimeout)) {
+        if (tickAt - lastVerifiedAt > Duration.toMillis(stallTimeout)) {
           yield* Deferred.fail(done, new DownloadStalled({
             seconds: Math.round(Duration.toSeconds(stallTimeout)),
             piecesLeft: picker.piecesLeft,
@@ -460,7 +460,7 @@ const engine = (
       if (source.trackers.length > 0 && options.pieces === undefined) {
         yield* announce("completed").pipe(Effect.timeout("3 seconds"), Effect.ignore)
       }
-      yield* emit(DownloadEvent.Completed({ bytes: downloaded, seconds: (Date.now() - startedAt) / 1000 }))
+      yield* emit(DownloadEvent.Completed({ bytes: downloaded, seconds: (now() - startedAt) / 1000 }))
     })
   )
 

@@ -9,7 +9,7 @@
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Layer, Schedule, type Scope, Stream } from "effect"
+import { Deferred, Effect, Fiber, Layer, Schedule, type Scope, Stream, TestClock } from "effect"
 import { createHash } from "node:crypto"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -577,6 +577,22 @@ describe("download engine", () => {
       expect(error).toMatchObject({ piecesLeft: 4, peersSeen: 0, lastTrackerError: undefined })
       expect(Date.now() - startedAt).toBeGreaterThanOrEqual(500)
       expect(Date.now() - startedAt).toBeLessThan(3000)
+    }).pipe(Effect.provide(EngineLayer)))
+
+  it.effect("times the stall with Effect's Clock: the default 5 minutes pass on the TestClock, no real waiting", () =>
+    Effect.gen(function* () {
+      const { info } = singleFile(32768, 4 * 32768, 16)
+      const { sink } = memorySink(info)
+      const fiber = yield* runEngine({ info, trackers: [], peers: [] }, sink, Bitfield.empty(info.pieceCount), options({})).pipe(
+        Stream.runDrain,
+        Effect.flip,
+        Effect.fork
+      )
+      yield* TestClock.adjust("4 minutes")
+      expect(fiber.unsafePoll()).toBeNull()
+      yield* TestClock.adjust("2 minutes")
+      const error = yield* Fiber.join(fiber)
+      expect(error).toMatchObject({ _tag: "DownloadStalled", seconds: 300, piecesLeft: 4, peersSeen: 0 })
     }).pipe(Effect.provide(EngineLayer)))
 
   it.live("fails with DownloadStalled when the only peer never unchokes", () =>
