@@ -1,8 +1,8 @@
 /**
  * The extension protocol (BEP 10) handshake and the metadata extension (BEP 9, `ut_metadata`):
- * pure codecs for the payloads of extended messages (what follows the extended id), and
- * `MetadataAssembler`, which puts the info dict back together from its 16 KiB pieces and checks
- * it against the info hash.
+ * pure codecs for the payloads of extended messages (what follows the extended id),
+ * `answerMetadataRequest` for the side that serves the info dict, and `MetadataAssembler`, which
+ * puts it back together from its 16 KiB pieces and checks it against the info hash.
  */
 import { createHash } from "node:crypto"
 import { Data, Either } from "effect"
@@ -203,9 +203,23 @@ export const decodeMetadataMessage = (payload: Uint8Array): Parsed<MetadataMessa
   })
 
 // ---------------------------------------------------------------------------------------------
-// Reassembly
+// Serving and reassembly
 
 export const metadataPieceCount = (totalSize: number): number => Math.ceil(totalSize / metadataPieceSize)
+
+/**
+ * The answer to a request for piece `piece` of `metadata` (the info dict's bytes): its 16 KiB
+ * slice (the last one shorter), or a reject when there is no such piece.
+ */
+export const answerMetadataRequest = (metadata: Uint8Array, piece: number): MetadataData | MetadataReject =>
+  piece < metadataPieceCount(metadata.length)
+    ? {
+        _tag: "Data",
+        piece,
+        totalSize: metadata.length,
+        data: metadata.subarray(piece * metadataPieceSize, (piece + 1) * metadataPieceSize)
+      }
+    : { _tag: "Reject", piece }
 
 /**
  * Collects the pieces of one peer's metadata. Stateful but pure: it allocates the buffer only after

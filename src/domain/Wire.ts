@@ -303,21 +303,28 @@ export const blockSize = 16384
 export const maxFrameLength = (pieceCount: number): number =>
   Math.max(9 + blockSize, 1 + Math.ceil(pieceCount / 8), 2 + blockSize + 1024)
 
+/**
+ * Payload bytes (after the id) of each fixed-size message, indexed by id: taken from the encoder's
+ * own sizes, so that what we send and what we accept cannot disagree.
+ */
 const fixedLengths: ReadonlyArray<number | undefined> = (() => {
   const t: Array<number | undefined> = []
-  t[MessageId.Choke] = 0
-  t[MessageId.Unchoke] = 0
-  t[MessageId.Interested] = 0
-  t[MessageId.NotInterested] = 0
-  t[MessageId.Have] = 4
-  t[MessageId.Request] = 12
-  t[MessageId.Cancel] = 12
-  t[MessageId.Port] = 2
-  t[MessageId.SuggestPiece] = 4
-  t[MessageId.HaveAll] = 0
-  t[MessageId.HaveNone] = 0
-  t[MessageId.RejectRequest] = 12
-  t[MessageId.AllowedFast] = 4
+  const fixed = [
+    Message.choke,
+    Message.unchoke,
+    Message.interested,
+    Message.notInterested,
+    Message.haveAll,
+    Message.haveNone,
+    Message.have(0),
+    Message.suggestPiece(0),
+    Message.allowedFast(0),
+    Message.port(0),
+    Message.request(0, 0, 0),
+    Message.cancel(0, 0, 0),
+    Message.rejectRequest(0, 0, 0)
+  ]
+  for (const m of fixed) t[MessageId[m._tag]] = bodyLength(m) - 1
   return t
 })()
 

@@ -7,16 +7,29 @@
  * Hot path: a peer's messages are handled by one synchronous function per TCP read (requests are
  * queued there); a per-peer server fiber reads runs of contiguous requested blocks with one disk
  * read each and sends them as one write, waiting for the socket to drain (backpressure).
+ *
+ * Magnet leechers get the info dict over BEP 9 (`ut_metadata`), choked or not: requests are queued
+ * with the block requests' bound and answered by the same fiber, a piece out of range gets a reject,
+ * and a ut_metadata message that does not decode is a protocol violation (as a malformed request is).
  */
-import { Clock, Data, Deferred, Duration, Effect, FiberMap, FiberSet, Queue, Random, type Scope, Stream, Take } from "effect"
+import { Clock, Data, Deferred, Duration, Effect, Either, FiberMap, FiberSet, Queue, Random, type Scope, Stream, Take } from "effect"
 import type * as net from "node:net"
 import { Bitfield } from "../domain/Bitfield.js"
 import { equalBytes, toHex } from "../domain/Bytes.js"
 import { type ChokerState, chokeRound, initialChokerState } from "../domain/Choker.js"
-import { encodeExtendedHandshake } from "../domain/Extension.js"
+import {
+  answerMetadataRequest,
+  decodeExtendedHandshake,
+  decodeMetadataMessage,
+  encodeExtendedHandshake,
+  encodeMetadataMessage,
+  extensionHandshakeId,
+  ourUtMetadataId,
+  utMetadataName
+} from "../domain/Extension.js"
 import { type Info, pieceSize } from "../domain/Metainfo.js"
 import { formatPeer, isOwnAddress, type PeerAddress } from "../domain/Peer.js"
-import { blockSize, makeReserved, Message, type Request, supportsExtensions } from "../domain/Wire.js"
+import { blockSize, type Extended, makeReserved, Message, type Request, supportsExtensions } from "../domain/Wire.js"
 import { type ListenError, PeerListener } from "../services/PeerListener.js"
 import { type PeerConnection, PeerError, PeerWire } from "../services/PeerWire.js"
 import { Storage, type StorageError, type TorrentStorage } from "../services/Storage.js"
@@ -66,7 +79,7 @@ export interface SeedOptions {
   readonly uploadSlots?: number
   /** Connections at once, both directions (default 50). */
   readonly maxPeers?: number
-  /** Requests a peer may have queued with us; more is a flood and drops it (default 1024). */
+  /** Requests (blocks and metadata pieces) a peer may have queued with us; more is a flood and drops it (default 1024). */
   readonly maxQueuedRequests?: number
   /** How often `Uploaded` is emitted (default 1 s). */
   readonly progressInterval?: Duration.DurationInput
@@ -106,6 +119,10 @@ interface Leecher {
   readonly queue: Array<Request>
   inflight: ReadonlyArray<Request>
   readonly cancelled: Set<Request>
+  /** The id they want ut_metadata messages under (their extension handshake), if any. */
+  utMetadata: number | undefined
+  /** Metadata pieces they asked for, in order (kept across chokes: BEP 9 does not tie them to choking). */
+  readonly metadataQueue: Array<number>
   uploadedSinceRound: number
   uploadedSinceTick: number
   /** Resumes the server fiber when it waits for requests. */
@@ -197,6 +214,10 @@ const seeder = (
       const complete = have.isComplete
       const left = bytesLeft(info, have)
       const reserved = makeReserved({ extensions: true })
+      // A hand-made Info may lack the info dict's bytes: then there is no metadata to offer.
+      const metadata = info.raw.length > 0 ? info.raw : undefined
+      /** Encoded data payloads by metadata piece, made at the first request (every peer gets the same bytes). */
+      const metadataPayloads: Array<Uint8Array | undefined> = []
 
       const listening = yield* (yield* PeerListener).listen({ host: options.host ?? "0.0.0.0", port: options.port })
       const fatal = yield* Deferred.make<never, SeedError>()
@@ -218,7 +239,13 @@ const seeder = (
 
       const extensionHandshake = Message.extended(
         0,
-        encodeExtendedHandshake({ m: new Map(), v: "effect-bittorrent", p: listening.port, reqq: advertisedQueue })
+        encodeExtendedHandshake({
+          m: new Map(metadata === undefined ? [] : [[utMetadataName, ourUtMetadataId]]),
+          ...(metadata === undefined ? {} : { metadataSize: metadata.length }),
+          v: "effect-bittorrent",
+          p: listening.port,
+          reqq: advertisedQueue
+        })
       )
       const bitfield = have.isEmpty ? undefined : Message.bitfield(have.bytes)
       const local = { peerId: options.peerId, reserved, pieceCount: info.pieceCount }
@@ -252,7 +279,7 @@ const seeder = (
               const problem = requestProblem(info, have, m)
               if (problem !== undefined) return protocolError(s, problem)
               if (s.choked) break // sent before our choke reached them: dropped, as they expect
-              if (s.queue.length >= maxQueued) return protocolError(s, `more than ${maxQueued} requests queued`)
+              if (queued(s) >= maxQueued) return protocolError(s, `more than ${maxQueued} requests queued`)
               s.queue.push(m)
               break
             }
@@ -289,13 +316,57 @@ const seeder = (
             case "HaveNone":
               s.has = Bitfield.empty(info.pieceCount)
               break
+            case "Extended": {
+              const problem = handleExtended(s, m)
+              if (problem !== undefined) return protocolError(s, problem)
+              break
+            }
             default:
               break
           }
         }
         if (complete && s.has.isComplete) return Effect.fail(new SessionEnd({ reason: "both sides are seeders", bothSeeders: true }))
-        if (s.queue.length > 0) s.wakeUp?.()
+        if (queued(s) > 0) s.wakeUp?.()
         return undefined
+      }
+
+      const queued = (s: Leecher) => s.queue.length + s.metadataQueue.length
+
+      /** Routes an extended message by the ids we assigned; gives what is wrong with it, if anything. */
+      const handleExtended = (s: Leecher, m: Extended): string | undefined => {
+        if (m.id === extensionHandshakeId) {
+          // `m` is additive (BEP 10): a later handshake changes only the ids it names, 0 disables. One
+          // that does not decode changes nothing: the session does not depend on it.
+          const handshake = decodeExtendedHandshake(m.payload)
+          const id = Either.isRight(handshake) ? handshake.right.m.get(utMetadataName) : undefined
+          if (id !== undefined) s.utMetadata = id === 0 ? undefined : id
+          return undefined
+        }
+        if (metadata === undefined || m.id !== ourUtMetadataId) return undefined // no extension of ours
+        const decoded = decodeMetadataMessage(m.payload)
+        if (Either.isLeft(decoded)) return decoded.left.message
+        // Data and rejects answer requests we never send; unknown types are to be ignored (BEP 9). A
+        // request from a peer that announced no ut_metadata id cannot be answered: there is no id to
+        // address a reply (data or reject) to.
+        if (decoded.right._tag !== "Request" || s.utMetadata === undefined) return undefined
+        if (queued(s) >= maxQueued) return `more than ${maxQueued} requests queued`
+        s.metadataQueue.push(decoded.right.piece)
+        return undefined
+      }
+
+      /** The ut_metadata payload answering a request for `piece` of `raw`: data (encoded once) or a reject. */
+      const metadataPayload = (raw: Uint8Array, piece: number): Uint8Array => {
+        const answer = answerMetadataRequest(raw, piece)
+        return answer._tag === "Reject" ? encodeMetadataMessage(answer) : (metadataPayloads[piece] ??= encodeMetadataMessage(answer))
+      }
+
+      /** Answers the next queued metadata requests (from memory) as one write. */
+      const serveMetadata = (s: Leecher, raw: Uint8Array): Effect.Effect<void, PeerError> => {
+        const pieces = s.metadataQueue.splice(0, batchBlocks)
+        const id = s.utMetadata
+        // They may have disabled ut_metadata since asking: the requests lapse.
+        if (id === undefined) return Effect.void
+        return s.conn.send(pieces.map((piece) => Message.extended(id, metadataPayload(raw, piece))))
       }
 
       const protocolError = (s: Leecher, detail: string) => Effect.fail(new PeerError({ peer: s.key, reason: "Protocol", detail }))
@@ -315,6 +386,7 @@ const seeder = (
       /** Reads the next batch (runs of contiguous blocks, one disk read each) and sends it as one write. */
       const serveBatch = (s: Leecher): Effect.Effect<void, PeerError | StorageError> =>
         Effect.suspend(() => {
+          if (metadata !== undefined && s.metadataQueue.length > 0) return serveMetadata(s, metadata)
           if (s.queue.length === 0) return awaitRequests(s)
           const batch = s.queue.splice(0, batchBlocks)
           s.inflight = batch
@@ -374,6 +446,8 @@ const seeder = (
             queue: [],
             inflight: [],
             cancelled: new Set(),
+            utMetadata: undefined,
+            metadataQueue: [],
             uploadedSinceRound: 0,
             uploadedSinceTick: 0,
             wakeUp: undefined

@@ -30,6 +30,21 @@ const rightOf = <A>(e: Either.Either<A, { readonly message: string }>): A => {
   return e.right
 }
 
+/** A decoder's failures: each named payload is Malformed, and arbitrary bytes never make it throw. */
+const malformedCases = (
+  decode: (payload: Uint8Array) => Either.Either<unknown, ExtensionError>,
+  cases: ReadonlyArray<{ readonly name: string; readonly payload: string }>
+) => {
+  it.each(cases)("rejects $name as Malformed", ({ payload }) => {
+    expect(leftOf(decode(bytes(payload))).reason).toBe("Malformed")
+  })
+
+  it.prop("never throws on arbitrary bytes", [fc.uint8Array({ maxLength: 64 })], ([b]) => {
+    const r = decode(b)
+    if (Either.isLeft(r)) expect(r.left.reason).toBe("Malformed")
+  })
+}
+
 const handshakeArb: fc.Arbitrary<ExtendedHandshake> = fc.record(
   {
     m: fc.uniqueArray(fc.tuple(fc.string({ minLength: 1, maxLength: 12 }), fc.integer({ min: 0, max: 255 })), {
@@ -75,7 +90,7 @@ describe("extension handshake", () => {
     }
   )
 
-  it.each([
+  malformedCases(decodeExtendedHandshake, [
     { name: "not bencode", payload: "d1:m" },
     { name: "not a dictionary", payload: "li1ee" },
     { name: "trailing bytes", payload: "d1:mdeexx" },
@@ -87,14 +102,7 @@ describe("extension handshake", () => {
     { name: "a string metadata_size", payload: "d1:mde13:metadata_size2:10e" },
     { name: "a port above 65535", payload: "d1:mde1:pi65536ee" },
     { name: "v is an integer", payload: "d1:mde1:vi1ee" }
-  ])("rejects $name as Malformed", ({ payload }) => {
-    expect(leftOf(decodeExtendedHandshake(bytes(payload))).reason).toBe("Malformed")
-  })
-
-  it.prop("never throws on arbitrary bytes", [fc.uint8Array({ maxLength: 64 })], ([b]) => {
-    const r = decodeExtendedHandshake(b)
-    if (Either.isLeft(r)) expect(r.left.reason).toBe("Malformed")
-  })
+  ])
 })
 
 describe("ut_metadata messages", () => {
@@ -126,7 +134,7 @@ describe("ut_metadata messages", () => {
     expect(rightOf(decodeMetadataMessage(bytes("d8:msg_typei7e5:piecei0ee")))).toEqual({ _tag: "Unknown", msgType: 7 })
   })
 
-  it.each([
+  malformedCases(decodeMetadataMessage, [
     { name: "not bencode", payload: "d8:msg_type" },
     { name: "a list", payload: "le" },
     { name: "no msg_type", payload: "d5:piecei0ee" },
@@ -135,14 +143,7 @@ describe("ut_metadata messages", () => {
     { name: "a data message without total_size", payload: "d8:msg_typei1e5:piecei0eexyz" },
     { name: "a request with trailing bytes", payload: "d8:msg_typei0e5:piecei0eex" },
     { name: "a reject with trailing bytes", payload: "d8:msg_typei2e5:piecei0eex" }
-  ])("rejects $name as Malformed", ({ payload }) => {
-    expect(leftOf(decodeMetadataMessage(bytes(payload))).reason).toBe("Malformed")
-  })
-
-  it.prop("never throws on arbitrary bytes", [fc.uint8Array({ maxLength: 64 })], ([b]) => {
-    const r = decodeMetadataMessage(b)
-    if (Either.isLeft(r)) expect(r.left.reason).toBe("Malformed")
-  })
+  ])
 })
 
 describe("MetadataAssembler", () => {

@@ -9,40 +9,28 @@ import { readFile } from "node:fs/promises"
 import * as path from "node:path"
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect } from "effect"
-import { cliCommand, fetchWith, type FetchResult, runCli, Swarm } from "../support/Swarm.js"
+import { cliCommand, fetchWith, runCli, Swarm } from "../support/Swarm.js"
 
-const assertExact = (result: FetchResult) => {
-  assert.strictEqual(result.rc, 0, `our client failed:\n${result.log}`)
-  assert.strictEqual(result.sha256, "OK", `payload mismatch:\n${result.log}`)
-  assert.strictEqual(result.loopback, "OK", "a socket left the loopback")
-  assert.strictEqual(result.exitCode, 0)
-}
+/** Runs our CLI (`command`, a swarm.sh client template) as the swarm's client: exit 0, exact payload, loopback only. */
+const fetchesExactly = (label: string, command: string) =>
+  Effect.gen(function* () {
+    const swarm = yield* Swarm
+    const result = yield* fetchWith(swarm, "custom", { label, clientCmd: cliCommand(command), timeoutS: 120 })
+    assert.strictEqual(result.rc, 0, `our client failed:\n${result.log}`)
+    assert.strictEqual(result.sha256, "OK", `payload mismatch:\n${result.log}`)
+    assert.strictEqual(result.loopback, "OK", "a socket left the loopback")
+    assert.strictEqual(result.exitCode, 0)
+  })
 
 describe("download from third-party seeders", () => {
   layer(Swarm.layer({ basePort: 28400, sizeMib: 16, seeders: 3, mix: ["aria2", "transmission"] }), {
     excludeTestServices: true
   })("aria2 and Transmission seeders, one file", (it) => {
     it.effect("download -o <out> <torrent> gives the exact payload", () =>
-      Effect.gen(function* () {
-        const swarm = yield* Swarm
-        const result = yield* fetchWith(swarm, "custom", {
-          label: "ours",
-          clientCmd: cliCommand("download --quiet -o {out} {torrent}"),
-          timeoutS: 120
-        })
-        assertExact(result)
-      }))
+      fetchesExactly("ours", "download --quiet -o {out} {torrent}"))
 
     it.effect("magnet_download -o <out> <magnet> gives the exact payload", () =>
-      Effect.gen(function* () {
-        const swarm = yield* Swarm
-        const result = yield* fetchWith(swarm, "custom", {
-          label: "ours-magnet",
-          clientCmd: cliCommand("magnet_download --quiet -o {out} {magnet}"),
-          timeoutS: 120
-        })
-        assertExact(result)
-      }))
+      fetchesExactly("ours-magnet", "magnet_download --quiet -o {out} {magnet}"))
 
     it.effect("download_piece writes exactly the last (short) piece", () =>
       Effect.gen(function* () {
@@ -66,12 +54,7 @@ describe("download from third-party seeders", () => {
       Effect.gen(function* () {
         const swarm = yield* Swarm
         assert.strictEqual(swarm.NUM_FILES, 5)
-        const result = yield* fetchWith(swarm, "custom", {
-          label: "ours-multi",
-          clientCmd: cliCommand("download --quiet -o {out} {torrent}"),
-          timeoutS: 120
-        })
-        assertExact(result)
+        yield* fetchesExactly("ours-multi", "download --quiet -o {out} {torrent}")
       }))
   })
 })

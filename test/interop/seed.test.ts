@@ -2,7 +2,8 @@
  * Our seeder against real third-party clients on a loopback swarm (test/support/Swarm.ts):
  * - a `--seeders 0` swarm where `seed` is the only seeder: aria2c, WebTorrent and transmission-cli
  *   each download the exact payload from it (`fetch-with` exits 0 only when the SHA-256 matches).
- *   transmission-cli never dials loopback peers, so it completes only because we dial it;
+ *   transmission-cli never dials loopback peers, so it completes only because we dial it; aria2c and
+ *   WebTorrent started from the magnet link get the metadata (BEP 9) from it too, there being no one else;
  * - a swarm where our seeder seeds beside aria2 and WebTorrent seeders while our client downloads,
  *   and `download --seed` joins it as one more seeder.
  *
@@ -56,6 +57,20 @@ describe("seed: our client as the only seeder", () => {
           assert.include(stderr, `seeding 32 of 32 pieces, listening on 127.0.0.1:${swarm.CLIENT_PORT}`)
           // transmission-cli is served only because we dialled it
           if (client === "transmission") assert.match(stderr, /connected \(TR\d+, dialled\)/, stderr)
+        }).pipe(Effect.scoped))
+    }
+
+    for (const client of ["aria2c", "webtorrent"] as const) {
+      it.effect(`${client} downloads the exact payload from a magnet link, the metadata coming from our seeder`, () =>
+        Effect.gen(function* () {
+          const swarm = yield* Swarm
+          const seeder = yield* ourSeeder(swarm)
+          yield* awaitSeeders(swarm, 1)
+          const result = yield* fetchWith(swarm, client, { magnet: true, timeoutS: 60 })
+          assertFetched(result)
+          assert.include(result.client, "magnet", result.log)
+          const { stderr } = yield* seeder.output
+          assert.match(stderr, /connected \(\S+, (inbound|dialled)\)/, stderr)
         }).pipe(Effect.scoped))
     }
 

@@ -135,6 +135,35 @@ const expectComplete = (events: ReadonlyArray<DownloadEvent>, info: Info, payloa
 
 const corrupt = (data: Uint8Array) => data.map((b) => b ^ 0xff)
 
+/**
+ * A liar that corrupts piece 1, and an honest seeder that hides piece 1 until the first `revealOn`
+ * event passes through `onEvent` (hand it to `runToEnd`), then announces it with a have.
+ */
+const liarAndHonest = (info: Info, payload: Uint8Array, revealOn: DownloadEvent["_tag"]) =>
+  Effect.gen(function* () {
+    const liar = yield* seederPeer({
+      data: payload,
+      pieceLength: info.pieceLength,
+      block: (r, data) => (r.index === 1 ? corrupt(data) : data)
+    })
+    const reveal = yield* Deferred.make<void>()
+    let revealed = false
+    const honest = yield* recordingPeer((c) =>
+      Effect.zipRight(
+        Deferred.await(reveal).pipe(
+          Effect.andThen(() => {
+            revealed = true
+            return c.send([Message.have(1)])
+          }),
+          Effect.forkScoped
+        ),
+        seeder({ data: payload, pieceLength: info.pieceLength, has: (i) => i !== 1 || revealed })(c)
+      )
+    )
+    const onEvent = (e: DownloadEvent) => (e._tag === revealOn ? Deferred.succeed(reveal, undefined) : Effect.void)
+    return { liar, honest, onEvent }
+  })
+
 /** A temporary folder removed when the test's scope closes. */
 const tempDir = Effect.acquireRelease(
   Effect.sync(() => mkdtempSync(join(tmpdir(), "bt-download-"))),
@@ -170,30 +199,10 @@ describe("download engine", () => {
     Effect.gen(function* () {
       // One block per piece, so each piece has a single contributor.
       const { info, payload } = singleFile(16384, 8 * 16384 - 500, 2)
-      const liar = yield* seederPeer({
-        data: payload,
-        pieceLength: info.pieceLength,
-        block: (r, data) => (r.index === 1 ? corrupt(data) : data)
-      })
       // The honest peer hides piece 1 until the first rejection, so the liar is the one asked first.
-      const reveal = yield* Deferred.make<void>()
-      let revealed = false
-      const honest = yield* recordingPeer((c) =>
-        Effect.zipRight(
-          Deferred.await(reveal).pipe(
-            Effect.andThen(() => {
-              revealed = true
-              return c.send([Message.have(1)])
-            }),
-            Effect.forkScoped
-          ),
-          seeder({ data: payload, pieceLength: info.pieceLength, has: (i) => i !== 1 || revealed })(c)
-        )
-      )
+      const { honest, liar, onEvent } = yield* liarAndHonest(info, payload, "PieceRejected")
       const { bytes, sink } = memorySink(info)
-      const events = yield* runToEnd(info, [liar.address, honest.address], sink, { maxStrikes: 100 }, (e) =>
-        e._tag === "PieceRejected" ? Deferred.succeed(reveal, undefined) : Effect.void
-      )
+      const events = yield* runToEnd(info, [liar.address, honest.address], sink, { maxStrikes: 100 }, onEvent)
 
       expectComplete(events, info, payload, bytes)
       const rejected = ofTag(events, "PieceRejected")
@@ -206,30 +215,10 @@ describe("download engine", () => {
   it.live("bans a peer after maxStrikes bad pieces and never dials it again", () =>
     Effect.gen(function* () {
       const { info, payload } = singleFile(16384, 6 * 16384, 3)
-      const liar = yield* seederPeer({
-        data: payload,
-        pieceLength: info.pieceLength,
-        block: (r, data) => (r.index === 1 ? corrupt(data) : data)
-      })
       // Only the liar has piece 1 until it is banned: it must fail twice.
-      const reveal = yield* Deferred.make<void>()
-      let revealed = false
-      const honest = yield* recordingPeer((c) =>
-        Effect.zipRight(
-          Deferred.await(reveal).pipe(
-            Effect.andThen(() => {
-              revealed = true
-              return c.send([Message.have(1)])
-            }),
-            Effect.forkScoped
-          ),
-          seeder({ data: payload, pieceLength: info.pieceLength, has: (i) => i !== 1 || revealed })(c)
-        )
-      )
+      const { honest, liar, onEvent } = yield* liarAndHonest(info, payload, "PeerBanned")
       const { bytes, sink } = memorySink(info)
-      const events = yield* runToEnd(info, [liar.address, honest.address], sink, { maxStrikes: 2 }, (e) =>
-        e._tag === "PeerBanned" ? Deferred.succeed(reveal, undefined) : Effect.void
-      )
+      const events = yield* runToEnd(info, [liar.address, honest.address], sink, { maxStrikes: 2 }, onEvent)
 
       expectComplete(events, info, payload, bytes)
       expect(ofTag(events, "PieceRejected")).toEqual([

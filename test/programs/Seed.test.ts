@@ -1,17 +1,25 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer, Option, Random, type Scope, Stream, TestClock } from "effect"
+import { Deferred, Effect, Either, Fiber, Layer, Option, Random, type Scope, Stream, TestClock } from "effect"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Bencode from "../../src/domain/Bencode.js"
 import { Bitfield } from "../../src/domain/Bitfield.js"
-import { toHex } from "../../src/domain/Bytes.js"
-import { decodeExtendedHandshake } from "../../src/domain/Extension.js"
-import type { Info } from "../../src/domain/Metainfo.js"
+import { concatBytes, toHex } from "../../src/domain/Bytes.js"
+import {
+  decodeExtendedHandshake,
+  decodeMetadataMessage,
+  encodeExtendedHandshake,
+  encodeMetadataMessage,
+  type MetadataMessage,
+  ourUtMetadataId
+} from "../../src/domain/Extension.js"
+import { type Info, parseInfo } from "../../src/domain/Metainfo.js"
 import type { PeerAddress } from "../../src/domain/Peer.js"
 import { makeReserved, Message } from "../../src/domain/Wire.js"
 import { type DownloadSource, runEngine } from "../../src/programs/Download.js"
+import { fetchMetadata } from "../../src/programs/Metadata.js"
 import { NothingToSeed, seed, SeedEvent, type SeedOptions, seedPath } from "../../src/programs/Seed.js"
 import { Hasher } from "../../src/services/Hasher.js"
 import { PeerListener } from "../../src/services/PeerListener.js"
@@ -20,8 +28,10 @@ import { Storage, StorageError } from "../../src/services/Storage.js"
 import { Tracker } from "../../src/services/Tracker.js"
 import { dialFakePeer, type FakeSocket, fakePeerId, makeFakePeer } from "../support/FakePeer.js"
 import { compactPeers, fakeHttpTracker, queryParams } from "../support/FakeTracker.js"
+import { runCli } from "../support/cli.js"
 import { handInfo } from "../support/handInfo.js"
-import { payloadBytes, sha1 } from "../support/torrent.js"
+import { payloadBytes, sha1, singleFileInfo } from "../support/torrent.js"
+import { waitUntil } from "../support/realTime.js"
 
 // 6 pieces of 32 KiB, the last one 1000 bytes: two blocks a piece, a short last block.
 const pieceLength = 32768
@@ -44,18 +54,6 @@ const NoTracker = Layer.succeed(Tracker, {
 })
 const PeerLayers = Layer.mergeAll(PeerWire.Live, PeerListener.Live)
 const SeedLayer = Layer.merge(PeerLayers, NoTracker)
-
-/** Real-time pause: sockets run in real time while the TestClock holds virtual time. */
-const realPause = Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, 5)))
-
-const waitUntil = (condition: () => boolean, what: string) =>
-  Effect.gen(function* () {
-    for (let i = 0; i < 1000; i++) {
-      if (condition()) return
-      yield* realPause
-    }
-    return yield* Effect.dieMessage(`timed out waiting for ${what}`)
-  })
 
 interface Running {
   readonly address: PeerAddress
@@ -116,7 +114,7 @@ const dropReasons = (events: ReadonlyArray<SeedEvent>) =>
   events.flatMap((e) => (e._tag === "PeerDropped" ? [e.reason] : []))
 
 describe("seed: greeting", () => {
-  it.scopedLive("sends the extension handshake (reqq, port) then our bitfield to a peer with the extension bit", () =>
+  it.scopedLive("sends the extension handshake (reqq, port; no ut_metadata without the info dict's bytes) then our bitfield", () =>
     Effect.gen(function* () {
       const seeder = yield* startSeeder()
       const { next } = yield* leecher(seeder.address, 1, makeReserved({ extensions: true }))
@@ -127,6 +125,7 @@ describe("seed: greeting", () => {
       expect(hs.reqq).toBe(250)
       expect(hs.p).toBe(seeder.address.port)
       expect(hs.m.size).toBe(0)
+      expect(hs.metadataSize).toBeUndefined()
       yield* expectNext(next, Message.bitfield(Uint8Array.of(0xfc)))
       const connected = seeder.events.find((e) => e._tag === "PeerConnected")
       expect(connected).toMatchObject({ client: "FK0001", inbound: true })
@@ -474,4 +473,147 @@ describe("seedPath", () => {
       expect(Option.getOrThrow(started)).toMatchObject({ _tag: "Started", verified: 1 })
       expect(SeedEvent.$is("Started")(Option.getOrThrow(started))).toBe(true)
     }).pipe(Effect.provide(StorageLayers)))
+})
+
+describe("seed: metadata for magnet links (BEP 9)", () => {
+  // 2100 pieces of 256 bytes: an info dict of about 42 KB, three metadata pieces (the last one short).
+  const metaBytes = Bencode.encode(singleFileInfo("meta.bin", payloadBytes(2100 * 256 - 17, 5), 256))
+  const metaInfo = Either.getOrThrow(parseInfo(metaBytes))
+  const metaSource: DownloadSource = { info: metaInfo, trackers: [] }
+  const startMetaSeeder = (options: Partial<SeedOptions> = {}) =>
+    startSeeder(options, Bitfield.full(metaInfo.pieceCount), metaSource)
+
+  /** A magnet leecher (extension bit, never interested) that read our extension handshake and bitfield. */
+  const magnetLeecher = (address: PeerAddress) =>
+    Effect.gen(function* () {
+      const socket = yield* dialFakePeer(address, {
+        infoHash: metaInfo.infoHash,
+        peerId: leecherId(1),
+        reserved: makeReserved({ extensions: true })
+      })
+      yield* socket.handshake
+      const next = yield* reader(socket)
+      const ext = Option.getOrThrow(yield* next)
+      if (ext._tag !== "Extended" || ext.id !== 0) return yield* Effect.dieMessage(`expected the extension handshake, got ${ext._tag}`)
+      expect(Option.getOrThrow(yield* next)._tag).toBe("Bitfield")
+      return { socket, next, handshake: Either.getOrThrow(decodeExtendedHandshake(ext.payload)) }
+    })
+
+  /** Our extension handshake as a leecher, asking for ut_metadata messages under `id`. */
+  const announce = (id: number) => Message.extended(0, encodeExtendedHandshake({ m: new Map([["ut_metadata", id]]) }))
+  const ask = (piece: number) => Message.extended(ourUtMetadataId, encodeMetadataMessage({ _tag: "Request", piece }))
+
+  /** The next ut_metadata message, with the extended id it came under. */
+  const nextMetadata = (next: Effect.Effect<Option.Option<Message>>) =>
+    Effect.map(next, (m): { readonly id: number; readonly message: MetadataMessage } => {
+      const got = Option.getOrThrow(m)
+      if (got._tag !== "Extended") return expect.fail(`expected Extended, got ${got._tag}`)
+      return { id: got.id, message: Either.getOrThrow(decodeMetadataMessage(got.payload)) }
+    })
+
+  const metaSlice = (piece: number) => metaBytes.subarray(piece * 16384, (piece + 1) * 16384)
+
+  it.scopedLive("advertises ut_metadata and the info dict's size in its extension handshake", () =>
+    Effect.gen(function* () {
+      const seeder = yield* startMetaSeeder()
+      const { handshake } = yield* magnetLeecher(seeder.address)
+      expect([...handshake.m]).toEqual([["ut_metadata", ourUtMetadataId]])
+      expect(handshake.metadataSize).toBe(metaBytes.length)
+      expect(handshake.reqq).toBe(250)
+      expect(handshake.p).toBe(seeder.address.port)
+    }).pipe(Effect.provide(SeedLayer)))
+
+  it.scopedLive("serves every piece to a choked peer under its id: together exactly the info dict", () =>
+    Effect.gen(function* () {
+      expect(metaBytes.length).toBeGreaterThan(2 * 16384)
+      const seeder = yield* startMetaSeeder()
+      const { next, socket } = yield* magnetLeecher(seeder.address)
+      yield* socket.send([announce(5), ask(0), ask(1), ask(2)])
+      const parts: Array<Uint8Array> = []
+      for (const piece of [0, 1, 2]) {
+        const { id, message } = yield* nextMetadata(next)
+        expect(id).toBe(5)
+        expect(message).toEqual({ _tag: "Data", piece, totalSize: metaBytes.length, data: metaSlice(piece) })
+        if (message._tag === "Data") parts.push(message.data)
+      }
+      expect(parts.map((p) => p.length)).toEqual([16384, 16384, metaBytes.length - 2 * 16384])
+      expect(toHex(sha1(concatBytes(parts)))).toBe(toHex(metaInfo.infoHash))
+    }).pipe(Effect.provide(SeedLayer)))
+
+  it.scopedLive("rejects requests for pieces out of range and keeps serving", () =>
+    Effect.gen(function* () {
+      const seeder = yield* startMetaSeeder()
+      const { next, socket } = yield* magnetLeecher(seeder.address)
+      yield* socket.send([announce(3), ask(3), ask(4000000000)])
+      expect(yield* nextMetadata(next)).toEqual({ id: 3, message: { _tag: "Reject", piece: 3 } })
+      expect(yield* nextMetadata(next)).toEqual({ id: 3, message: { _tag: "Reject", piece: 4000000000 } })
+      yield* socket.send([ask(2)])
+      expect((yield* nextMetadata(next)).message).toMatchObject({ _tag: "Data", piece: 2, data: metaSlice(2) })
+      expect(dropReasons(seeder.events)).toEqual([])
+    }).pipe(Effect.provide(SeedLayer)))
+
+  it.scopedLive("leaves unanswered a request from a peer that announced no ut_metadata id, and answers once it has", () =>
+    Effect.gen(function* () {
+      const seeder = yield* startMetaSeeder()
+      const { next, socket } = yield* magnetLeecher(seeder.address)
+      // a reply needs the id the peer wants it under: before its handshake there is none
+      yield* socket.send([ask(0)])
+      yield* socket.send([announce(9), ask(1)])
+      expect(yield* nextMetadata(next)).toMatchObject({ id: 9, message: { _tag: "Data", piece: 1 } })
+      // data, rejects and unknown message types sent to us are ignored
+      yield* socket.send([
+        Message.extended(ourUtMetadataId, encodeMetadataMessage({ _tag: "Reject", piece: 0 })),
+        Message.extended(ourUtMetadataId, Bencode.encode(Bencode.dict({ msg_type: Bencode.int(7) }))),
+        ask(0)
+      ])
+      expect(yield* nextMetadata(next)).toMatchObject({ id: 9, message: { _tag: "Data", piece: 0 } })
+    }).pipe(Effect.provide(SeedLayer)))
+
+  it.scopedLive("drops a peer whose ut_metadata message does not decode", () =>
+    Effect.gen(function* () {
+      const seeder = yield* startMetaSeeder()
+      const { next, socket } = yield* magnetLeecher(seeder.address)
+      yield* socket.send([announce(2), Message.extended(ourUtMetadataId, Bencode.encode(Bencode.dict({ piece: Bencode.int(0) })))])
+      expect(yield* next).toEqual(Option.none())
+      yield* waitUntil(() => dropReasons(seeder.events).length > 0, "PeerDropped")
+      expect(dropReasons(seeder.events)[0]).toMatch(/: protocol violation: ut_metadata message without msg_type$/)
+    }).pipe(Effect.provide(SeedLayer)))
+
+  it.scopedLive("counts metadata requests against the per-peer request bound", () =>
+    Effect.gen(function* () {
+      const seeder = yield* startMetaSeeder({ maxQueuedRequests: 4 })
+      const { next, socket } = yield* magnetLeecher(seeder.address)
+      yield* socket.send([announce(2), ...Array.from({ length: 12 }, (_, i) => ask(i % 3))])
+      for (;;) {
+        const m = yield* next
+        if (Option.isNone(m)) break
+        expect(m.value._tag).toBe("Extended")
+      }
+      yield* waitUntil(() => dropReasons(seeder.events).length > 0, "PeerDropped")
+      expect(dropReasons(seeder.events)[0]).toMatch(/protocol violation: more than 4 requests queued$/)
+    }).pipe(Effect.provide(SeedLayer)))
+
+  it.scopedLive("our fetchMetadata gets the info dict from our seeder over loopback", () =>
+    Effect.gen(function* () {
+      const seeder = yield* startMetaSeeder()
+      const fetched = yield* fetchMetadata(
+        { infoHash: metaInfo.infoHash, trackers: [], peers: [seeder.address] },
+        { peerId: Uint8Array.from(fakePeerId), port: 6881, peerTimeout: "10 seconds" }
+      )
+      expect(fetched.info.raw).toEqual(metaBytes)
+      expect(fetched.info.pieceCount).toBe(2100)
+      expect(fetched.peer).toEqual(seeder.address)
+    }).pipe(Effect.provide(SeedLayer)))
+
+  it.scopedLive("the CLI's magnet_info prints the info fetched from our seeder", () =>
+    Effect.gen(function* () {
+      const seeder = yield* startMetaSeeder()
+      const hash = toHex(metaInfo.infoHash)
+      const link = `magnet:?xt=urn:btih:${hash}&dn=meta.bin&x.pe=127.0.0.1:${seeder.address.port}`
+      const r = yield* Effect.promise(() => runCli(["magnet_info", link], 30_000))
+      expect(r.stderr).toBe("")
+      expect(r.code).toBe(0)
+      const hashes = metaInfo.pieceHashes.map(toHex)
+      expect(r.stdout).toBe([`Length: ${metaInfo.totalLength}`, `Info Hash: ${hash}`, "Piece Length: 256", "Piece Hashes:", ...hashes, ""].join("\n"))
+    }).pipe(Effect.provide(SeedLayer)))
 })

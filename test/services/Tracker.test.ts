@@ -7,6 +7,7 @@ import * as Bencode from "../../src/domain/Bencode.js"
 import type { PeerAddress } from "../../src/domain/Peer.js"
 import { type AnnounceRequest, Tracker, type TrackerError, type TrackerOptions } from "../../src/services/Tracker.js"
 import { compactPeers, fakeHttpTracker, fakeUdpTracker, queryParams, rawQueryBytes } from "../support/FakeTracker.js"
+import { advanceWhenAsleep, waitUntil } from "../support/realTime.js"
 
 const trackerLayer = (options: TrackerOptions = {}) => Tracker.layer(options).pipe(Layer.provide(NodeHttpClient.layerUndici))
 const TrackerLive = trackerLayer()
@@ -30,25 +31,6 @@ const peersA: ReadonlyArray<PeerAddress> = [
 const okBody = (peers: ReadonlyArray<PeerAddress> = peersA, extra: Record<string, Bencode.Bencode> = {}) => ({
   body: Bencode.encode(Bencode.dict({ interval: 900n, peers: compactPeers(peers), ...extra }))
 })
-
-/** Real-time pause: the fake trackers run on real sockets while the TestClock holds virtual time. */
-const realPause = Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, 5)))
-
-const waitUntil = (condition: () => boolean, what: string) =>
-  Effect.gen(function* () {
-    for (let i = 0; i < 1000; i++) {
-      if (condition()) return
-      yield* realPause
-    }
-    return yield* Effect.dieMessage(`timed out waiting for ${what}`)
-  })
-
-/** Advances the TestClock once the fiber under test is asleep (a sleep begun after an adjust would miss it). */
-const advanceWhenAsleep = (duration: `${number} ${"millis" | "seconds"}`) =>
-  Effect.gen(function* () {
-    for (let i = 0; i < 1000 && (yield* TestClock.sleeps()).length === 0; i++) yield* realPause
-    yield* TestClock.adjust(duration)
-  })
 
 const announceError = (url: string) =>
   Effect.flatMap(Tracker, (t) => t.announce(url, request)).pipe(Effect.flip)

@@ -5,7 +5,7 @@
 import { Effect } from "effect"
 import type { DownloadEvent } from "../Download.js"
 
-const mib = (bytes: number) => (bytes / 1048576).toFixed(1)
+export const mib = (bytes: number) => (bytes / 1048576).toFixed(1)
 
 const eta = (left: number, rate: number): string => {
   if (rate <= 0) return "--"
@@ -17,8 +17,11 @@ export type ProgressMode = "live" | "plain" | "quiet"
 
 export const progressMode = (quiet: boolean): ProgressMode => (quiet ? "quiet" : process.stderr.isTTY ? "live" : "plain")
 
-/** A renderer keeps a little state (when it last printed); make one per download. */
-export const makeRenderer = (mode: ProgressMode, plainEveryMs = 5000) => {
+/**
+ * The stderr lines both renderers write: plain lines, and a status line that is rewritten in place
+ * on a terminal ("live") and otherwise printed as a plain line at most every `plainEveryMs`.
+ */
+export const makeStatusLines = (mode: ProgressMode, plainEveryMs: number) => {
   let lastPlain = 0
   let live = false
   const write = (text: string) => process.stderr.write(text)
@@ -27,6 +30,24 @@ export const makeRenderer = (mode: ProgressMode, plainEveryMs = 5000) => {
     live = false
     write(`${text}\n`)
   }
+  /** `worthPrinting` gates the plain line only (e.g. "something changed"); true when it printed one. */
+  const status = (text: string, worthPrinting = true): boolean => {
+    if (mode === "live") {
+      write(`\r\x1b[K${text}`)
+      live = true
+      return false
+    }
+    if (!worthPrinting || Date.now() - lastPlain < plainEveryMs) return false
+    lastPlain = Date.now()
+    line(text)
+    return true
+  }
+  return { line, status }
+}
+
+/** A renderer keeps a little state (when it last printed); make one per download. */
+export const makeRenderer = (mode: ProgressMode, plainEveryMs = 5000) => {
+  const { line, status } = makeStatusLines(mode, plainEveryMs)
   return (event: DownloadEvent): Effect.Effect<void> =>
     Effect.sync(() => {
       if (mode === "quiet") return
@@ -42,14 +63,7 @@ export const makeRenderer = (mode: ProgressMode, plainEveryMs = 5000) => {
           return
         case "Progress": {
           const percent = event.totalBytes === 0 ? 100 : (100 * event.verifiedBytes) / event.totalBytes
-          const text = `${percent.toFixed(1)}% ${mib(event.verifiedBytes)}/${mib(event.totalBytes)} MiB  ${mib(event.bytesPerSecond)} MiB/s  ${event.peers} peers  ETA ${eta(event.totalBytes - event.verifiedBytes, event.bytesPerSecond)}`
-          if (mode === "live") {
-            write(`\r\x1b[K${text}`)
-            live = true
-          } else if (Date.now() - lastPlain >= plainEveryMs) {
-            lastPlain = Date.now()
-            line(text)
-          }
+          status(`${percent.toFixed(1)}% ${mib(event.verifiedBytes)}/${mib(event.totalBytes)} MiB  ${mib(event.bytesPerSecond)} MiB/s  ${event.peers} peers  ETA ${eta(event.totalBytes - event.verifiedBytes, event.bytesPerSecond)}`)
           return
         }
         case "Completed":

@@ -8,8 +8,7 @@ import { PeerListener } from "../../services/PeerListener.js"
 import { type SeedEvent, type SeedOptions, seedPath } from "../Seed.js"
 import { newPeerId, quietOption } from "./clientOptions.js"
 import { ClientLayer } from "./layers.js"
-import type { ProgressMode } from "./progress.js"
-import { progressMode } from "./progress.js"
+import { makeStatusLines, mib, type ProgressMode, progressMode } from "./progress.js"
 import { readTorrent } from "./torrentFile.js"
 
 /** What seeding needs beyond the download's services: the listener. */
@@ -38,22 +37,13 @@ export const seedOptions = (
   ...Option.match(announceInterval, { onNone: () => ({}), onSome: (s) => ({ announceInterval: Duration.seconds(s) }) })
 })
 
-const mib = (bytes: number) => (bytes / 1048576).toFixed(1)
-
 /**
  * Renders seeding on stderr: the start line and peers always (unless quiet), the upload totals as a
  * live line on a terminal, otherwise a plain line when they changed, at most every few seconds.
  */
 export const makeSeedRenderer = (mode: ProgressMode, plainEveryMs = 5000) => {
-  let lastPlain = 0
+  const { line, status } = makeStatusLines(mode, plainEveryMs)
   let lastBytes = 0
-  let live = false
-  const write = (text: string) => process.stderr.write(text)
-  const line = (text: string) => {
-    if (live) write("\r\x1b[K")
-    live = false
-    write(`${text}\n`)
-  }
   return (event: SeedEvent): Effect.Effect<void> =>
     Effect.sync(() => {
       if (mode === "quiet") return
@@ -72,14 +62,7 @@ export const makeSeedRenderer = (mode: ProgressMode, plainEveryMs = 5000) => {
           return
         case "Uploaded": {
           const text = `uploaded ${mib(event.bytes)} MiB  ${mib(event.bytesPerSecond)} MiB/s  ${event.peers} peers, ${event.unchoked} unchoked`
-          if (mode === "live") {
-            write(`\r\x1b[K${text}`)
-            live = true
-          } else if (event.bytes !== lastBytes && Date.now() - lastPlain >= plainEveryMs) {
-            lastPlain = Date.now()
-            lastBytes = event.bytes
-            line(text)
-          }
+          if (status(text, event.bytes !== lastBytes)) lastBytes = event.bytes
           return
         }
         default:
