@@ -4,37 +4,26 @@
  * uploads verified pieces to the peers the choker unchokes. Its output is a `Stream` of
  * `SeedEvent`s that runs until interrupted; interruption announces `stopped`.
  *
- * Hot path: a peer's messages are handled by one synchronous function per TCP read (requests are
- * queued there); a per-peer server fiber reads runs of contiguous requested blocks with one disk
- * read each and sends them as one write, waiting for the socket to drain (backpressure).
+ * The per-peer upload side (request queues, the batched serve loop, ut_metadata answers, the
+ * choker) is `Upload.ts`, shared with the download engine; this module adds listening, dialling,
+ * announcing and the seeder's own rules (both sides seeders: close).
  *
- * Magnet leechers get the info dict over BEP 9 (`ut_metadata`), choked or not: requests are queued
- * with the block requests' bound and answered by the same fiber, a piece out of range gets a reject,
- * and a ut_metadata message that does not decode is a protocol violation (as a malformed request is).
+ * Magnet leechers get the info dict over BEP 9 (`ut_metadata`), choked or not.
  */
-import { Clock, Data, Deferred, Duration, Effect, Either, FiberMap, FiberSet, Queue, Random, type Scope, Stream, Take } from "effect"
+import { Clock, Data, Deferred, Duration, Effect, FiberMap, FiberSet, Queue, type Scope, Stream, Take } from "effect"
 import type * as net from "node:net"
 import { Bitfield } from "../domain/Bitfield.js"
 import { equalBytes, toHex } from "../domain/Bytes.js"
-import { type ChokerState, chokeRound, initialChokerState } from "../domain/Choker.js"
-import {
-  answerMetadataRequest,
-  decodeExtendedHandshake,
-  decodeMetadataMessage,
-  encodeExtendedHandshake,
-  encodeMetadataMessage,
-  extensionHandshakeId,
-  ourUtMetadataId,
-  utMetadataName
-} from "../domain/Extension.js"
+import { encodeExtendedHandshake, ourUtMetadataId, utMetadataName } from "../domain/Extension.js"
 import { type Info, pieceSize } from "../domain/Metainfo.js"
 import { formatPeer, isOwnAddress, type PeerAddress } from "../domain/Peer.js"
-import { blockSize, type Extended, makeReserved, Message, type Request, supportsExtensions } from "../domain/Wire.js"
+import { makeReserved, Message, supportsExtensions } from "../domain/Wire.js"
 import { type ListenError, PeerListener } from "../services/PeerListener.js"
 import { type PeerConnection, PeerError, PeerWire } from "../services/PeerWire.js"
 import { Storage, type StorageError, type TorrentStorage } from "../services/Storage.js"
 import { type AnnounceRequest, Tracker } from "../services/Tracker.js"
 import { announceRetry, clientName, type DownloadSource } from "./Download.js"
+import { makeUploader, type UploadPeer } from "./Upload.js"
 
 // --- public types ---------------------------------------------------------------------------
 
@@ -91,10 +80,6 @@ export interface SeedOptions {
 
 /** The queue depth we ask peers to keep (BEP 10 `reqq`): 4 MiB in flight is plenty even on loopback. */
 const advertisedQueue = 250
-/** A batch read and sent at once per peer: up to this many blocks... */
-const batchBlocks = 32
-/** ...and disk reads in flight across all peers. */
-const readConcurrency = 8
 /**
  * A listed address where we found a seeder (while seeding ourselves) is dialled again only after
  * this wait, doubled each time up to the maximum: another client may take that port later (a
@@ -102,31 +87,13 @@ const readConcurrency = 8
  */
 const seederRetryMillis = 5_000
 const seederRetryMaxMillis = 300_000
-/** Keep-alives to every peer (they drop connections silent for two minutes). */
-const keepAliveRounds = 9
 
 // --- peer session state ---------------------------------------------------------------------
 
 interface Leecher {
-  readonly key: string
-  readonly conn: PeerConnection
-  /** We choke them / they are interested in us. */
-  choked: boolean
-  interested: boolean
+  readonly up: UploadPeer
   /** Their pieces, to tell when both sides are seeders. */
   has: Bitfield
-  /** Their requests in arrival order; `inflight` is the batch being read. */
-  readonly queue: Array<Request>
-  inflight: ReadonlyArray<Request>
-  readonly cancelled: Set<Request>
-  /** The id they want ut_metadata messages under (their extension handshake), if any. */
-  utMetadata: number | undefined
-  /** Metadata pieces they asked for, in order (kept across chokes: BEP 9 does not tie them to choking). */
-  readonly metadataQueue: Array<number>
-  uploadedSinceRound: number
-  uploadedSinceTick: number
-  /** Resumes the server fiber when it waits for requests. */
-  wakeUp: (() => void) | undefined
 }
 
 /** A session that ends without a fault on either side. */
@@ -141,16 +108,6 @@ const bytesLeft = (info: Info, have: Bitfield): number => {
   let left = 0
   for (let i = 0; i < info.pieceCount; i++) if (!have.has(i)) left += pieceSize(info, i)
   return left
-}
-
-/** Why a request cannot be served, or undefined when it is valid. */
-const requestProblem = (info: Info, have: Bitfield, r: Request): string | undefined => {
-  if (r.index >= info.pieceCount) return `request for piece ${r.index}, beyond the last piece (${info.pieceCount - 1})`
-  if (!have.has(r.index)) return `request for piece ${r.index}, which we do not have`
-  if (r.length === 0 || r.length > blockSize) return `request of ${r.length} bytes (1 to ${blockSize} allowed)`
-  const size = pieceSize(info, r.index)
-  if (r.begin + r.length > size) return `request for ${r.begin}+${r.length}, beyond the end of piece ${r.index} (${size} bytes)`
-  return undefined
 }
 
 /**
@@ -206,9 +163,7 @@ const seeder = (
       const { info } = source
       const wire = yield* PeerWire
       const tracker = yield* Tracker
-      const slots = options.uploadSlots ?? 4
       const maxPeers = options.maxPeers ?? 50
-      const maxQueued = options.maxQueuedRequests ?? 1024
       const chokeInterval = Duration.decode(options.chokeInterval ?? "10 seconds")
       const progressInterval = Duration.decode(options.progressInterval ?? "1 second")
       const complete = have.isComplete
@@ -216,15 +171,17 @@ const seeder = (
       const reserved = makeReserved({ extensions: true })
       // A hand-made Info may lack the info dict's bytes: then there is no metadata to offer.
       const metadata = info.raw.length > 0 ? info.raw : undefined
-      /** Encoded data payloads by metadata piece, made at the first request (every peer gets the same bytes). */
-      const metadataPayloads: Array<Uint8Array | undefined> = []
 
       const listening = yield* (yield* PeerListener).listen({ host: options.host ?? "0.0.0.0", port: options.port })
       const fatal = yield* Deferred.make<never, SeedError>()
-      const reads = yield* Effect.makeSemaphore(readConcurrency)
+      const uploader = yield* makeUploader(info, storage, have, {
+        slots: options.uploadSlots ?? 4,
+        maxQueuedRequests: options.maxQueuedRequests ?? 1024,
+        chokeInterval,
+        metadata
+      })
       const inbound = yield* FiberSet.make()
       const outbound = yield* FiberMap.make<string>()
-      const sessions = new Map<string, Leecher>()
       /** Peer ids of the live sessions: a second connection to the same peer is closed. */
       const peerIds = new Set<string>()
       /** Listed addresses that turned out to be ourselves. */
@@ -235,7 +192,6 @@ const seeder = (
       const dialledIds = new Map<string, string>()
       const dialling = new Set<string>()
       let connections = 0
-      let uploaded = 0
 
       const extensionHandshake = Message.extended(
         0,
@@ -252,54 +208,19 @@ const seeder = (
 
       yield* emit(SeedEvent.Started({ host: listening.host, port: listening.port, pieces: info.pieceCount, verified: have.cardinality }))
 
-      const unchokedInterested = () => {
-        let n = 0
-        for (const s of sessions.values()) if (!s.choked && s.interested) n++
-        return n
-      }
-
-      const choke = (s: Leecher) => {
-        s.choked = true
-        // BEP 3: a choke discards the peer's pending requests (it will ask again once unchoked).
-        s.queue.length = 0
-        for (const r of s.inflight) s.cancelled.add(r)
-        s.conn.sendNow([Message.choke])
-      }
-
-      const unchoke = (s: Leecher) => {
-        s.choked = false
-        s.conn.sendNow([Message.unchoke])
-      }
-
       // --- one read's worth of a peer's messages: plain synchronous bookkeeping ----------------
       const handleMessages = (s: Leecher, messages: ReadonlyArray<Message>): Effect.Effect<void, PeerError | SessionEnd> | undefined => {
         for (const m of messages) {
           switch (m._tag) {
-            case "Request": {
-              const problem = requestProblem(info, have, m)
-              if (problem !== undefined) return protocolError(s, problem)
-              if (s.choked) break // sent before our choke reached them: dropped, as they expect
-              if (queued(s) >= maxQueued) return protocolError(s, `more than ${maxQueued} requests queued`)
-              s.queue.push(m)
-              break
-            }
-            case "Cancel": {
-              const at = s.queue.findIndex((r) => r.index === m.index && r.begin === m.begin && r.length === m.length)
-              if (at >= 0) s.queue.splice(at, 1)
-              else {
-                const reading = s.inflight.find((r) => r.index === m.index && r.begin === m.begin && r.length === m.length)
-                if (reading !== undefined) s.cancelled.add(reading)
-              }
-              break
-            }
+            case "Request":
+            case "Cancel":
             case "Interested":
-              s.interested = true
-              // A free regular slot goes at once rather than at the next round.
-              if (s.choked && unchokedInterested() < slots) unchoke(s)
-              break
             case "NotInterested":
-              s.interested = false
+            case "Extended": {
+              const problem = uploader.handle(s.up, m)
+              if (problem !== undefined) return Effect.fail(new PeerError({ peer: s.up.key, reason: "Protocol", detail: problem }))
               break
+            }
             case "Have":
               if (m.index >= info.pieceCount) return protocolError(s, `have for piece ${m.index}, beyond the last piece`)
               s.has.add(m.index)
@@ -316,115 +237,15 @@ const seeder = (
             case "HaveNone":
               s.has = Bitfield.empty(info.pieceCount)
               break
-            case "Extended": {
-              const problem = handleExtended(s, m)
-              if (problem !== undefined) return protocolError(s, problem)
-              break
-            }
             default:
               break
           }
         }
         if (complete && s.has.isComplete) return Effect.fail(new SessionEnd({ reason: "both sides are seeders", bothSeeders: true }))
-        if (queued(s) > 0) s.wakeUp?.()
         return undefined
       }
 
-      const queued = (s: Leecher) => s.queue.length + s.metadataQueue.length
-
-      /** Routes an extended message by the ids we assigned; gives what is wrong with it, if anything. */
-      const handleExtended = (s: Leecher, m: Extended): string | undefined => {
-        if (m.id === extensionHandshakeId) {
-          // `m` is additive (BEP 10): a later handshake changes only the ids it names, 0 disables. One
-          // that does not decode changes nothing: the session does not depend on it.
-          const handshake = decodeExtendedHandshake(m.payload)
-          const id = Either.isRight(handshake) ? handshake.right.m.get(utMetadataName) : undefined
-          if (id !== undefined) s.utMetadata = id === 0 ? undefined : id
-          return undefined
-        }
-        if (metadata === undefined || m.id !== ourUtMetadataId) return undefined // no extension of ours
-        const decoded = decodeMetadataMessage(m.payload)
-        if (Either.isLeft(decoded)) return decoded.left.message
-        // Data and rejects answer requests we never send; unknown types are to be ignored (BEP 9). A
-        // request from a peer that announced no ut_metadata id cannot be answered: there is no id to
-        // address a reply (data or reject) to.
-        if (decoded.right._tag !== "Request" || s.utMetadata === undefined) return undefined
-        if (queued(s) >= maxQueued) return `more than ${maxQueued} requests queued`
-        s.metadataQueue.push(decoded.right.piece)
-        return undefined
-      }
-
-      /** The ut_metadata payload answering a request for `piece` of `raw`: data (encoded once) or a reject. */
-      const metadataPayload = (raw: Uint8Array, piece: number): Uint8Array => {
-        const answer = answerMetadataRequest(raw, piece)
-        return answer._tag === "Reject" ? encodeMetadataMessage(answer) : (metadataPayloads[piece] ??= encodeMetadataMessage(answer))
-      }
-
-      /** Answers the next queued metadata requests (from memory) as one write. */
-      const serveMetadata = (s: Leecher, raw: Uint8Array): Effect.Effect<void, PeerError> => {
-        const pieces = s.metadataQueue.splice(0, batchBlocks)
-        const id = s.utMetadata
-        // They may have disabled ut_metadata since asking: the requests lapse.
-        if (id === undefined) return Effect.void
-        return s.conn.send(pieces.map((piece) => Message.extended(id, metadataPayload(raw, piece))))
-      }
-
-      const protocolError = (s: Leecher, detail: string) => Effect.fail(new PeerError({ peer: s.key, reason: "Protocol", detail }))
-
-      // --- serving requests ---------------------------------------------------------------------
-      const awaitRequests = (s: Leecher) =>
-        Effect.async<void>((resume) => {
-          s.wakeUp = () => {
-            s.wakeUp = undefined
-            resume(Effect.void)
-          }
-          return Effect.sync(() => {
-            s.wakeUp = undefined
-          })
-        })
-
-      /** Reads the next batch (runs of contiguous blocks, one disk read each) and sends it as one write. */
-      const serveBatch = (s: Leecher): Effect.Effect<void, PeerError | StorageError> =>
-        Effect.suspend(() => {
-          if (metadata !== undefined && s.metadataQueue.length > 0) return serveMetadata(s, metadata)
-          if (s.queue.length === 0) return awaitRequests(s)
-          const batch = s.queue.splice(0, batchBlocks)
-          s.inflight = batch
-          const runs: Array<{ index: number; begin: number; length: number; first: number; count: number }> = []
-          for (let i = 0; i < batch.length; i++) {
-            const r = batch[i]!
-            const run = runs[runs.length - 1]
-            if (run !== undefined && run.index === r.index && run.begin + run.length === r.begin) {
-              run.length += r.length
-              run.count++
-            } else runs.push({ index: r.index, begin: r.begin, length: r.length, first: i, count: 1 })
-          }
-          return Effect.forEach(runs, (run) => reads.withPermits(1)(storage.readBlock(run.index, run.begin, run.length)), {
-            concurrency: "unbounded"
-          }).pipe(
-            Effect.flatMap((data) => {
-              const out: Array<Message> = []
-              let bytes = 0
-              if (!s.choked) {
-                runs.forEach((run, k) => {
-                  for (let i = run.first; i < run.first + run.count; i++) {
-                    const r = batch[i]!
-                    if (s.cancelled.has(r)) continue
-                    const at = r.begin - run.begin
-                    out.push(Message.piece(r.index, r.begin, data[k]!.subarray(at, at + r.length)))
-                    bytes += r.length
-                  }
-                })
-              }
-              s.inflight = []
-              s.cancelled.clear()
-              uploaded += bytes
-              s.uploadedSinceRound += bytes
-              s.uploadedSinceTick += bytes
-              return s.conn.send(out)
-            })
-          )
-        })
+      const protocolError = (s: Leecher, detail: string) => Effect.fail(new PeerError({ peer: s.up.key, reason: "Protocol", detail }))
 
       // --- peer sessions ------------------------------------------------------------------------
       /** A handshaken connection, either direction; ends when either side closes or misbehaves. */
@@ -437,26 +258,11 @@ const seeder = (
           const id = toHex(conn.remote.peerId)
           if (!isInbound) dialledIds.set(key, id)
           if (peerIds.has(id)) return yield* new SessionEnd({ reason: "already connected to this peer", bothSeeders: false })
-          const s: Leecher = {
-            key,
-            conn,
-            choked: true,
-            interested: false,
-            has: Bitfield.empty(info.pieceCount),
-            queue: [],
-            inflight: [],
-            cancelled: new Set(),
-            utMetadata: undefined,
-            metadataQueue: [],
-            uploadedSinceRound: 0,
-            uploadedSinceTick: 0,
-            wakeUp: undefined
-          }
-          sessions.set(key, s)
+          const s: Leecher = { up: uploader.add(key, conn), has: Bitfield.empty(info.pieceCount) }
           peerIds.add(id)
           yield* Effect.addFinalizer(() =>
             Effect.sync(() => {
-              sessions.delete(key)
+              uploader.remove(key)
               peerIds.delete(id)
             })
           )
@@ -468,7 +274,7 @@ const seeder = (
           conn.sendNow(greeting)
           return yield* Effect.raceFirst(
             conn.consume((messages) => handleMessages(s, messages)),
-            Effect.forever(serveBatch(s))
+            uploader.serve(s.up)
           ).pipe(
             Effect.catchIf(
               (e): e is PeerError | SessionEnd => e._tag !== "StorageError",
@@ -509,7 +315,7 @@ const seeder = (
         const key = formatPeer(address)
         const id = dialledIds.get(key)
         if (
-          isOwnAddress(address, listening.port) || noDial.has(key) || dialling.has(key) || sessions.has(key) ||
+          isOwnAddress(address, listening.port) || noDial.has(key) || dialling.has(key) || uploader.peers.has(key) ||
           (id !== undefined && peerIds.has(id)) || now < (seederAddresses.get(key)?.until ?? 0) || connections >= maxPeers
         ) return Effect.void
         connections++
@@ -541,7 +347,7 @@ const seeder = (
           infoHash: info.infoHash,
           peerId: options.peerId,
           port: listening.port,
-          uploaded,
+          uploaded: uploader.uploaded(),
           downloaded: 0,
           left,
           ...(event === undefined ? {} : { event })
@@ -581,42 +387,23 @@ const seeder = (
       }
 
       // --- the choker ----------------------------------------------------------------------------
-      let chokerState: ChokerState = initialChokerState
-      const round = Effect.gen(function* () {
-        const r = yield* Random.next
-        const seconds = Duration.toSeconds(chokeInterval)
-        const candidates = [...sessions.values()].map((s) => {
-          const rate = s.uploadedSinceRound / seconds
-          s.uploadedSinceRound = 0
-          return { peer: s.key, interested: s.interested, rate }
-        })
-        const decision = chokeRound(chokerState, candidates, slots, () => r)
-        chokerState = decision.state
-        const keepAlive = chokerState.round % keepAliveRounds === 0
-        for (const s of sessions.values()) {
-          const unchoked = decision.unchoked.has(s.key)
-          if (unchoked && s.choked) unchoke(s)
-          else if (!unchoked && !s.choked) choke(s)
-          else if (keepAlive) s.conn.sendNow([Message.keepAlive])
-        }
-      })
-      yield* round.pipe(Effect.delay(chokeInterval), Effect.forever, Effect.forkScoped)
+      yield* uploader.chokeRound.pipe(Effect.delay(chokeInterval), Effect.forever, Effect.forkScoped)
 
       // --- progress ------------------------------------------------------------------------------
       const tick = Effect.suspend(() => {
         let sent = 0
         let interested = 0
         let unchoked = 0
-        for (const s of sessions.values()) {
-          sent += s.uploadedSinceTick
-          s.uploadedSinceTick = 0
-          if (s.interested) interested++
-          if (!s.choked) unchoked++
+        for (const p of uploader.peers.values()) {
+          sent += p.uploadedSinceTick
+          p.uploadedSinceTick = 0
+          if (p.interested) interested++
+          if (!p.choked) unchoked++
         }
         return emit(SeedEvent.Uploaded({
-          bytes: uploaded,
+          bytes: uploader.uploaded(),
           bytesPerSecond: sent / Duration.toSeconds(progressInterval),
-          peers: sessions.size,
+          peers: uploader.peers.size,
           interested,
           unchoked
         }))
