@@ -7,6 +7,11 @@
  * Hot path: a peer's messages arrive in chunks (one per TCP read); each chunk is handled by one
  * synchronous function that updates the picker and collects the messages to send back, so the
  * per-block cost is plain JavaScript, and Effect runs once per chunk.
+ *
+ * Upload while downloading: when the storage can read blocks back, each session also runs the
+ * upload side of `Upload.ts` (as the seeder does): peers get our bitfield and haves, the choker
+ * unchokes those that give us the most (tit-for-tat), and requests for verified pieces are served
+ * by a per-peer fiber that sleeps while nothing is asked, so the download path gains no work.
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Data, Deferred, Duration, Effect, FiberMap, Queue, Schedule, Stream, Take } from "effect"
@@ -15,11 +20,12 @@ import { equalBytes } from "../domain/Bytes.js"
 import type { Info } from "../domain/Metainfo.js"
 import { formatPeer, isOwnAddress, type PeerAddress } from "../domain/Peer.js"
 import { type CompletedPiece, PiecePicker } from "../domain/PiecePicker.js"
-import type { Message } from "../domain/Wire.js"
+import { Message } from "../domain/Wire.js"
 import { Hasher } from "../services/Hasher.js"
 import { type PeerConnection, PeerError, PeerWire } from "../services/PeerWire.js"
 import { Storage, type StorageError, type TorrentStorage } from "../services/Storage.js"
 import { type AnnounceRequest, Tracker, type TrackerError } from "../services/Tracker.js"
+import { makeUploader, type UploadPeer } from "./Upload.js"
 
 // --- public types ---------------------------------------------------------------------------
 
@@ -87,10 +93,19 @@ export interface EngineOptions {
   readonly maxStrikes?: number
   /** How peer connections are retried. */
   readonly peerRetry?: Schedule.Schedule<unknown, PeerError>
+  /** Uploading (when the sink can read blocks back): regular upload slots (default 4), plus one optimistic. */
+  readonly uploadSlots?: number
+  /** Choker rounds (default 10 s). */
+  readonly chokeInterval?: Duration.DurationInput
+  /** Requests a peer may have queued with us; more is a flood and drops it (default 1024). */
+  readonly maxQueuedRequests?: number
 }
 
-/** Where verified pieces go: a torrent's files, or one file for `download_piece`. */
-export type PieceSink = Pick<TorrentStorage, "writePiece">
+/**
+ * Where verified pieces go: a torrent's files, or one file for `download_piece`. A sink that can
+ * also read blocks back (`readBlock`) lets the engine upload the verified pieces to its peers.
+ */
+export type PieceSink = Pick<TorrentStorage, "writePiece"> & Partial<Pick<TorrentStorage, "readBlock">>
 
 // --- tuning ---------------------------------------------------------------------------------
 
@@ -128,6 +143,8 @@ interface Session {
   rate: number
   /** Messages to go out with this peer's next send (haves, cancels). */
   pending: Array<Message>
+  /** Its upload side, when we upload. */
+  readonly up: UploadPeer | undefined
 }
 
 export const clientName = (peerId: Uint8Array): string => {
@@ -212,6 +229,15 @@ const engine = (
       const verifyQueue = yield* Queue.bounded<CompletedPiece>(Math.max(2, Math.floor(verifyQueueBytes / info.pieceLength)))
       const peerFibers = yield* FiberMap.make<string>()
       const slots = yield* Effect.makeSemaphore(maxPeers)
+      const chokeInterval = Duration.decode(options.chokeInterval ?? "10 seconds")
+      const readBlock = storage.readBlock
+      // Tit-for-tat: the choker ranks peers by what they give us.
+      const uploader = readBlock === undefined ? undefined : yield* makeUploader(info, { readBlock }, picker.have, {
+        slots: options.uploadSlots ?? 4,
+        maxQueuedRequests: options.maxQueuedRequests ?? 1024,
+        chokeInterval,
+        rate: (p) => sessions.get(p.key)?.rate ?? 0
+      })
 
       // --- one chunk of a peer's messages: plain synchronous bookkeeping -------------------------
       const handleChunk = (s: Session, messages: ReadonlyArray<Message>): Effect.Effect<void, PeerError> | undefined => {
@@ -256,6 +282,15 @@ const engine = (
             case "RejectRequest":
               picker.release(s.key)
               break
+            case "Request":
+            case "Cancel":
+            case "Interested":
+            case "NotInterested":
+            case "Extended": {
+              const problem = uploader === undefined || s.up === undefined ? undefined : uploader.handle(s.up, m)
+              if (problem !== undefined) return protocolError(s, problem)
+              break
+            }
             default:
               break
           }
@@ -305,7 +340,8 @@ const engine = (
               depth: initialDepth,
               bytesSinceTick: 0,
               rate: 0,
-              pending: []
+              pending: [],
+              up: uploader?.add(key, conn)
             }
             picker.addPeer(key)
             sessions.set(key, s)
@@ -313,10 +349,19 @@ const engine = (
               Effect.sync(() => {
                 sessions.delete(key)
                 picker.removePeer(key)
+                uploader?.remove(key)
               })
             )
             yield* emit(DownloadEvent.PeerConnected({ peer: key, client: clientName(conn.remote.peerId) }))
-            return yield* conn.consume((messages) => handleChunk(s, messages))
+            // After their handshake (connect returns then): a bitfield only when we have a piece (resume).
+            if (!picker.have.isEmpty) conn.sendNow([Message.bitfield(picker.have.bytes)])
+            const receive = conn.consume((messages) => handleChunk(s, messages))
+            if (uploader === undefined || s.up === undefined) return yield* receive
+            return yield* Effect.raceFirst(
+              receive,
+              // A disk that cannot be read back fails the download, not the peer.
+              uploader.serve(s.up).pipe(Effect.catchTag("StorageError", (e) => Effect.zipRight(Deferred.fail(done, e), Effect.never)))
+            )
           })
         ).pipe(
           Effect.tapError((e) => emit(DownloadEvent.PeerDropped({ peer: key, reason: e.message })))
@@ -387,7 +432,7 @@ const engine = (
         infoHash: info.infoHash,
         peerId: options.peerId,
         port: options.port,
-        uploaded: 0,
+        uploaded: uploader?.uploaded() ?? 0,
         downloaded,
         left: picker.bytesLeft,
         ...(event === undefined ? {} : { event })
@@ -454,6 +499,7 @@ const engine = (
         }
       })
       yield* tick.pipe(Effect.repeat(Schedule.spaced(tickMillis)), Effect.forkScoped)
+      if (uploader !== undefined) yield* uploader.chokeRound.pipe(Effect.delay(chokeInterval), Effect.forever, Effect.forkScoped)
 
       yield* Deferred.await(done)
       // Tell the trackers, but never let a slow tracker hold the finished download.
