@@ -26,7 +26,7 @@ import { PeerListener } from "../../src/services/PeerListener.js"
 import { PeerWire } from "../../src/services/PeerWire.js"
 import { Storage, StorageError } from "../../src/services/Storage.js"
 import { Tracker } from "../../src/services/Tracker.js"
-import { dialFakePeer, type FakeSocket, fakePeerId, makeFakePeer } from "../support/FakePeer.js"
+import { dialFakePeer, fakePeerId, makeFakePeer, messageReader } from "../support/FakePeer.js"
 import { compactPeers, fakeHttpTracker, queryParams } from "../support/FakeTracker.js"
 import { runCli } from "../support/cli.js"
 import { handInfo } from "../support/handInfo.js"
@@ -79,32 +79,13 @@ const startSeeder = (
     return { address: { host: "127.0.0.1", port: started.port }, events, fiber }
   })
 
-/** Reads a fake socket's messages one at a time; `None` once the connection is closed. */
-const reader = (socket: Pick<FakeSocket, "messages">) =>
-  Effect.gen(function* () {
-    const pull = yield* Stream.toPull(socket.messages)
-    const buffered: Array<Message> = []
-    const next: Effect.Effect<Option.Option<Message>> = Effect.suspend(() =>
-      buffered.length > 0
-        ? Effect.succeed(Option.some(buffered.shift()!))
-        : pull.pipe(
-            Effect.flatMap((chunk) => {
-              buffered.push(...chunk)
-              return next
-            }),
-            Effect.orElseSucceed(() => Option.none<Message>())
-          )
-    )
-    return next
-  })
-
 /** Dials the seeder as a leecher; returns the socket and a reader of its messages. */
 const leecher = (address: PeerAddress, n: number, reserved: Uint8Array = new Uint8Array(8)) =>
   Effect.gen(function* () {
     const socket = yield* dialFakePeer(address, { infoHash: info.infoHash, peerId: leecherId(n), reserved })
     const hs = yield* socket.handshake
     expect(toHex(hs.peerId)).toBe(toHex(ourId))
-    return { socket, next: yield* reader(socket) }
+    return { socket, next: yield* messageReader(socket) }
   })
 
 const expectNext = (next: Effect.Effect<Option.Option<Message>>, expected: Message) =>
@@ -343,7 +324,7 @@ describe("seed: trackers", () => {
         peerId: leecherId(9),
         handler: (c) =>
           Effect.gen(function* () {
-            const next = yield* reader(c)
+            const next = yield* messageReader(c)
             yield* expectNext(next, Message.bitfield(Uint8Array.of(0xf8)))
             yield* c.send([Message.interested])
             yield* expectNext(next, Message.unchoke)
@@ -492,7 +473,7 @@ describe("seed: metadata for magnet links (BEP 9)", () => {
         reserved: makeReserved({ extensions: true })
       })
       yield* socket.handshake
-      const next = yield* reader(socket)
+      const next = yield* messageReader(socket)
       const ext = Option.getOrThrow(yield* next)
       if (ext._tag !== "Extended" || ext.id !== 0) return yield* Effect.dieMessage(`expected the extension handshake, got ${ext._tag}`)
       expect(Option.getOrThrow(yield* next)._tag).toBe("Bitfield")

@@ -9,7 +9,7 @@
  * its sends wait for 'drain', so a client that does not read throttles it.
  */
 import * as net from "node:net"
-import { Data, Deferred, Duration, Effect, Either, Exit, FiberSet, Mailbox, Ref, Scope, Stream } from "effect"
+import { Data, Deferred, Duration, Effect, Either, Exit, FiberSet, Mailbox, Option, Ref, Scope, Stream } from "effect"
 import type { PeerAddress } from "../../src/domain/Peer.js"
 import {
   decodeHandshake,
@@ -164,6 +164,25 @@ const wire = (socket: net.Socket, maxFrameLength: number): Effect.Effect<FakeSoc
       bytesReceived: () => received,
       bytesSent: () => sent
     } satisfies FakeSocket
+  })
+
+/** Reads a fake socket's messages one at a time; `None` once the connection is closed. */
+export const messageReader = (socket: Pick<FakeSocket, "messages">) =>
+  Effect.gen(function* () {
+    const pull = yield* Stream.toPull(socket.messages)
+    const buffered: Array<Message> = []
+    const next: Effect.Effect<Option.Option<Message>> = Effect.suspend(() =>
+      buffered.length > 0
+        ? Effect.succeed(Option.some(buffered.shift()!))
+        : pull.pipe(
+            Effect.flatMap((chunk) => {
+              buffered.push(...chunk)
+              return next
+            }),
+            Effect.orElseSucceed(() => Option.none<Message>())
+          )
+    )
+    return next
   })
 
 export const makeFakePeer = (options: FakePeerOptions = {}): Effect.Effect<FakePeer, never, Scope.Scope> =>
