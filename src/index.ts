@@ -28,6 +28,7 @@ export * as Wire from "./domain/Wire.js"
 
 // Services: one Context.Tag each, with live (and test) layers
 export { Hasher } from "./services/Hasher.js"
+export { ListenError, PeerListener } from "./services/PeerListener.js"
 export { PeerError, PeerWire } from "./services/PeerWire.js"
 export type { AcceptOptions, ConnectOptions, InboundConnection, PeerConnection } from "./services/PeerWire.js"
 export { Storage, StorageError } from "./services/Storage.js"
@@ -40,3 +41,4 @@ export { makeTrackerServer, TrackerServer } from "./services/TrackerServer.js"
 export * as CreateTorrent from "./programs/CreateTorrent.js"
 export * as Download from "./programs/Download.js"
 export * as Metadata from "./programs/Metadata.js"
+export * as Seed from "./programs/Seed.js"
