@@ -355,13 +355,16 @@ const engine = (
             yield* emit(DownloadEvent.PeerConnected({ peer: key, client: clientName(conn.remote.peerId) }))
             // After their handshake (connect returns then): a bitfield only when we have a piece (resume).
             if (!picker.have.isEmpty) conn.sendNow([Message.bitfield(picker.have.bytes)])
-            const receive = conn.consume((messages) => handleChunk(s, messages))
-            if (uploader === undefined || s.up === undefined) return yield* receive
-            return yield* Effect.raceFirst(
-              receive,
-              // A disk that cannot be read back fails the download, not the peer.
-              uploader.serve(s.up).pipe(Effect.catchTag("StorageError", (e) => Effect.zipRight(Deferred.fail(done, e), Effect.never)))
-            )
+            if (uploader !== undefined && s.up !== undefined) {
+              // Beside the reader, in the session's scope: the receive path stays as it is. A disk that
+              // cannot be read back fails the download; a failed send ends the reader too (closed socket).
+              yield* uploader.serve(s.up).pipe(
+                Effect.catchTag("StorageError", (e) => Deferred.fail(done, e)),
+                Effect.ignore,
+                Effect.forkScoped
+              )
+            }
+            return yield* conn.consume((messages) => handleChunk(s, messages))
           })
         ).pipe(
           Effect.tapError((e) => emit(DownloadEvent.PeerDropped({ peer: key, reason: e.message })))
