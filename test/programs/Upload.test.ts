@@ -3,8 +3,10 @@
  * the pieces it has verified to the peers it dialled, with the seeder's rules (Upload.ts). The
  * leechers are scripted fakes over real loopback sockets.
  */
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Layer, Option, Stream } from "effect"
+import { Deferred, Effect, Fiber, Layer, Option, Stream } from "effect"
+import * as Bencode from "../../src/domain/Bencode.js"
 import { Bitfield } from "../../src/domain/Bitfield.js"
 import type { Info } from "../../src/domain/Metainfo.js"
 import type { PeerAddress } from "../../src/domain/Peer.js"
@@ -14,6 +16,7 @@ import { Hasher } from "../../src/services/Hasher.js"
 import { PeerWire } from "../../src/services/PeerWire.js"
 import { Tracker } from "../../src/services/Tracker.js"
 import { type FakeConnection, makeFakePeer, messageReader, seeder } from "../support/FakePeer.js"
+import { compactPeers, fakeHttpTracker, queryParams } from "../support/FakeTracker.js"
 import { handInfo } from "../support/handInfo.js"
 import { waitUntil } from "../support/realTime.js"
 import { payloadBytes } from "../support/torrent.js"
@@ -116,4 +119,37 @@ describe("download engine: upload while downloading", () => {
       expect(events.filter((e) => e._tag === "PieceVerified")).toHaveLength(5)
       expect(events.some((e) => e._tag === "Completed")).toBe(false)
     }).pipe(Effect.provide(EngineLayer)))
+
+  it.scopedLive("reports what it uploaded in its announces", () =>
+    Effect.gen(function* () {
+      // The last piece comes only after the leecher was served, so the completed announce follows the upload.
+      const served = yield* Deferred.make<void>()
+      const source = yield* makeFakePeer({
+        handler: (c) => Effect.zipRight(Deferred.await(served), seeder({ data: payload, pieceLength, has: (i) => i === 5 })(c))
+      })
+      const leecher = yield* fakeLeecher
+      const tracker = yield* fakeHttpTracker({
+        body: Bencode.encode(Bencode.dict({ interval: 60n, peers: compactPeers([source.address, leecher.address]) }))
+      })
+      const have = bits(0, 1, 2, 3, 4)
+      const engine = yield* runEngine({ info, trackers: [[tracker.url]] }, memoryDisk(have), have, { peerId: ourId, port: 1 }).pipe(
+        Stream.runDrain,
+        Effect.provide(Tracker.Live.pipe(Layer.provide(NodeHttpClient.layerUndici))),
+        Effect.forkScoped
+      )
+      const c = yield* leecher.connection
+      const next = yield* messageReader(c)
+      expect(yield* next).toEqual(Option.some(Message.bitfield(Uint8Array.of(0b1111_1000))))
+      yield* c.send([Message.interested])
+      expect(yield* next).toEqual(Option.some(Message.unchoke))
+      yield* c.send([Message.request(1, 0, 16384)])
+      expect(yield* next).toEqual(Option.some(Message.piece(1, 0, block(1, 0))))
+      yield* Deferred.succeed(served, undefined)
+      yield* Fiber.join(engine).pipe(Effect.timeout("5 seconds"))
+      const announced = tracker.queries.map((q) => queryParams(q))
+      expect(announced[0]!.get("event")).toBe("started")
+      expect(announced[0]!.get("uploaded")).toBe("0")
+      expect(announced.at(-1)!.get("event")).toBe("completed")
+      expect(announced.at(-1)!.get("uploaded")).toBe("16384")
+    }).pipe(Effect.provide(Layer.mergeAll(PeerWire.Live, Hasher.Sync))))
 })
