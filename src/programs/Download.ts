@@ -469,6 +469,7 @@ const engine = (
       const tick = Effect.gen(function* () {
         const tickAt = now()
         const seconds = tickMillis / 1000
+        const everySecond = ++ticks % 5 === 0
         for (const s of sessions.values()) {
           s.rate = s.rate === 0 ? s.bytesSinceTick / seconds : 0.7 * s.rate + 0.3 * (s.bytesSinceTick / seconds)
           s.bytesSinceTick = 0
@@ -477,10 +478,15 @@ const engine = (
           else s.depth = Math.min(maxDepth, Math.max(s.depth, minDepth, Math.ceil((s.rate * pipelineSeconds) / 16384)))
           const out = s.pending
           s.pending = []
+          // Once a peer has nothing left that we lack, say so (a `have` may make it interesting again).
+          if (everySecond && s.interested && !picker.isInteresting(s.key)) {
+            s.interested = false
+            out.push({ _tag: "NotInterested" })
+          }
           fill(s, out)
           s.conn.sendNow(out)
         }
-        if (++ticks % 5 === 0) {
+        if (everySecond) {
           let rate = 0
           for (const s of sessions.values()) rate += s.rate
           yield* emit(DownloadEvent.Progress({

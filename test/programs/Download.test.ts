@@ -584,6 +584,18 @@ describe("download engine", () => {
       expect(error).toMatchObject({ _tag: "DownloadStalled", seconds: 300, piecesLeft: 4, peersSeen: 0 })
     }).pipe(Effect.provide(EngineLayer)))
 
+  it.live("tells a peer it is not interested once it has nothing left that we lack", () =>
+    Effect.gen(function* () {
+      const { info, payload } = singleFile(32768, 4 * 32768, 17)
+      const peer = yield* seederPeer({ data: payload, pieceLength: info.pieceLength, has: (i) => i < 2 })
+      const { sink } = memorySink(info)
+      // Pieces 2 and 3 exist nowhere: the download ends stalled, after the peer gave all it had.
+      const error = yield* runToEnd(info, [peer.address], sink, { stallTimeout: "2500 millis" }).pipe(Effect.flip)
+      expect(error).toMatchObject({ _tag: "DownloadStalled", piecesLeft: 2 })
+      const tags = peer.received.map((m) => m._tag).filter((t) => t === "Interested" || t === "NotInterested")
+      expect(tags).toEqual(["Interested", "NotInterested"])
+    }).pipe(Effect.scoped, Effect.provide(EngineLayer)))
+
   it.live("fails with DownloadStalled when the only peer never unchokes", () =>
     Effect.gen(function* () {
       const { info, payload } = singleFile(32768, 4 * 32768, 15)
