@@ -94,6 +94,23 @@ const expectNext = (next: Effect.Effect<Option.Option<Message>>, expected: Messa
 const dropReasons = (events: ReadonlyArray<SeedEvent>) =>
   events.flatMap((e) => (e._tag === "PeerDropped" ? [e.reason] : []))
 
+/** Reads until the seeder ends the connection (every message on the way of `tag`), then checks why it dropped us. */
+const expectDroppedAfter = (
+  next: Effect.Effect<Option.Option<Message>>,
+  events: ReadonlyArray<SeedEvent>,
+  tag: Message["_tag"],
+  reason: RegExp
+) =>
+  Effect.gen(function* () {
+    for (;;) {
+      const m = yield* next
+      if (Option.isNone(m)) break
+      expect(m.value._tag).toBe(tag)
+    }
+    yield* waitUntil(() => dropReasons(events).length > 0, "PeerDropped")
+    expect(dropReasons(events)[0]).toMatch(reason)
+  })
+
 describe("seed: greeting", () => {
   it.scopedLive("sends the extension handshake (reqq, port; no ut_metadata without the info dict's bytes) then our bitfield", () =>
     Effect.gen(function* () {
@@ -243,13 +260,7 @@ describe("seed: requests", () => {
       const { next, seeder, socket } = yield* unchokedLeecher({ maxQueuedRequests: 8 })
       yield* socket.send(Array.from({ length: 40 }, (_, i) => Message.request(i % 6, 0, 1000)))
       // whatever was served before the flood was seen, the connection ends
-      for (;;) {
-        const m = yield* next
-        if (Option.isNone(m)) break
-        expect(m.value._tag).toBe("Piece")
-      }
-      yield* waitUntil(() => dropReasons(seeder.events).length > 0, "PeerDropped")
-      expect(dropReasons(seeder.events)[0]).toMatch(/protocol violation: more than 8 requests queued$/)
+      yield* expectDroppedAfter(next, seeder.events, "Piece", /protocol violation: more than 8 requests queued$/)
     }).pipe(Effect.provide(SeedLayer)))
 })
 
@@ -565,13 +576,7 @@ describe("seed: metadata for magnet links (BEP 9)", () => {
       const seeder = yield* startMetaSeeder({ maxQueuedRequests: 4 })
       const { next, socket } = yield* magnetLeecher(seeder.address)
       yield* socket.send([announce(2), ...Array.from({ length: 12 }, (_, i) => ask(i % 3))])
-      for (;;) {
-        const m = yield* next
-        if (Option.isNone(m)) break
-        expect(m.value._tag).toBe("Extended")
-      }
-      yield* waitUntil(() => dropReasons(seeder.events).length > 0, "PeerDropped")
-      expect(dropReasons(seeder.events)[0]).toMatch(/protocol violation: more than 4 requests queued$/)
+      yield* expectDroppedAfter(next, seeder.events, "Extended", /protocol violation: more than 4 requests queued$/)
     }).pipe(Effect.provide(SeedLayer)))
 
   it.scopedLive("our fetchMetadata gets the info dict from our seeder over loopback", () =>
