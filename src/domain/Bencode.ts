@@ -6,6 +6,7 @@
  * bytes as a latin1 ("binary") string, one char per byte, in the order they stand in the input.
  */
 import { Data, Either } from "effect"
+import { concatBytes } from "./Bytes.js"
 
 export type Bencode = Uint8Array | bigint | BencodeList | BencodeDict
 export interface BencodeList extends ReadonlyArray<Bencode> {}
@@ -209,11 +210,9 @@ const textEncoder = new TextEncoder()
 const compareKeys = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 
 class Writer {
-  chunks: Array<Uint8Array> = []
-  size = 0
+  readonly chunks: Array<Uint8Array> = []
   push(bytes: Uint8Array) {
     this.chunks.push(bytes)
-    this.size += bytes.length
   }
   ascii(text: string) {
     this.push(textEncoder.encode(text))
@@ -246,13 +245,7 @@ const write = (w: Writer, value: Bencode): void => {
 export const encode = (value: Bencode): Uint8Array => {
   const w = new Writer()
   write(w, value)
-  const out = new Uint8Array(w.size)
-  let at = 0
-  for (const c of w.chunks) {
-    out.set(c, at)
-    at += c.length
-  }
-  return out
+  return concatBytes(w.chunks)
 }
 
 // ---------------------------------------------------------------------------------------------

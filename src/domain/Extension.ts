@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto"
 import { Data, Either } from "effect"
 import * as Bencode from "./Bencode.js"
-import { equalBytes, toHex } from "./Bytes.js"
+import { concatBytes, equalBytes, toHex } from "./Bytes.js"
 
 export type ExtensionErrorReason =
   /** Not bencode, or not the shape BEP 9/10 describe. */
@@ -167,11 +167,7 @@ export const encodeMetadataMessage = (m: MetadataRequest | MetadataData | Metada
       total_size: m._tag === "Data" ? Bencode.int(m.totalSize) : undefined
     })
   )
-  if (m._tag !== "Data") return head
-  const out = new Uint8Array(head.length + m.data.length)
-  out.set(head, 0)
-  out.set(m.data, head.length)
-  return out
+  return m._tag === "Data" ? concatBytes([head, m.data]) : head
 }
 
 /** Decodes a ut_metadata payload: a dictionary, followed by the raw piece for a data message only. */

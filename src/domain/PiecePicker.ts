@@ -183,7 +183,11 @@ export class PiecePicker {
   isInteresting(peer: string): boolean {
     const has = this.peers.get(peer)?.has
     if (has === undefined) return false
-    for (let i = 0; i < this.pieceCount; i++) if (has.has(i) && this.wanted.has(i) && !this.have.has(i)) return true
+    // A byte at a time: spare bits past the last piece are zero in every bitfield.
+    const theirs = has.bytes
+    const wanted = this.wanted.bytes
+    const ours = this.have.bytes
+    for (let k = 0; k < theirs.length; k++) if ((theirs[k]! & wanted[k]! & ~ours[k]!) !== 0) return true
     return false
   }
 
@@ -206,21 +210,15 @@ export class PiecePicker {
     const ledger = this.peers.get(peer)
     if (ledger === undefined) return 0
     let count = 0
+    // Requests are recorded in the order they are sent (an id is never re-recorded while
+    // outstanding), so the scan stops at the first one young enough.
     for (const [id, sentAt] of ledger.outstanding) {
-      if (sentAt < sentBefore) {
-        this.unrequest(peer, id)
-        ledger.outstanding.delete(id)
-        count++
-      }
+      if (sentAt >= sentBefore) break
+      this.unrequest(peer, id)
+      ledger.outstanding.delete(id)
+      count++
     }
     return count
-  }
-
-  /** Time the peer's oldest outstanding request was sent, if any. */
-  oldestRequest(peer: string): number | undefined {
-    // Map iteration follows insertion order, so the first entry is the oldest.
-    for (const sentAt of this.peers.get(peer)?.outstanding.values() ?? []) return sentAt
-    return undefined
   }
 
   // --- picking --------------------------------------------------------------------------------
@@ -235,8 +233,8 @@ export class PiecePicker {
       if (out.length >= max) return out
       if (piece.free > 0 && ledger.has.has(piece.index)) this.takeFree(peer, ledger, piece, out, max, now)
     }
-    // 2. New pieces, rarest first (or in order).
-    while (out.length < max) {
+    // 2. New pieces, rarest first (or in order), while any wanted piece is not yet started.
+    while (out.length < max && this.remaining > this.active.size + this.verifying.size) {
       const index = this.choosePiece(ledger.has)
       if (index === undefined) break
       this.takeFree(peer, ledger, this.start(index), out, max, now)
@@ -357,7 +355,6 @@ export class PiecePicker {
       if (other !== peer) cancels.push({ peer: other, index, begin, length: block.length })
     }
     this.requesters.delete(id)
-    if (piece.state[b] === FREE) piece.free--
     piece.state[b] = RECEIVED
     piece.received++
     piece.data.set(block, begin)

@@ -6,13 +6,13 @@
  */
 import { Data, Either } from "effect"
 import * as Bencode from "./Bencode.js"
-import { type Metainfo, parseTorrent, pathComponentProblem } from "./Metainfo.js"
+import { maxPieceLength, type Metainfo, parseTorrent, pathComponentProblem } from "./Metainfo.js"
 
 export const createdBy = "effect-bittorrent 0.1.0"
 
 export const minPieceLength = 16 * 1024
-/** Downloaders hold a whole piece in memory while it is verified: larger pieces are not worth the risk. */
-export const maxPieceLength = 64 * 1024 * 1024
+/** The parser's bound: downloaders hold a whole piece in memory while it is verified. */
+export { maxPieceLength }
 
 const maxDefaultPieceLength = 16 * 1024 * 1024
 const targetPieceCount = 2000

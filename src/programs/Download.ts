@@ -13,14 +13,13 @@
  * unchokes those that give us the most (tit-for-tat), and requests for verified pieces are served
  * by a per-peer fiber that sleeps while nothing is asked, so the download path gains no work.
  */
-import * as FileSystem from "@effect/platform/FileSystem"
 import { Data, Deferred, Duration, Effect, FiberMap, Queue, Schedule, Stream, Take } from "effect"
 import { Bitfield } from "../domain/Bitfield.js"
 import { equalBytes } from "../domain/Bytes.js"
 import type { Info } from "../domain/Metainfo.js"
 import { formatPeer, isOwnAddress, type PeerAddress } from "../domain/Peer.js"
 import { type CompletedPiece, PiecePicker } from "../domain/PiecePicker.js"
-import { Message } from "../domain/Wire.js"
+import { blockSize, Message } from "../domain/Wire.js"
 import { Hasher } from "../services/Hasher.js"
 import { type PeerConnection, PeerError, PeerWire } from "../services/PeerWire.js"
 import { Storage, type StorageError, type TorrentStorage } from "../services/Storage.js"
@@ -210,7 +209,8 @@ const engine = (
         ...(wanted === undefined ? {} : { wanted })
       })
       const totalBytes = picker.bytesWanted
-      yield* emit(DownloadEvent.Started({ pieces: info.pieceCount, verified: have.cardinality, bytesLeft: picker.bytesLeft }))
+      const bytesLeft = picker.bytesLeft
+      yield* emit(DownloadEvent.Started({ pieces: info.pieceCount, verified: have.cardinality, bytesLeft }))
       if (picker.isComplete) {
         yield* emit(DownloadEvent.Completed({ bytes: 0, seconds: 0 }))
         return
@@ -220,8 +220,10 @@ const engine = (
       const sessions = new Map<string, Session>()
       const strikes = new Map<string, number>()
       const banned = new Set<string>()
+      /** Peers being dialled or retried (one fiber each), and how many distinct peers we ever had. */
       const known = new Set<string>()
-      let verifiedBytes = picker.bytesWanted - picker.bytesLeft
+      let peersSeen = 0
+      let verifiedBytes = totalBytes - bytesLeft
       let lastVerifiedAt = now()
       let lastTrackerError: string | undefined
       let downloaded = 0
@@ -253,7 +255,7 @@ const engine = (
               downloaded += m.block.length
               if (outcome.completed !== undefined) completed.push(outcome.completed)
               for (const c of outcome.cancels) {
-                sessions.get(c.peer)?.pending.push({ _tag: "Cancel", index: c.index, begin: c.begin, length: c.length })
+                sessions.get(c.peer)?.pending.push(Message.cancel(c.index, c.begin, c.length))
               }
               break
             }
@@ -287,7 +289,7 @@ const engine = (
             case "Interested":
             case "NotInterested":
             case "Extended": {
-              const problem = uploader === undefined || s.up === undefined ? undefined : uploader.handle(s.up, m)
+              const problem = s.up === undefined ? undefined : uploader!.handle(s.up, m)
               if (problem !== undefined) return protocolError(s, problem)
               break
             }
@@ -306,13 +308,13 @@ const engine = (
       const fill = (s: Session, out: Array<Message>) => {
         if (!s.interested && picker.isInteresting(s.key)) {
           s.interested = true
-          out.push({ _tag: "Interested" })
+          out.push(Message.interested)
         }
         if (s.choked || !s.interested) return
         const room = s.depth - picker.outstandingCount(s.key)
         // Top up in batches: one send per few blocks rather than per block.
         if (room < Math.max(minDepth / 2, s.depth / 4)) return
-        for (const r of picker.pick(s.key, room, now())) out.push({ _tag: "Request", index: r.index, begin: r.begin, length: r.length })
+        for (const r of picker.pick(s.key, room, now())) out.push(Message.request(r.index, r.begin, r.length))
       }
 
       const protocolError = (s: Session, detail: string) =>
@@ -355,10 +357,10 @@ const engine = (
             yield* emit(DownloadEvent.PeerConnected({ peer: key, client: clientName(conn.remote.peerId) }))
             // After their handshake (connect returns then): a bitfield only when we have a piece (resume).
             if (!picker.have.isEmpty) conn.sendNow([Message.bitfield(picker.have.bytes)])
-            if (uploader !== undefined && s.up !== undefined) {
+            if (s.up !== undefined) {
               // Beside the reader, in the session's scope: the receive path stays as it is. A disk that
               // cannot be read back fails the download; a failed send ends the reader too (closed socket).
-              yield* uploader.serve(s.up).pipe(
+              yield* uploader!.serve(s.up).pipe(
                 Effect.catchTag("StorageError", (e) => Deferred.fail(done, e)),
                 Effect.ignore,
                 Effect.forkScoped
@@ -374,6 +376,7 @@ const engine = (
         const key = formatPeer(address)
         if (known.has(key) || banned.has(key) || isOwnAddress(address, options.port)) return Effect.void
         known.add(key)
+        peersSeen++
         return session(address, key).pipe(
           slots.withPermits(1),
           Effect.retry({ schedule: options.peerRetry ?? defaultPeerRetry, while: () => !banned.has(key) }),
@@ -415,7 +418,7 @@ const engine = (
           lastVerifiedAt = now()
           // Have suppression: a peer that has the piece does not need to hear of ours.
           for (const s of sessions.values()) {
-            if (picker.peerHas(s.key)?.has(piece.index) !== true) s.pending.push({ _tag: "Have", index: piece.index })
+            if (picker.peerHas(s.key)?.has(piece.index) !== true) s.pending.push(Message.have(piece.index))
           }
           yield* emit(DownloadEvent.PieceVerified({ index: piece.index }))
           if (picker.isComplete) yield* Deferred.succeed(done, undefined)
@@ -475,13 +478,13 @@ const engine = (
           s.bytesSinceTick = 0
           const expired = picker.expire(s.key, tickAt - requestTimeoutMs)
           if (expired > 0) s.depth = Math.max(minDepth, Math.floor(s.depth / 2))
-          else s.depth = Math.min(maxDepth, Math.max(s.depth, minDepth, Math.ceil((s.rate * pipelineSeconds) / 16384)))
+          else s.depth = Math.min(maxDepth, Math.max(s.depth, minDepth, Math.ceil((s.rate * pipelineSeconds) / blockSize)))
           const out = s.pending
           s.pending = []
           // Once a peer has nothing left that we lack, say so (a `have` may make it interesting again).
           if (everySecond && s.interested && !picker.isInteresting(s.key)) {
             s.interested = false
-            out.push({ _tag: "NotInterested" })
+            out.push(Message.notInterested)
           }
           fill(s, out)
           s.conn.sendNow(out)
@@ -502,7 +505,7 @@ const engine = (
           yield* Deferred.fail(done, new DownloadStalled({
             seconds: Math.round(Duration.toSeconds(stallTimeout)),
             piecesLeft: picker.piecesLeft,
-            peersSeen: known.size,
+            peersSeen,
             lastTrackerError
           }))
         }
@@ -522,20 +525,17 @@ const engine = (
 
 /**
  * Downloads a torrent to `target` (the file of a single-file torrent, the folder of a multi-file
- * one). Data already there is checked first and only verified pieces are kept (resume).
+ * one). Data already there is checked first and only verified pieces are kept (resume); the scan
+ * reads nothing of a fresh download (Storage knows what lies beyond the files' sizes at open).
  */
 export const download = (
   source: DownloadSource,
   target: string,
   options: EngineOptions
-): Stream.Stream<DownloadEvent, DownloadError, Tracker | PeerWire | Hasher | Storage | FileSystem.FileSystem> =>
+): Stream.Stream<DownloadEvent, DownloadError, Tracker | PeerWire | Hasher | Storage> =>
   Stream.unwrapScoped(
     Effect.gen(function* () {
-      const fs = yield* FileSystem.FileSystem
-      // A fresh download skips the scan: hashing zero-filled files would only waste time.
-      const existed = yield* fs.exists(target).pipe(Effect.orElseSucceed(() => false))
       const storage = yield* (yield* Storage).open(source.info, target)
-      const have = existed ? yield* storage.scan : Bitfield.empty(source.info.pieceCount)
-      return runEngine(source, storage, have, options)
+      return runEngine(source, storage, yield* storage.scan, options)
     })
   )

@@ -315,7 +315,7 @@ const seeder = (
         const key = formatPeer(address)
         const id = dialledIds.get(key)
         if (
-          isOwnAddress(address, listening.port) || noDial.has(key) || dialling.has(key) || uploader.peers.has(key) ||
+          noDial.has(key) || dialling.has(key) || uploader.peers.has(key) ||
           (id !== undefined && peerIds.has(id)) || now < (seederAddresses.get(key)?.until ?? 0) || connections >= maxPeers
         ) return Effect.void
         connections++

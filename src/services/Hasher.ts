@@ -17,7 +17,7 @@
  * file I/O. A round trip costs ~10-20 us of main-thread CPU whatever carries it, so inputs under 64 KiB are
  * hashed on the loop (at 16 KiB every off-loop way costs more than hashing in place).
  */
-import { createHash, webcrypto } from "node:crypto"
+import { createHash } from "node:crypto"
 import { Worker } from "node:worker_threads"
 import { Context, Effect, Layer } from "effect"
 import { equalBytes } from "../domain/Bytes.js"
@@ -136,14 +136,6 @@ const makePool = (size: number) => {
 export class Hasher extends Context.Tag("bt/Hasher")<Hasher, HasherService>() {
   /** node:crypto on the event loop: simplest, blocks the loop for the whole hash. */
   static Sync: Layer.Layer<Hasher> = Layer.succeed(Hasher, fromSha1((data) => Effect.sync(() => digestOnLoop(data))))
-
-  /** WebCrypto's digest, which node runs on the libuv thread pool: off the loop, no extra isolates. */
-  static Subtle: Layer.Layer<Hasher> = Layer.succeed(
-    Hasher,
-    fromSha1((data) =>
-      Effect.map(Effect.promise(() => webcrypto.subtle.digest("SHA-1", data)), (digest) => new Uint8Array(digest))
-    )
-  )
 
   /**
    * A pool of `workers` threads, started on first use and terminated when the layer's scope closes.

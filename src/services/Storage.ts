@@ -252,11 +252,12 @@ const openLive = (info: Info, target: string, create: boolean, hasher: Hasher["T
     )
     const written = Bitfield.empty(info.pieceCount)
 
-    const eachSpan = (index: number, begin: number, length: number, f: (file: OpenFile, at: number, pieceOffset: number, length: number) => Effect.Effect<void, StorageError>) =>
-      Effect.forEach(fileSpans(info, index, begin, length), (s) => f(files[s.fileIndex]!, s.fileOffset, s.pieceOffset, s.length), {
-        concurrency: "unbounded",
-        discard: true
-      })
+    const eachSpan = (index: number, begin: number, length: number, f: (file: OpenFile, at: number, pieceOffset: number, length: number) => Effect.Effect<void, StorageError>) => {
+      const spans = fileSpans(info, index, begin, length)
+      const run = (s: (typeof spans)[number]) => f(files[s.fileIndex]!, s.fileOffset, s.pieceOffset, s.length)
+      // Nearly every block and piece lies in one file: no fibers for a single span.
+      return spans.length === 1 ? run(spans[0]!) : Effect.forEach(spans, run, { concurrency: "unbounded", discard: true })
+    }
 
     return fromPieceIo(info, hasher, {
       write: (index, data) =>

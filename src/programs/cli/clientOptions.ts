@@ -1,4 +1,5 @@
 /** Options shared by the commands that download, and the peer id they announce. */
+import * as Args from "@effect/cli/Args"
 import * as Options from "@effect/cli/Options"
 import { randomBytes } from "node:crypto"
 import { makePeerId } from "../../domain/Peer.js"
@@ -21,3 +22,5 @@ export const sequentialOption = Options.boolean("sequential").pipe(
 )
 
 export const newPeerId = (): Uint8Array => makePeerId((n) => new Uint8Array(randomBytes(n)))
+
+export const magnetArg = Args.text({ name: "magnet" }).pipe(Args.withDescription("a magnet:?xt=urn:btih:... link"))

@@ -1,9 +1,9 @@
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { Console, Effect, Layer, Logger, LogLevel, Option } from "effect"
-import { PeerListener } from "../../services/PeerListener.js"
+import { Console, Effect, Logger, LogLevel, Option } from "effect"
 import { runDemo } from "../Demo.js"
-import { ClientLayer } from "./layers.js"
+import { quietOption } from "./clientOptions.js"
+import { SeedLayer } from "./layers.js"
 import { makeRenderer, progressMode } from "./progress.js"
 
 /** `demo`: the built-in local swarm, downloaded with the full pipeline; prints a summary on stdout. */
@@ -16,7 +16,7 @@ export const demoCommand = Command.make(
       Options.optional,
       Options.withDescription("keep the payload, torrent and download in this folder")
     ),
-    quiet: Options.boolean("quiet").pipe(Options.withAlias("q"), Options.withDescription("no progress on stderr"))
+    quiet: quietOption
   },
   ({ keep, quiet, seeders, sizeMib }) =>
     Effect.gen(function* () {
@@ -37,6 +37,6 @@ export const demoCommand = Command.make(
       )
     }).pipe(
       Logger.withMinimumLogLevel(quiet ? LogLevel.Warning : LogLevel.Info),
-      Effect.provide(Layer.merge(ClientLayer, PeerListener.Live))
+      Effect.provide(SeedLayer)
     )
 ).pipe(Command.withDescription("Run a local demo swarm (tracker and seeders of this client on 127.0.0.1) and download from it"))

@@ -7,7 +7,8 @@ import { download } from "../Download.js"
 import { seedPath } from "../Seed.js"
 import { maxPeersOption, newPeerId, outputOption, portOption, quietOption, sequentialOption } from "./clientOptions.js"
 import { makeRenderer, progressMode } from "./progress.js"
-import { announceIntervalOption, hostOption, makeSeedRenderer, SeedLayer, seedOptions } from "./seed.js"
+import { announceIntervalOption, hostOption, makeSeedRenderer, seedOptions } from "./seed.js"
+import { SeedLayer } from "./layers.js"
 import { resolveSource } from "./source.js"
 
 const makeDownloadCommand = (name: string, argName: string, what: string) =>

@@ -1,14 +1,11 @@
-import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import { Console, Effect, Layer } from "effect"
 import { toHex } from "../../domain/Bytes.js"
 import { parseMagnet } from "../../domain/Magnet.js"
 import { PeerWire } from "../../services/PeerWire.js"
 import { magnetHandshake } from "../Metadata.js"
-import { newPeerId, portOption } from "./clientOptions.js"
+import { magnetArg, newPeerId, portOption } from "./clientOptions.js"
 import { TrackerClientLayer } from "./layers.js"
-
-export const magnetArg = Args.text({ name: "magnet" }).pipe(Args.withDescription("a magnet:?xt=urn:btih:... link"))
 
 /** What the metadata commands use: trackers and peers only (no storage, no hashing workers). */
 export const MagnetLayer = Layer.mergeAll(TrackerClientLayer, PeerWire.Live)

@@ -2,9 +2,9 @@ import * as Command from "@effect/cli/Command"
 import { Console, Effect } from "effect"
 import { parseMagnet } from "../../domain/Magnet.js"
 import { fetchMetadata } from "../Metadata.js"
-import { newPeerId, portOption } from "./clientOptions.js"
+import { magnetArg, newPeerId, portOption } from "./clientOptions.js"
 import { formatInfo } from "./info.js"
-import { magnetArg, MagnetLayer } from "./magnetHandshake.js"
+import { MagnetLayer } from "./magnetHandshake.js"
 
 /** `magnet_info <magnet>`: fetches the info dict from the swarm (BEP 9), verifies it and prints it like `info`. */
 export const magnetInfoCommand = Command.make("magnet_info", { magnet: magnetArg, port: portOption }, ({ magnet, port }) =>

@@ -1,13 +1,13 @@
-import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import { Console, Effect } from "effect"
 import { toHex } from "../../domain/Bytes.js"
 import { parseMagnet } from "../../domain/Magnet.js"
+import { magnetArg } from "./clientOptions.js"
 
 /** `magnet_parse <magnet>`: the first tracker and the info hash (CONTRACT.md). */
 export const magnetParseCommand = Command.make(
   "magnet_parse",
-  { magnet: Args.text({ name: "magnet" }).pipe(Args.withDescription("a magnet:?xt=urn:btih:... link")) },
+  { magnet: magnetArg },
   ({ magnet }) =>
     Effect.flatMap(parseMagnet(magnet), (link) => {
       const lines = link.trackers.length > 0 ? [`Tracker URL: ${link.trackers[0]}`] : []

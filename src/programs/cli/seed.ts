@@ -1,18 +1,16 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { Duration, Effect, Layer, Option, Stream } from "effect"
+import { Duration, Effect, Option, Stream } from "effect"
 import { trackerTiers } from "../../domain/Metainfo.js"
 import { formatPeer } from "../../domain/Peer.js"
-import { PeerListener } from "../../services/PeerListener.js"
 import { type SeedEvent, type SeedOptions, seedPath } from "../Seed.js"
 import { newPeerId, quietOption } from "./clientOptions.js"
-import { ClientLayer } from "./layers.js"
+import { SeedLayer } from "./layers.js"
 import { makeStatusLines, mib, type ProgressMode, progressMode } from "./progress.js"
 import { readTorrent } from "./torrentFile.js"
 
 /** What seeding needs beyond the download's services: the listener. */
-export const SeedLayer = Layer.merge(ClientLayer, PeerListener.Live)
 
 export const hostOption = Options.text("host").pipe(
   Options.withDefault("127.0.0.1"),

@@ -15,7 +15,7 @@ export const resolveSource = (arg: string, options: { readonly peerId: Uint8Arra
   isMagnet(arg)
     ? Effect.gen(function* () {
         const link = yield* parseMagnet(arg)
-        const fetched = yield* fetchMetadata(link, options)
-        return { info: fetched.info, trackers: fetched.trackers, peers: fetched.peers } satisfies DownloadSource
+        // FetchedMetadata is a DownloadSource: the info dict, the link's trackers and the peers found.
+        return (yield* fetchMetadata(link, options)) satisfies DownloadSource
       })
     : Effect.map(readTorrent(arg), (meta): DownloadSource => ({ info: meta.info, trackers: trackerTiers(meta) }))
