@@ -14,12 +14,9 @@ import type { Bitfield } from "../domain/Bitfield.js"
 import { type ChokerState, chokeRound, initialChokerState } from "../domain/Choker.js"
 import {
   answerMetadataRequest,
-  decodeExtendedHandshake,
   decodeMetadataMessage,
   encodeMetadataMessage,
-  extensionHandshakeId,
-  ourUtMetadataId,
-  utMetadataName
+  ourUtMetadataId
 } from "../domain/Extension.js"
 import { type Info, pieceSize } from "../domain/Metainfo.js"
 import { blockSize, type Extended, Message, type Request } from "../domain/Wire.js"
@@ -37,6 +34,10 @@ const keepAliveRounds = 9
 export interface UploadPeer {
   readonly key: string
   readonly conn: PeerConnection
+  /** Both sides negotiated the Fast extension: requests we will not serve are rejected, not dropped. */
+  readonly fast: boolean
+  /** Pieces they may request while we choke them (the Allowed Fast set we sent). */
+  readonly allowedFast: Set<number>
   /** We choke them / they are interested in us. */
   choked: boolean
   interested: boolean
@@ -65,8 +66,8 @@ export interface UploadOptions {
   readonly chokeInterval: Duration.Duration
   /** The info dict's bytes, served over ut_metadata; undefined offers none. */
   readonly metadata?: Uint8Array | undefined
-  /** A peer's rate for the choker; default what we uploaded to it in the round (seeding). */
-  readonly rate?: (peer: UploadPeer) => number
+  /** A peer's rate for the choker; undefined (the default) ranks by what we uploaded to it in the round (seeding). */
+  readonly rate?: (peer: UploadPeer) => number | undefined
 }
 
 export interface Uploader {
@@ -75,7 +76,7 @@ export interface Uploader {
   /** Payload bytes sent so far. */
   readonly uploaded: () => number
   /** Registers a session (choked, not interested); `remove` it when the session ends. */
-  readonly add: (key: string, conn: PeerConnection) => UploadPeer
+  readonly add: (key: string, conn: PeerConnection, fast: boolean) => UploadPeer
   readonly remove: (key: string) => void
   /** Handles one upload-side message; gives what is wrong with it (a protocol violation), if anything. */
   readonly handle: (peer: UploadPeer, message: UploadMessage) => string | undefined
@@ -110,7 +111,7 @@ export const makeUploader = (
     const { slots, metadata } = options
     const maxQueued = options.maxQueuedRequests
     const seconds = Duration.toSeconds(options.chokeInterval)
-    const rate = options.rate ?? ((p: UploadPeer) => p.uploadedSinceRound / seconds)
+    const rate = (p: UploadPeer) => options.rate?.(p) ?? p.uploadedSinceRound / seconds
     const peers = new Map<string, UploadPeer>()
     /** Encoded data payloads by metadata piece, made at the first request (every peer gets the same bytes). */
     const metadataPayloads: Array<Uint8Array | undefined> = []
@@ -125,10 +126,19 @@ export const makeUploader = (
 
     const choke = (p: UploadPeer) => {
       p.choked = true
-      // BEP 3: a choke discards the peer's pending requests (it will ask again once unchoked).
+      // BEP 3: a choke discards the peer's pending requests (it will ask again once unchoked); with
+      // Fast, each discarded request is rejected, and Allowed Fast requests are still served.
+      const out: Array<Message> = [Message.choke]
+      const kept = p.queue.filter((r) => p.fast && p.allowedFast.has(r.index))
+      if (p.fast) for (const r of p.queue) if (!p.allowedFast.has(r.index)) out.push(Message.rejectRequest(r.index, r.begin, r.length))
       p.queue.length = 0
-      for (const r of p.inflight) p.cancelled.add(r)
-      p.conn.sendNow([Message.choke])
+      p.queue.push(...kept)
+      for (const r of p.inflight) {
+        if (p.fast && p.allowedFast.has(r.index)) continue
+        p.cancelled.add(r)
+        if (p.fast) out.push(Message.rejectRequest(r.index, r.begin, r.length))
+      }
+      p.conn.sendNow(out)
     }
 
     const unchoke = (p: UploadPeer) => {
@@ -142,8 +152,17 @@ export const makeUploader = (
       switch (m._tag) {
         case "Request": {
           const problem = requestProblem(info, have, m)
-          if (problem !== undefined) return problem
-          if (p.choked) return undefined // sent before our choke reached them: dropped, as they expect
+          if (problem !== undefined) {
+            // With Fast, a request we cannot serve is rejected; a malformed one is still a violation.
+            if (!p.fast || m.index >= info.pieceCount || have.has(m.index)) return problem
+            p.conn.sendNow([Message.rejectRequest(m.index, m.begin, m.length)])
+            return undefined
+          }
+          if (p.choked && !(p.fast && p.allowedFast.has(m.index))) {
+            // Sent before our choke reached them: dropped, as they expect (rejected, with Fast).
+            if (p.fast) p.conn.sendNow([Message.rejectRequest(m.index, m.begin, m.length)])
+            return undefined
+          }
           if (queued(p) >= maxQueued) return `more than ${maxQueued} requests queued`
           p.queue.push(m)
           p.wakeUp?.()
@@ -171,16 +190,11 @@ export const makeUploader = (
       }
     }
 
-    /** Routes an extended message by the ids we assigned; gives what is wrong with it, if anything. */
+    /**
+     * A ut_metadata message under the id we assigned; gives what is wrong with it, if anything. The
+     * session reads the extension handshake itself (it sets `utMetadata`).
+     */
     const handleExtended = (p: UploadPeer, m: Extended): string | undefined => {
-      if (m.id === extensionHandshakeId) {
-        // `m` is additive (BEP 10): a later handshake changes only the ids it names, 0 disables. One
-        // that does not decode changes nothing: the session does not depend on it.
-        const handshake = decodeExtendedHandshake(m.payload)
-        const id = Either.isRight(handshake) ? handshake.right.m.get(utMetadataName) : undefined
-        if (id !== undefined) p.utMetadata = id === 0 ? undefined : id
-        return undefined
-      }
       if (metadata === undefined || m.id !== ourUtMetadataId) return undefined // no extension of ours
       const decoded = decodeMetadataMessage(m.payload)
       if (Either.isLeft(decoded)) return decoded.left.message
@@ -281,10 +295,12 @@ export const makeUploader = (
     return {
       peers,
       uploaded: () => uploaded,
-      add: (key, conn) => {
+      add: (key, conn, fast) => {
         const p: UploadPeer = {
           key,
           conn,
+          fast,
+          allowedFast: new Set(),
           choked: true,
           interested: false,
           queue: [],

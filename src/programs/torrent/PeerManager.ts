@@ -1,0 +1,202 @@
+/**
+ * Which peers the torrent talks to: candidates from every source (trackers, given addresses,
+ * inbound connections) become session jobs on one queue, which the torrent's pipeline runs with
+ * bounded concurrency (the connection limit). A job that ends is retried on a `Schedule` with
+ * backoff and jitter unless the peer is banned, ourselves, or broke the protocol. Peers silent
+ * for 3 minutes are dropped, every peer hears from us at least every 2 minutes, and peers that
+ * keep us choked or have nothing we want make room when others wait for a slot.
+ */
+import { Chunk, Deferred, Effect, FiberSet, Option, Queue, Schedule, type Scope, Stream } from "effect"
+import { equalBytes } from "../../domain/Bytes.js"
+import { formatPeer, isOwnAddress, type PeerAddress } from "../../domain/Peer.js"
+import { Message } from "../../domain/Wire.js"
+import { type PeerConnection, PeerError } from "../../services/PeerWire.js"
+import { clientName, greet, makeSession } from "./PeerSession.js"
+import { TorrentEvent } from "./TorrentEvent.js"
+import { endSession, flush, type PeerSession, SessionEnd, type TorrentState } from "./TorrentState.js"
+
+/** One TCP read's worth of a peer's messages, with the session they belong to. */
+export interface PeerChunk {
+  readonly session: PeerSession
+  readonly messages: ReadonlyArray<Message>
+}
+
+/** A connection to make (dial) or take (accept), and how it is retried. */
+export interface SessionJob {
+  readonly key: string
+  readonly inbound: boolean
+  /** Dials or accepts; gives the connection and the reserved bits we sent. */
+  readonly open: Effect.Effect<{ readonly conn: PeerConnection; readonly reserved: Uint8Array }, PeerError, Scope.Scope>
+  /** The backoff across consecutive failures (made at the first). */
+  retry: Schedule.ScheduleDriver<unknown, PeerError> | undefined
+}
+
+export const defaultPeerRetry: Schedule.Schedule<unknown, PeerError> = Schedule.exponential("1 second", 2).pipe(
+  Schedule.jittered,
+  Schedule.either(Schedule.spaced("60 seconds")),
+  Schedule.intersect(Schedule.recurs(12)),
+  // A peer for another torrent, or one that broke the protocol, is not worth another try.
+  Schedule.whileInput((e: PeerError) => e.reason !== "InfoHashMismatch" && e.reason !== "Protocol")
+)
+
+/** Candidate addresses we remember at once: a tracker or a peer cannot make the list grow without bound. */
+const maxCandidates = 1000
+const keepAliveMillis = 120_000
+const silenceMillis = 180_000
+/** A peer useless to us this long may be evicted for a waiting one. */
+const uselessMillis = 30_000
+
+export interface PeerManager {
+  readonly jobs: Queue.Queue<SessionJob>
+  /** A candidate address (deduplicated; banned, own and known addresses are ignored). */
+  readonly addPeer: (address: PeerAddress) => Effect.Effect<void>
+  /** An inbound connection; refused when every slot is taken by a useful peer. */
+  readonly addInbound: (key: string, open: SessionJob["open"]) => Effect.Effect<boolean>
+  /** Runs a job: its session's message chunks until it ends; failures end the stream quietly. */
+  readonly run: (job: SessionJob) => Stream.Stream<PeerChunk>
+  /** Keep-alives, silent peers, eviction: run with the torrent's tick. */
+  readonly upkeep: (now: number) => void
+  /** Addresses being dialled, connected or waiting for a retry. */
+  readonly pending: () => number
+}
+
+export const makePeerManager = (
+  state: TorrentState,
+  dial: (address: PeerAddress) => SessionJob["open"],
+  retrySchedule: Schedule.Schedule<unknown, PeerError>
+): Effect.Effect<PeerManager, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const jobs = yield* Queue.unbounded<SessionJob>()
+    const retries = yield* FiberSet.make()
+    /** Addresses with a job: queued, running or waiting to retry. */
+    const known = new Map<string, PeerAddress>()
+    let running = 0
+
+    const addPeer = (address: PeerAddress): Effect.Effect<void> => {
+      const key = formatPeer(address)
+      if (known.has(key) || state.banned.has(key) || known.size >= maxCandidates) return Effect.void
+      if (state.listening && isOwnAddress(address, state.port)) return Effect.void
+      known.set(key, address)
+      state.counters.peersSeen++
+      return Queue.offer(jobs, { key, inbound: false, open: dial(address), retry: undefined })
+    }
+
+    const addInbound = (key: string, open: SessionJob["open"]) =>
+      Effect.suspend(() => {
+        if (state.banned.has(key)) return Effect.succeed(false)
+        if (running >= state.options.maxPeers && !evictOne(state.now())) return Effect.succeed(false)
+        return Effect.as(Queue.offer(jobs, { key, inbound: true, open, retry: undefined }), true)
+      })
+
+    /** Ends the peer that has been of least use the longest; false when every peer is useful. */
+    const evictOne = (now: number): boolean => {
+      let worst: PeerSession | undefined
+      for (const s of state.sessions.values()) {
+        const since = s.uselessSince
+        if (since === undefined || now - since < uselessMillis || s.up.interested) continue
+        if (worst === undefined || since < worst.uselessSince!) worst = s
+      }
+      if (worst === undefined) return false
+      endSession(worst, "evicted: it kept us choked or had nothing we want while other peers waited", true)
+      return true
+    }
+
+    /** Waits out the backoff in a fiber of its own (holding no slot), then queues the job again. */
+    const retryOrForget = (job: SessionJob, error: PeerError | SessionEnd, connected: boolean) =>
+      Effect.gen(function* () {
+        const input = error instanceof SessionEnd
+          ? (error.retry ? new PeerError({ peer: job.key, reason: "Closed", detail: error.reason }) : undefined)
+          : error
+        if (job.inbound || input === undefined || state.banned.has(job.key)) {
+          known.delete(job.key)
+          return
+        }
+        const driver = job.retry ??= yield* Schedule.driver(retrySchedule)
+        // A session that worked starts the backoff afresh.
+        if (connected) yield* driver.reset
+        yield* driver.next(input).pipe(
+          Effect.zipRight(Queue.offer(jobs, job)),
+          Effect.catchAll(() => Effect.sync(() => known.delete(job.key))),
+          FiberSet.run(retries)
+        )
+      })
+
+    const open = (job: SessionJob) =>
+      Effect.gen(function* () {
+        const { conn, reserved } = yield* job.open
+        if (equalBytes(conn.remote.peerId, state.peerId)) {
+          state.banned.add(job.key)
+          return yield* Effect.fail(new SessionEnd("connected to ourselves", false))
+        }
+        const s = makeSession(state, conn, job.key, job.inbound, reserved)
+        if (state.banned.has(s.peerIdHex)) return yield* Effect.fail(new SessionEnd("banned peer id", false))
+        for (const other of state.sessions.values()) {
+          if (other.peerIdHex === s.peerIdHex) return yield* Effect.fail(new SessionEnd("already connected to this peer", false))
+        }
+        state.picker.addPeer(s.key)
+        state.sessions.set(s.key, s)
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            state.sessions.delete(s.key)
+            state.picker.removePeer(s.key)
+            state.uploader.remove(s.key)
+          })
+        )
+        yield* state.emit(TorrentEvent.PeerConnected({ peer: s.key, client: clientNameOf(conn), inbound: job.inbound }))
+        greet(state, s)
+        return s
+      })
+
+    const run = (job: SessionJob): Stream.Stream<PeerChunk> => {
+      let session: PeerSession | undefined
+      return Stream.unwrapScoped(
+        Effect.gen(function* () {
+          running++
+          yield* Effect.addFinalizer(() => Effect.sync(() => running--))
+          const s = (session = yield* open(job))
+          // The upload side beside the reader, in the session's scope; a disk that cannot be read
+          // back ends the torrent.
+          yield* state.uploader.serve(s.up).pipe(
+            Effect.catchTags({
+              PeerError: (e) => Effect.sync(() => endSession(s, e.message, true)),
+              StorageError: (e) => Deferred.fail(state.failed, e)
+            }),
+            Effect.forkScoped
+          )
+          return s.conn.messages.pipe(
+            Stream.chunks,
+            Stream.map((messages): PeerChunk => ({ session: s, messages: Chunk.toReadonlyArray(messages) })),
+            Stream.interruptWhen(s.end)
+          )
+        })
+      ).pipe(
+        Stream.catchAll((e) =>
+          Stream.fromEffect(
+            Effect.zipRight(
+              session === undefined ? Effect.void : state.emit(TorrentEvent.PeerDropped({ peer: job.key, reason: e.message })),
+              retryOrForget(job, e, session !== undefined)
+            )
+          ).pipe(Stream.drain)
+        )
+      )
+    }
+
+    const upkeep = (now: number) => {
+      for (const s of state.sessions.values()) {
+        if (now - s.lastReceivedAt > silenceMillis) {
+          endSession(s, "silent for 3 minutes", true)
+          continue
+        }
+        const useful = !s.choked && state.picker.isInteresting(s.key)
+        if (useful) s.uselessSince = undefined
+        else s.uselessSince ??= now
+        if (now - s.lastSentAt > keepAliveMillis) s.outbox.push(Message.keepAlive)
+        flush(s, now)
+      }
+      if (running >= state.options.maxPeers && Option.getOrElse(jobs.unsafeSize(), () => 0) > 0) evictOne(now)
+    }
+
+    return { jobs, addPeer, addInbound, run, upkeep, pending: () => known.size }
+  })
+
+const clientNameOf = (conn: PeerConnection) => clientName(conn.remote.peerId)

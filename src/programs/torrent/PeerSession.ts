@@ -1,0 +1,196 @@
+/**
+ * One peer session of a torrent: what we send first (extension handshake, what we have, the
+ * pieces they may fetch while choked) and the one message switch every chunk of their messages
+ * goes through. The switch is plain synchronous bookkeeping, run once per TCP read's worth of
+ * messages; it returns the pieces those messages completed, for the verify stage.
+ */
+import { Deferred, Either, FiberId } from "effect"
+import { Bitfield } from "../../domain/Bitfield.js"
+import { toHex } from "../../domain/Bytes.js"
+import { decodeExtendedHandshake, encodeExtendedHandshake, extensionHandshakeId, ourUtMetadataId, utMetadataName } from "../../domain/Extension.js"
+import { allowedFastSet } from "../../domain/FastExtension.js"
+import type { CompletedPiece } from "../../domain/PiecePicker.js"
+import { Message, supportsExtensions, supportsFast } from "../../domain/Wire.js"
+import type { PeerConnection } from "../../services/PeerWire.js"
+import { fill, initialDepth } from "./RequestScheduler.js"
+import { endSession, flush, type PeerSession, type SessionEnd, type TorrentState } from "./TorrentState.js"
+
+/** The request queue we ask peers to keep with us (BEP 10 `reqq`): 4 MiB in flight is plenty even on loopback. */
+export const advertisedQueue = 250
+/** What we assume of a peer that names no `reqq` (libtorrent's default). */
+const defaultPeerQueue = 250
+/** Allowed Fast pieces we grant each Fast peer (BEP 6 suggests 10), and the most we keep of theirs. */
+const allowedFastCount = 10
+const maxAllowedFastKept = 64
+export const clientVersion = "effect-bittorrent 0.1"
+
+const noPieces: ReadonlyArray<CompletedPiece> = []
+
+export const clientName = (peerId: Uint8Array): string => {
+  const tag = Buffer.from(peerId.subarray(0, 8)).toString("latin1")
+  return /^-[A-Za-z0-9]{2}[0-9A-Za-z]{4}-$/.test(tag) ? tag.slice(1, 7) : "unknown"
+}
+
+/** The session of a handshaken connection; `ourReserved` are the bits we sent. */
+export const makeSession = (
+  state: TorrentState,
+  conn: PeerConnection,
+  key: string,
+  inbound: boolean,
+  ourReserved: Uint8Array
+): PeerSession => {
+  const now = state.now()
+  return {
+    key,
+    conn,
+    inbound,
+    peerIdHex: toHex(conn.remote.peerId),
+    fast: supportsFast(ourReserved) && supportsFast(conn.remote.reserved),
+    extensions: supportsExtensions(ourReserved) && supportsExtensions(conn.remote.reserved),
+    choked: true,
+    interested: false,
+    depth: initialDepth,
+    maxRequests: defaultPeerQueue,
+    bytesSinceTick: 0,
+    rate: 0,
+    delivered: 0,
+    allowedFast: new Set(),
+    outbox: [],
+    up: state.uploader.add(key, conn, supportsFast(ourReserved) && supportsFast(conn.remote.reserved)),
+    connectedAt: now,
+    lastReceivedAt: now,
+    lastSentAt: now,
+    uselessSince: undefined,
+    ended: false,
+    end: Deferred.unsafeMake<never, SessionEnd>(FiberId.none)
+  }
+}
+
+/** Our first messages: the extension handshake, then what we have, then their Allowed Fast pieces. */
+export const greet = (state: TorrentState, s: PeerSession): void => {
+  const { info, picker } = state
+  if (s.extensions) s.outbox.push(Message.extended(extensionHandshakeId, extensionHandshake(state, s)))
+  const have = picker.have
+  if (s.fast) s.outbox.push(have.isComplete ? Message.haveAll : have.isEmpty ? Message.haveNone : Message.bitfield(have.bytes))
+  else if (!have.isEmpty) s.outbox.push(Message.bitfield(have.bytes))
+  if (s.fast) {
+    for (const index of allowedFastSet(info.infoHash, s.conn.address.host, info.pieceCount, allowedFastCount)) {
+      s.up.allowedFast.add(index)
+      s.outbox.push(Message.allowedFast(index))
+    }
+  }
+  flush(s, state.now())
+}
+
+const extensionHandshake = (state: TorrentState, s: PeerSession): Uint8Array => {
+  // A hand-made Info may lack the info dict's bytes: then there is no metadata to offer.
+  const metadata = state.info.raw.length > 0 ? state.info.raw : undefined
+  return encodeExtendedHandshake({
+    m: new Map(metadata === undefined ? [] : [[utMetadataName, ourUtMetadataId]]),
+    ...(metadata === undefined ? {} : { metadataSize: metadata.length }),
+    v: clientVersion,
+    ...(state.listening ? { p: state.port } : {}),
+    reqq: advertisedQueue,
+    yourip: s.conn.address.host
+  })
+}
+
+/** Their extension handshake: where to send ut_metadata answers, and how many requests they queue. */
+const takeExtensionHandshake = (s: PeerSession, payload: Uint8Array): void => {
+  // `m` is additive (BEP 10): a later handshake changes only the ids it names, 0 disables. One that
+  // does not decode changes nothing: the session does not depend on it.
+  const decoded = decodeExtendedHandshake(payload)
+  if (Either.isLeft(decoded)) return
+  const id = decoded.right.m.get(utMetadataName)
+  if (id !== undefined) s.up.utMetadata = id === 0 ? undefined : id
+  if (decoded.right.reqq !== undefined && decoded.right.reqq > 0) s.maxRequests = decoded.right.reqq
+}
+
+const violation = (s: PeerSession, rule: string): ReadonlyArray<CompletedPiece> => {
+  endSession(s, `protocol violation: ${rule}`, false)
+  return noPieces
+}
+
+/**
+ * Handles one chunk of a peer's messages and answers with requests (and the cancels and haves
+ * queued for it). Returns the pieces whose last block arrived.
+ */
+export const handleChunk = (state: TorrentState, s: PeerSession, messages: ReadonlyArray<Message>): ReadonlyArray<CompletedPiece> => {
+  const { picker, info } = state
+  if (s.ended) return noPieces
+  let completed: Array<CompletedPiece> | undefined
+  for (const m of messages) {
+    switch (m._tag) {
+      case "Piece": {
+        const outcome = picker.receive(s.key, m.index, m.begin, m.block)
+        if (!outcome.accepted) break
+        s.bytesSinceTick += m.block.length
+        s.delivered += m.block.length
+        state.counters.downloaded += m.block.length
+        if (outcome.completed !== undefined) (completed ??= []).push(outcome.completed)
+        for (const c of outcome.cancels) state.sessions.get(c.peer)?.outbox.push(Message.cancel(c.index, c.begin, c.length))
+        break
+      }
+      case "Bitfield": {
+        const bits = Bitfield.fromWire(m.bits, info.pieceCount)
+        if (bits === undefined) return violation(s, "bitfield of the wrong length or with spare bits set")
+        picker.setBitfield(s.key, bits)
+        break
+      }
+      case "HaveAll":
+        picker.setBitfield(s.key, Bitfield.full(info.pieceCount))
+        break
+      case "HaveNone":
+        picker.setBitfield(s.key, Bitfield.empty(info.pieceCount))
+        break
+      case "Have":
+        if (!picker.addHave(s.key, m.index)) return violation(s, `have for piece ${m.index}, beyond the last piece`)
+        break
+      case "Choke":
+        s.choked = true
+        // With Fast, a choke keeps our requests: the peer rejects those it will not serve (BEP 6).
+        if (!s.fast) picker.release(s.key)
+        break
+      case "Unchoke":
+        s.choked = false
+        break
+      case "RejectRequest":
+        picker.reject(s.key, m.index, m.begin, m.length)
+        break
+      case "AllowedFast":
+        if (m.index < info.pieceCount && s.allowedFast.size < maxAllowedFastKept) s.allowedFast.add(m.index)
+        break
+      case "SuggestPiece":
+        if (m.index < info.pieceCount) picker.suggest(s.key, m.index)
+        break
+      case "Extended": {
+        if (m.id === extensionHandshakeId) takeExtensionHandshake(s, m.payload)
+        else {
+          // Our other extension ids are ut_metadata's: the upload side answers them.
+          const problem = state.uploader.handle(s.up, m)
+          if (problem !== undefined) return violation(s, problem)
+        }
+        break
+      }
+      case "Request":
+      case "Cancel":
+      case "Interested":
+      case "NotInterested": {
+        const problem = state.uploader.handle(s.up, m)
+        if (problem !== undefined) return violation(s, problem)
+        break
+      }
+      default:
+        break
+    }
+  }
+  const now = state.now()
+  s.lastReceivedAt = now
+  if (picker.isComplete && picker.peerHas(s.key)?.isComplete === true) {
+    endSession(s, "both sides are seeders", true)
+    return completed ?? noPieces
+  }
+  fill(state, s)
+  flush(s, now)
+  return completed ?? noPieces
+}

@@ -1,0 +1,52 @@
+/**
+ * How many requests each peer gets and when: a pipeline whose depth follows the peer's rate
+ * (about a second of its data in flight), never deeper than the peer's own queue (BEP 10
+ * `reqq`), topped up in batches. While a Fast peer chokes us, only its Allowed Fast pieces are
+ * asked for.
+ */
+import { blockSize, Message } from "../../domain/Wire.js"
+import type { PeerSession, TorrentState } from "./TorrentState.js"
+
+/** Requests in flight per peer when it starts, and the bounds of the adaptive depth. */
+export const initialDepth = 64
+const minDepth = 4
+const maxDepth = 250
+/** The pipeline aims to hold this much of the peer's rate in flight. */
+const pipelineSeconds = 1
+
+/** Adds interest, and as many requests as the peer's pipeline has room for, to its outbox. */
+export const fill = (state: TorrentState, s: PeerSession): void => {
+  const { picker } = state
+  if (!s.interested && picker.isInteresting(s.key)) {
+    s.interested = true
+    s.outbox.push(Message.interested)
+  }
+  // Choked: nothing to ask for, unless a Fast peer allows some pieces anyway.
+  if (!s.interested || (s.choked && s.allowedFast.size === 0)) return
+  const depth = Math.min(s.depth, s.maxRequests)
+  const room = depth - picker.outstandingCount(s.key)
+  // Top up in batches: one write per few blocks rather than per block.
+  if (room < Math.max(minDepth / 2, depth / 4)) return
+  const requests = s.choked ? picker.pick(s.key, room, state.now(), s.allowedFast) : picker.pick(s.key, room, state.now())
+  for (const r of requests) s.outbox.push(Message.request(r.index, r.begin, r.length))
+}
+
+/**
+ * The periodic part, per peer: the rate, requests that timed out (they halve the depth), the
+ * depth for the new rate, and interest that lapsed.
+ */
+export const retune = (state: TorrentState, s: PeerSession, tickAt: number, seconds: number, checkInterest: boolean): void => {
+  const { picker } = state
+  const sample = s.bytesSinceTick / seconds
+  s.rate = s.rate === 0 ? sample : 0.7 * s.rate + 0.3 * sample
+  s.bytesSinceTick = 0
+  const expired = picker.expire(s.key, tickAt - state.options.requestTimeoutMs)
+  if (expired > 0) s.depth = Math.max(minDepth, Math.floor(s.depth / 2))
+  else s.depth = Math.min(maxDepth, Math.max(s.depth, minDepth, Math.ceil((s.rate * pipelineSeconds) / blockSize)))
+  // Once a peer has nothing left that we lack, say so (a `have` may make it interesting again).
+  if (checkInterest && s.interested && !picker.isInteresting(s.key)) {
+    s.interested = false
+    s.outbox.push(Message.notInterested)
+  }
+  fill(state, s)
+}

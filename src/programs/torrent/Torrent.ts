@@ -1,0 +1,283 @@
+/**
+ * One torrent: a swarm member that fetches and serves at once. Downloading and seeding are
+ * states of the same thing: a torrent whose pieces are all verified seeds (when asked to go on).
+ *
+ * The data path is a Stream pipeline: session jobs (dialled, accepted, retried) run with bounded
+ * concurrency (the connection limit), each a Stream of its peer's message chunks, one per TCP
+ * read; the merged chunks go through one synchronous bookkeeping stage (`handleChunk`: the picker,
+ * the upload side, answers into per-peer outboxes), so per-block work stays plain code and Effect
+ * runs once per chunk; completed pieces go through `mapEffect(verify and write, { concurrency })`.
+ * Interrupting the torrent ends every session, fiber and socket.
+ */
+import { Deferred, Duration, Effect, Queue, Stream, Take } from "effect"
+import { Bitfield } from "../../domain/Bitfield.js"
+import { equalBytes } from "../../domain/Bytes.js"
+import { formatPeer, type PeerAddress } from "../../domain/Peer.js"
+import { PiecePicker } from "../../domain/PiecePicker.js"
+import { makeReserved } from "../../domain/Wire.js"
+import { Hasher } from "../../services/Hasher.js"
+import { type Listening, type ListenError, PeerListener } from "../../services/PeerListener.js"
+import { PeerWire } from "../../services/PeerWire.js"
+import type { TorrentStorage } from "../../services/Storage.js"
+import type { Tracker } from "../../services/Tracker.js"
+import { makeUploader } from "../Upload.js"
+import { type Announcer, startAnnouncer } from "./Announcer.js"
+import { defaultPeerRetry, makePeerManager, type PeerManager, type SessionJob } from "./PeerManager.js"
+import { handleChunk } from "./PeerSession.js"
+import { retune } from "./RequestScheduler.js"
+import {
+  DownloadStalled,
+  NoPeerSources,
+  TorrentEvent,
+  type TorrentError,
+  type TorrentOptions,
+  type TorrentSource
+} from "./TorrentEvent.js"
+import { flush, resolveOptions, type TorrentState } from "./TorrentState.js"
+import { makeVerifier } from "./Verifier.js"
+
+/**
+ * Where verified pieces go: a torrent's files, or one file for `download_piece`. A sink that can
+ * also read blocks back (`readBlock`) lets the torrent upload what it has verified.
+ */
+export type PieceSink = Pick<TorrentStorage, "writePiece"> & Partial<Pick<TorrentStorage, "readBlock">>
+
+export type TorrentServices = Tracker | PeerWire | Hasher | PeerListener
+
+const tickMillis = 200
+/** Completed pieces hashed and written at once: one piece's write does not hold up the next one's hash. */
+const verifyConcurrency = 4
+/** Chunks the merge holds for the bookkeeping stage; a full buffer stops the sockets being read. */
+const chunkBuffer = 16
+/** Ports tried after a taken one before any free port. */
+const fallbackPorts = 8
+
+/**
+ * Runs a torrent over an opened storage: its events, until every wanted piece is verified (or,
+ * with `seed`, until interrupted). Fails with a typed error when it cannot go on.
+ */
+export const run = (
+  source: TorrentSource,
+  sink: PieceSink,
+  have: Bitfield,
+  options: TorrentOptions
+): Stream.Stream<TorrentEvent, TorrentError, TorrentServices> =>
+  Stream.unwrapScoped(
+    Effect.gen(function* () {
+      const events = yield* Queue.bounded<Take.Take<TorrentEvent, TorrentError>>(256)
+      yield* engine(source, sink, have, options, (e) => Queue.offer(events, Take.of(e))).pipe(
+        Effect.exit,
+        Effect.flatMap((exit) => Queue.offer(events, exit._tag === "Success" ? Take.end : Take.failCause(exit.cause))),
+        Effect.forkScoped
+      )
+      return Stream.fromQueue(events).pipe(Stream.flattenTake)
+    })
+  )
+
+/** Binds the listen port: the one asked for, else (with `fallback`) the next few, else any free port. */
+const bindListener = (listen: NonNullable<TorrentOptions["listen"]>) =>
+  Effect.gen(function* () {
+    const listener = yield* PeerListener
+    const ports = listen.port === 0 || listen.fallback !== true
+      ? [listen.port]
+      : [...Array.from({ length: fallbackPorts + 1 }, (_, i) => listen.port + i).filter((p) => p <= 65535), 0]
+    let last: ListenError | undefined
+    for (const port of ports) {
+      const bound = yield* Effect.either(listener.listen({ host: listen.host, port }))
+      if (bound._tag === "Right") return bound.right
+      last = bound.left
+    }
+    return yield* Effect.fail(last!)
+  })
+
+const engine = (
+  source: TorrentSource,
+  sink: PieceSink,
+  have: Bitfield,
+  options: TorrentOptions,
+  emit: (e: TorrentEvent) => Effect.Effect<unknown>
+): Effect.Effect<void, TorrentError, TorrentServices> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const { info } = source
+      const resolved = resolveOptions(options)
+      const clock = yield* Effect.clock
+      const now = () => clock.unsafeCurrentTimeMillis()
+      const startedAt = now()
+      const picker = new PiecePicker({
+        pieceCount: info.pieceCount,
+        pieceLength: info.pieceLength,
+        totalLength: info.totalLength,
+        have,
+        sequential: options.sequential ?? false,
+        ...(options.pieces === undefined ? {} : { wanted: wantedPieces(info.pieceCount, options.pieces) })
+      })
+      const listening = options.listen === undefined ? undefined : yield* bindListener(options.listen)
+      const chokeInterval = Duration.decode(options.chokeInterval ?? "10 seconds")
+      const state: TorrentState = {
+        info,
+        peerId: options.peerId,
+        options: resolved,
+        picker,
+        uploader: yield* makeUploader(info, readableSink(sink), sink.readBlock === undefined ? Bitfield.empty(info.pieceCount) : picker.have, {
+          slots: options.uploadSlots ?? 4,
+          maxQueuedRequests: options.maxQueuedRequests ?? 1024,
+          chokeInterval,
+          metadata: info.raw.length > 0 ? info.raw : undefined,
+          // Tit-for-tat while downloading (what they give us); once complete, what we give them.
+          rate: (p) => (picker.isComplete ? undefined : state.sessions.get(p.key)?.rate ?? 0)
+        }),
+        sessions: new Map(),
+        banned: new Set(),
+        counters: { peersSeen: 0, downloaded: 0, wasted: 0, verifiedBytes: 0, lastVerifiedAt: startedAt, lastTrackerError: undefined },
+        port: listening?.port ?? options.port ?? 6881,
+        listening: listening !== undefined,
+        now,
+        emit,
+        completed: yield* Deferred.make<void>(),
+        failed: yield* Deferred.make<never, TorrentError>()
+      }
+      state.counters.verifiedBytes = picker.bytesWanted - picker.bytesLeft
+
+      const reserved = makeReserved({ extensions: true, fast: resolved.fast })
+      const wire = yield* PeerWire
+      const dial = (address: PeerAddress): SessionJob["open"] =>
+        Effect.map(
+          wire.connect(address, { infoHash: info.infoHash, peerId: options.peerId, reserved, pieceCount: info.pieceCount }),
+          (conn) => ({ conn, reserved })
+        )
+      const manager = yield* makePeerManager(state, dial, options.peerRetry ?? defaultPeerRetry)
+      yield* runPipeline(state, manager, makeVerifier(state, yield* Hasher, sink))
+      if (listening !== undefined) yield* acceptInbound(state, manager, listening, reserved)
+      const announcer = yield* startAnnouncer(state, source, {
+        announceInterval: options.announceInterval,
+        stoppedTimeout: options.stoppedTimeout ?? "3 seconds",
+        uploaded: state.uploader.uploaded,
+        addPeer: manager.addPeer
+      })
+      for (const p of source.peers ?? []) yield* manager.addPeer(p)
+
+      yield* emit(TorrentEvent.Started({
+        pieces: info.pieceCount,
+        verified: have.cardinality,
+        bytesLeft: picker.bytesLeft,
+        host: listening?.host,
+        port: listening?.port
+      }))
+      if (picker.isComplete) yield* Deferred.succeed(state.completed, undefined)
+      yield* ticker(state, manager, announcer, Duration.toMillis(options.progressInterval ?? "1 second")).pipe(Effect.forkScoped)
+      yield* state.uploader.chokeRound.pipe(Effect.delay(chokeInterval), Effect.forever, Effect.forkScoped)
+
+      yield* Effect.raceFirst(Deferred.await(state.completed), Deferred.await(state.failed))
+      const fetched = state.counters.downloaded
+      if (fetched > 0 && options.pieces === undefined) yield* announcer.completed
+      yield* emit(TorrentEvent.Completed({ bytes: fetched, seconds: fetched === 0 ? 0 : (now() - startedAt) / 1000 }))
+      if (resolved.seed) yield* Deferred.await(state.failed)
+    })
+  )
+
+const wantedPieces = (count: number, pieces: ReadonlyArray<number>) => {
+  const wanted = Bitfield.empty(count)
+  for (const i of pieces) wanted.add(i)
+  return wanted
+}
+
+/** A sink that cannot read back serves nothing: its reads fail as "do not have" before they get here. */
+const readableSink = (sink: PieceSink): Pick<TorrentStorage, "readBlock"> => ({
+  readBlock: sink.readBlock ?? (() => Effect.die("this torrent's sink cannot read pieces back"))
+})
+
+/** The merged chunks through the bookkeeping stage, then the verify-and-write stage. */
+const runPipeline = (state: TorrentState, manager: PeerManager, verifier: ReturnType<typeof makeVerifier>) =>
+  Stream.fromQueue(manager.jobs).pipe(
+    Stream.flatMap(manager.run, { concurrency: state.options.maxPeers, bufferSize: chunkBuffer }),
+    Stream.mapConcat((chunk) => handleChunk(state, chunk.session, chunk.messages)),
+    Stream.mapEffect(verifier.verify, { concurrency: verifyConcurrency, unordered: true }),
+    Stream.runDrain,
+    Effect.catchAll((e) => Deferred.fail(state.failed, e)),
+    Effect.forkScoped
+  )
+
+/** Inbound connections: handshaken for this torrent's info hash, then sessions like any other. */
+const acceptInbound = (state: TorrentState, manager: PeerManager, listening: Listening, reserved: Uint8Array) =>
+  Effect.gen(function* () {
+    const wire = yield* PeerWire
+    const local = { peerId: state.peerId, reserved, pieceCount: state.info.pieceCount }
+    const lookup = (hash: Uint8Array) => (equalBytes(hash, state.info.infoHash) ? local : undefined)
+    yield* listening.connections.pipe(
+      Stream.runForEach((socket) => {
+        const key = formatPeer({ host: socket.remoteAddress ?? "unknown", port: socket.remotePort ?? 0 })
+        const open: SessionJob["open"] = Effect.map(wire.accept(socket, { lookup }), (conn) => ({ conn, reserved }))
+        return Effect.flatMap(manager.addInbound(key, open), (taken) => (taken ? Effect.void : Effect.sync(() => void socket.destroy())))
+      }),
+      Effect.forkScoped
+    )
+  })
+
+/** Every 200 ms: pipelines and timeouts; every second: upkeep, progress, and whether to give up. */
+const ticker = (state: TorrentState, manager: PeerManager, announcer: Announcer, progressMillis: number) =>
+  Effect.gen(function* () {
+    let ticks = 0
+    let lastProgress = state.now()
+    let exhaustedSince: number | undefined
+    while (true) {
+      yield* Effect.sleep(tickMillis)
+      const t = state.now()
+      const everySecond = ++ticks % 5 === 0
+      for (const s of state.sessions.values()) {
+        retune(state, s, t, tickMillis / 1000, everySecond)
+        flush(s, t)
+      }
+      if (!everySecond) continue
+      manager.upkeep(t)
+      if (t - lastProgress >= progressMillis) {
+        yield* state.emit(progress(state, (t - lastProgress) / 1000))
+        lastProgress = t
+      }
+      if (state.picker.isComplete) continue
+      const { counters, options } = state
+      if (t - counters.lastVerifiedAt > options.stallTimeoutMs) {
+        return yield* Deferred.fail(state.failed, new DownloadStalled({
+          seconds: Math.round(options.stallTimeoutMs / 1000),
+          piecesLeft: state.picker.piecesLeft,
+          peersSeen: counters.peersSeen,
+          lastTrackerError: counters.lastTrackerError
+        }))
+      }
+      const hopeless = announcer.exhausted() && state.sessions.size === 0 && manager.pending() === 0
+      exhaustedSince = hopeless ? exhaustedSince ?? t : undefined
+      if (exhaustedSince !== undefined && t - exhaustedSince >= options.giveUpAfterMs) {
+        return yield* Deferred.fail(state.failed, new NoPeerSources({
+          seconds: Math.round(options.giveUpAfterMs / 1000),
+          lastTrackerError: counters.lastTrackerError
+        }))
+      }
+    }
+  })
+
+const progress = (state: TorrentState, seconds: number): TorrentEvent => {
+  let rate = 0
+  let sent = 0
+  let interested = 0
+  let unchoked = 0
+  for (const s of state.sessions.values()) rate += s.rate
+  for (const p of state.uploader.peers.values()) {
+    sent += p.uploadedSinceTick
+    p.uploadedSinceTick = 0
+    if (p.interested) interested++
+    if (!p.choked) unchoked++
+  }
+  return TorrentEvent.Progress({
+    verifiedBytes: state.counters.verifiedBytes,
+    totalBytes: state.picker.bytesWanted,
+    bytesPerSecond: rate,
+    peers: state.sessions.size,
+    piecesDone: state.picker.have.cardinality,
+    piecesTotal: state.info.pieceCount,
+    uploadedBytes: state.uploader.uploaded(),
+    uploadBytesPerSecond: seconds > 0 ? sent / seconds : 0,
+    interested,
+    unchoked
+  })
+}
+

@@ -1,0 +1,125 @@
+/**
+ * What a torrent tells its user: events as it runs, the typed errors that end it, and the
+ * options that shape it. One vocabulary for downloading and seeding, which are states of the
+ * same torrent.
+ */
+import { Data, type Duration, type Schedule } from "effect"
+import type { Info } from "../../domain/Metainfo.js"
+import type { PeerAddress } from "../../domain/Peer.js"
+import type { ListenError } from "../../services/PeerListener.js"
+import type { PeerError } from "../../services/PeerWire.js"
+import type { StorageError } from "../../services/Storage.js"
+
+export type TorrentEvent = Data.TaggedEnum<{
+  /** The torrent starts; `verified` pieces were already on disk. `port` is where it listens, if it does. */
+  Started: {
+    readonly pieces: number
+    readonly verified: number
+    readonly bytesLeft: number
+    readonly host: string | undefined
+    readonly port: number | undefined
+  }
+  Announced: { readonly url: string; readonly peers: number; readonly interval: number }
+  /** A tracker announce failed (it is retried unless the torrent gives up). */
+  AnnounceFailed: { readonly url: string; readonly reason: string }
+  PeerConnected: { readonly peer: string; readonly client: string; readonly inbound: boolean }
+  PeerDropped: { readonly peer: string; readonly reason: string }
+  PieceVerified: { readonly index: number }
+  /** A piece failed its hash check and will be fetched again, from one peer alone. */
+  PieceRejected: { readonly index: number; readonly peers: ReadonlyArray<string> }
+  /** The peer was convicted of sending bad data. */
+  PeerBanned: { readonly peer: string }
+  Progress: {
+    readonly verifiedBytes: number
+    readonly totalBytes: number
+    /** Payload bytes received per second (recent). */
+    readonly bytesPerSecond: number
+    readonly peers: number
+    readonly piecesDone: number
+    readonly piecesTotal: number
+    readonly uploadedBytes: number
+    readonly uploadBytesPerSecond: number
+    /** Peers interested in us, and those we unchoke. */
+    readonly interested: number
+    readonly unchoked: number
+  }
+  /** Every wanted piece is verified; a seeding torrent goes on. */
+  Completed: { readonly bytes: number; readonly seconds: number }
+}>
+export const TorrentEvent = Data.taggedEnum<TorrentEvent>()
+
+/** No verified piece for too long: no usable peers, or only peers that never deliver. */
+export class DownloadStalled extends Data.TaggedError("DownloadStalled")<{
+  readonly seconds: number
+  readonly piecesLeft: number
+  readonly peersSeen: number
+  readonly lastTrackerError: string | undefined
+}> {
+  override get message() {
+    const tracker = this.lastTrackerError === undefined ? "" : `; last tracker error: ${this.lastTrackerError}`
+    return `download stalled: no piece verified for ${this.seconds} s, ${this.piecesLeft} pieces left, ${this.peersSeen} peers seen${tracker}`
+  }
+}
+
+/** Every peer source failed for good and no peer is left: nothing can make progress. */
+export class NoPeerSources extends Data.TaggedError("NoPeerSources")<{
+  readonly seconds: number
+  readonly lastTrackerError: string | undefined
+}> {
+  override get message() {
+    return this.lastTrackerError === undefined
+      ? `no peers: every peer source failed and no peer is left (gave up after ${this.seconds} s)`
+      : this.lastTrackerError
+  }
+}
+
+export type TorrentError = DownloadStalled | NoPeerSources | StorageError | ListenError
+
+/** The torrent as the engine needs it: the info dict and where to find peers. */
+export interface TorrentSource {
+  readonly info: Info
+  /** BEP 12 tiers of announce URLs; may be empty when `peers` are given. */
+  readonly trackers: ReadonlyArray<ReadonlyArray<string>>
+  /** Peers to dial without a tracker (magnet `x.pe`, tests). */
+  readonly peers?: ReadonlyArray<PeerAddress>
+}
+
+export interface TorrentOptions {
+  readonly peerId: Uint8Array
+  /**
+   * Where to accept peers. Absent: the torrent does not listen and announces `port`. With
+   * `fallback`, a taken port moves on to the next few, then to any free one.
+   */
+  readonly listen?: { readonly host: string; readonly port: number; readonly fallback?: boolean }
+  /** The port announced when not listening (default 6881). */
+  readonly port?: number
+  /** Negotiate the Fast extension (BEP 6): sets its reserved bit (default true). */
+  readonly fast?: boolean
+  /** Keep running once every wanted piece is verified (seeding), until interrupted (default false). */
+  readonly seed?: boolean
+  /** Connections at once, both directions (default 50). */
+  readonly maxPeers?: number
+  readonly sequential?: boolean
+  /** Fetch only these pieces (default: all). */
+  readonly pieces?: ReadonlyArray<number>
+  /** A request unanswered this long goes back to the pool (default 15 s). */
+  readonly requestTimeout?: Duration.DurationInput
+  /** Give up when no piece is verified for this long while downloading (default 5 minutes). */
+  readonly stallTimeout?: Duration.DurationInput
+  /** Give up this long after every peer source failed for good with no peer left (default 20 s). */
+  readonly giveUpAfter?: Duration.DurationInput
+  /** How peer connections are retried. */
+  readonly peerRetry?: Schedule.Schedule<unknown, PeerError>
+  /** Regular upload slots (default 4), plus one optimistic. */
+  readonly uploadSlots?: number
+  /** Choker rounds (default 10 s); the optimistic unchoke rotates every third round. */
+  readonly chokeInterval?: Duration.DurationInput
+  /** Requests a peer may have queued with us; more is a flood and drops it (default 1024). */
+  readonly maxQueuedRequests?: number
+  /** Re-announce this often instead of at the tracker's interval. */
+  readonly announceInterval?: Duration.DurationInput
+  /** How often `Progress` is emitted (default 1 s). */
+  readonly progressInterval?: Duration.DurationInput
+  /** How long the `stopped` announce may hold up the end (default 3 s). */
+  readonly stoppedTimeout?: Duration.DurationInput
+}

@@ -1,0 +1,69 @@
+/**
+ * The verify-and-write stage: a completed piece is hashed, and only a piece that matches its
+ * hash is written and counts. A failed piece is fetched again from one peer alone (parole), and
+ * when a copy verifies, the senders of the blocks that differed in the failed copy are banned:
+ * a peer is only ever banned on evidence against its own blocks, never on shared blame.
+ */
+import { Deferred, Effect } from "effect"
+import { BadPieceAttribution } from "../../domain/BadPieceAttribution.js"
+import type { CompletedPiece } from "../../domain/PiecePicker.js"
+import { Message } from "../../domain/Wire.js"
+import type { Hasher } from "../../services/Hasher.js"
+import type { StorageError } from "../../services/Storage.js"
+import type { PieceSink } from "./Torrent.js"
+import { TorrentEvent } from "./TorrentEvent.js"
+import { endSession, type TorrentState } from "./TorrentState.js"
+
+export interface Verifier {
+  readonly verify: (piece: CompletedPiece) => Effect.Effect<void, StorageError>
+}
+
+export const makeVerifier = (state: TorrentState, hasher: Hasher["Type"], sink: PieceSink): Verifier => {
+  const attribution = new BadPieceAttribution()
+
+  const ban = (peer: string) =>
+    Effect.suspend(() => {
+      if (state.banned.has(peer)) return Effect.void
+      state.banned.add(peer)
+      const s = state.sessions.get(peer)
+      if (s !== undefined) {
+        state.banned.add(s.peerIdHex)
+        endSession(s, "banned: it sent data that failed the hash check", false)
+      }
+      return state.emit(TorrentEvent.PeerBanned({ peer }))
+    })
+
+  const rejected = (piece: CompletedPiece) =>
+    Effect.gen(function* () {
+      const { picker } = state
+      const convicted = attribution.failed(piece.index, piece.data, piece.senders)
+      picker.failed(piece.index)
+      picker.recycle(piece.data)
+      state.counters.wasted += piece.data.length
+      yield* state.emit(TorrentEvent.PieceRejected({ index: piece.index, peers: [...piece.contributors] }))
+      yield* Effect.forEach(convicted, ban, { discard: true })
+    })
+
+  const accepted = (piece: CompletedPiece) =>
+    Effect.gen(function* () {
+      const { picker, counters } = state
+      const convicted = attribution.verified(piece.index, piece.data)
+      yield* sink.writePiece(piece.index, piece.data)
+      picker.verified(piece.index)
+      picker.recycle(piece.data)
+      counters.verifiedBytes += piece.data.length
+      counters.lastVerifiedAt = state.now()
+      // Have suppression: a peer that has the piece does not need to hear of ours.
+      for (const s of state.sessions.values()) {
+        if (picker.peerHas(s.key)?.has(piece.index) !== true) s.outbox.push(Message.have(piece.index))
+      }
+      yield* state.emit(TorrentEvent.PieceVerified({ index: piece.index }))
+      yield* Effect.forEach(convicted, ban, { discard: true })
+      if (picker.isComplete) yield* Deferred.succeed(state.completed, undefined)
+    })
+
+  return {
+    verify: (piece) =>
+      Effect.flatMap(hasher.verify(piece.data, state.info.pieceHashes[piece.index]!), (ok) => (ok ? accepted(piece) : rejected(piece)))
+  }
+}
