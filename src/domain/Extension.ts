@@ -5,6 +5,7 @@
  * puts it back together from its 16 KiB pieces and checks it against the info hash.
  */
 import { createHash } from "node:crypto"
+import { isIPv4, isIPv6 } from "node:net"
 import { Data, Either } from "effect"
 import * as Bencode from "./Bencode.js"
 import { concatBytes, equalBytes, toHex } from "./Bytes.js"
@@ -41,6 +42,10 @@ export const extensionHandshakeId = 0
 export const utMetadataName = "ut_metadata"
 /** The id under which we accept ut_metadata messages (what we put in our handshake's `m`). */
 export const ourUtMetadataId = 1
+/** Peer exchange (BEP 11). */
+export const utPexName = "ut_pex"
+/** The id reserved for ut_pex messages to us; not offered until we handle them. */
+export const ourUtPexId = 2
 /** Metadata travels in pieces of 16 KiB; only the last may be shorter (BEP 9). */
 export const metadataPieceSize = 16384
 /**
@@ -63,6 +68,8 @@ export interface ExtendedHandshake {
   readonly p?: number
   /** How many outstanding requests the sender queues. */
   readonly reqq?: number
+  /** The address the sender sees us from: 4 bytes (IPv4) or 16 (IPv6). */
+  readonly yourip?: Uint8Array
 }
 
 type Parsed<A> = Either.Either<A, ExtensionError>
@@ -107,12 +114,18 @@ export const decodeExtendedHandshake = (payload: Uint8Array): Parsed<ExtendedHan
     )
     const p = yield* optional(Bencode.get(d, "p"), (v) => intField(v, "extension handshake: p", 65535))
     const reqq = yield* optional(Bencode.get(d, "reqq"), (v) => intField(v, "extension handshake: reqq", 0xffffffff))
+    // Only a hint about ourselves: one of another shape is ignored rather than fatal.
+    const rawYourip = Bencode.get(d, "yourip")
+    const yourip = rawYourip !== undefined && Bencode.isBytes(rawYourip) && (rawYourip.length === 4 || rawYourip.length === 16)
+      ? rawYourip
+      : undefined
     return {
       m,
       ...(metadataSize === undefined ? {} : { metadataSize }),
       ...(v === undefined ? {} : { v }),
       ...(p === undefined ? {} : { p }),
-      ...(reqq === undefined ? {} : { reqq })
+      ...(reqq === undefined ? {} : { reqq }),
+      ...(yourip === undefined ? {} : { yourip })
     }
   })
 
@@ -125,7 +138,8 @@ export const encodeExtendedHandshake = (h: ExtendedHandshake): Uint8Array => {
       metadata_size: h.metadataSize === undefined ? undefined : Bencode.int(h.metadataSize),
       v: h.v === undefined ? undefined : Bencode.text(h.v),
       p: h.p === undefined ? undefined : Bencode.int(h.p),
-      reqq: h.reqq === undefined ? undefined : Bencode.int(h.reqq)
+      reqq: h.reqq === undefined ? undefined : Bencode.int(h.reqq),
+      yourip: h.yourip
     })
   )
 }
@@ -133,10 +147,36 @@ export const encodeExtendedHandshake = (h: ExtendedHandshake): Uint8Array => {
 /** The handshake we send when fetching metadata: `{"m": {"ut_metadata": 1}}` and nothing else. */
 export const metadataFetchHandshake: ExtendedHandshake = { m: new Map([[utMetadataName, ourUtMetadataId]]) }
 
-/** The id a peer wants ut_metadata messages sent under, or undefined when it does not offer it. */
-export const peerUtMetadataId = (h: ExtendedHandshake): number | undefined => {
-  const id = h.m.get(utMetadataName)
+/** The id a peer wants an extension's messages sent under, or undefined when it does not offer it. */
+export const peerExtensionId = (h: ExtendedHandshake, name: string): number | undefined => {
+  const id = h.m.get(name)
   return id === undefined || id === 0 ? undefined : id
+}
+
+/** The id a peer wants ut_metadata messages sent under, or undefined when it does not offer it. */
+export const peerUtMetadataId = (h: ExtendedHandshake): number | undefined => peerExtensionId(h, utMetadataName)
+
+/**
+ * An address in the compact form `yourip` carries: 4 bytes for IPv4, 16 for IPv6 (an
+ * IPv4-mapped IPv6 address gives its 4 IPv4 bytes); undefined when it is not an IP address.
+ */
+export const compactIp = (host: string): Uint8Array | undefined => {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(host)
+  const address = mapped === null ? host : mapped[1]!
+  if (isIPv4(address)) return new Uint8Array(address.split(".").map(Number))
+  if (!isIPv6(address) || address.includes(".") || address.includes("%")) return undefined
+  const [head, tail] = address.includes("::") ? address.split("::") : [address, undefined]
+  const groups = (text: string | undefined) => (text === undefined || text === "" ? [] : text.split(":"))
+  const left = groups(head)
+  const right = groups(tail)
+  const words = [...left, ...Array<string>(8 - left.length - right.length).fill("0"), ...right]
+  const bytes = new Uint8Array(16)
+  words.forEach((word, k) => {
+    const value = parseInt(word, 16)
+    bytes[2 * k] = value >> 8
+    bytes[2 * k + 1] = value & 0xff
+  })
+  return bytes
 }
 
 // ---------------------------------------------------------------------------------------------

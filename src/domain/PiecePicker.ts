@@ -9,7 +9,10 @@
  * - Endgame: once nothing is left unrequested, a peer may request blocks that others have
  *   outstanding; the first copy to arrive wins and the others are cancelled.
  * - A piece is handed out for verification once all its blocks are in; only `verified` marks it
- *   done. A failed piece starts over and its contributors are reported for strikes.
+ *   done. A failed piece starts over on parole: it is fetched from one peer alone (its owner),
+ *   so a second failure has a single suspect, until it verifies.
+ * - BEP 6: a Reject Request hands back exactly one block; `pick` can be limited to a peer's
+ *   allowed-fast pieces while it chokes us; a suggested piece is started first for that peer.
  */
 import { Bitfield } from "./Bitfield.js"
 import { blockSize } from "./Wire.js"
@@ -32,6 +35,8 @@ export interface CompletedPiece {
   readonly data: Uint8Array
   /** Peers that sent at least one block of this piece. */
   readonly contributors: ReadonlySet<string>
+  /** Per block index, the peer whose copy was accepted. */
+  readonly senders: ReadonlyArray<string>
 }
 
 export interface BlockOutcome {
@@ -43,6 +48,8 @@ export interface BlockOutcome {
 
 /** Spare piece buffers kept for reuse. */
 const maxSpareBuffers = 64
+/** Suggested pieces remembered per peer (the most recent ones). */
+const maxSuggestions = 4
 
 const FREE = 0
 const REQUESTED = 1
@@ -58,12 +65,18 @@ interface ActivePiece {
   free: number
   received: number
   readonly contributors: Set<string>
+  readonly senders: Array<string>
+  /** On parole, the one peer allowed to fetch it (set by the first block it takes). */
+  owner: string | undefined
+  readonly parole: boolean
 }
 
 interface PeerLedger {
   /** Outstanding requests: block id -> time sent (ms). */
   readonly outstanding: Map<number, number>
   has: Bitfield
+  /** Pieces this peer suggested (BEP 6), oldest first. */
+  readonly suggested: Array<number>
 }
 
 export interface PickerOptions {
@@ -95,7 +108,11 @@ export class PiecePicker {
   private readonly peers = new Map<string, PeerLedger>()
   /** Who has each outstanding block requested: block id -> peers. */
   private readonly requesters = new Map<number, Array<string>>()
+  /** Failed pieces, fetched from one peer alone until they verify. */
+  private readonly parole = new Set<number>()
   private remaining: number
+  private remainingBytes: number
+  private readonly wantedBytes: number
   /** Full-size piece buffers handed back after their write, reused for new pieces (less GC churn). */
   private readonly spare: Array<Uint8Array> = []
 
@@ -110,8 +127,18 @@ export class PiecePicker {
     this.have = options.have?.copy() ?? Bitfield.empty(options.pieceCount)
     this.availability = new Uint16Array(options.pieceCount)
     let remaining = 0
-    for (let i = 0; i < this.pieceCount; i++) if (this.wanted.has(i) && !this.have.has(i)) remaining++
+    let remainingBytes = 0
+    let wantedBytes = 0
+    for (let i = 0; i < this.pieceCount; i++) {
+      if (!this.wanted.has(i)) continue
+      wantedBytes += this.pieceSize(i)
+      if (this.have.has(i)) continue
+      remaining++
+      remainingBytes += this.pieceSize(i)
+    }
     this.remaining = remaining
+    this.remainingBytes = remainingBytes
+    this.wantedBytes = wantedBytes
   }
 
   /** Wanted pieces not yet verified. */
@@ -129,22 +156,23 @@ export class PiecePicker {
 
   /** Bytes of wanted pieces not yet verified. */
   get bytesLeft(): number {
-    let left = 0
-    for (let i = 0; i < this.pieceCount; i++) if (this.wanted.has(i) && !this.have.has(i)) left += this.pieceSize(i)
-    return left
+    return this.remainingBytes
   }
 
   /** Bytes of all wanted pieces. */
   get bytesWanted(): number {
-    let total = 0
-    for (let i = 0; i < this.pieceCount; i++) if (this.wanted.has(i)) total += this.pieceSize(i)
-    return total
+    return this.wantedBytes
+  }
+
+  /** Whether the piece failed its hash check and has not verified since. */
+  isOnParole(index: number): boolean {
+    return this.parole.has(index)
   }
 
   // --- peers ----------------------------------------------------------------------------------
 
   addPeer(peer: string): void {
-    this.peers.set(peer, { outstanding: new Map(), has: Bitfield.empty(this.pieceCount) })
+    this.peers.set(peer, { outstanding: new Map(), has: Bitfield.empty(this.pieceCount), suggested: [] })
   }
 
   removePeer(peer: string): void {
@@ -195,14 +223,56 @@ export class PiecePicker {
     return this.peers.get(peer)?.outstanding.size ?? 0
   }
 
-  /** Hands back every request the peer has outstanding (choke, drop). */
+  /**
+   * Hands back every request the peer has outstanding (choke, drop); a parole piece it owned
+   * goes to the next peer that picks it.
+   */
   release(peer: string): number {
     const ledger = this.peers.get(peer)
     if (ledger === undefined) return 0
     const count = ledger.outstanding.size
     for (const id of ledger.outstanding.keys()) this.unrequest(peer, id)
     ledger.outstanding.clear()
+    for (const piece of this.active.values()) if (piece.owner === peer) piece.owner = undefined
     return count
+  }
+
+  /**
+   * BEP 6 Reject Request: hands back that one outstanding block of that peer. False when the
+   * peer does not owe that block (never asked, already in, bad offset or length).
+   * A peer that chokes with the fast extension rejects what it will not serve: calling this per
+   * reject instead of `release` keeps its allowed-fast requests outstanding.
+   */
+  reject(peer: string, index: number, begin: number, length: number): boolean {
+    const ledger = this.peers.get(peer)
+    const piece = this.active.get(index)
+    const b = begin / blockSize
+    if (ledger === undefined || piece === undefined || !Number.isInteger(b) || b < 0 || b >= piece.blockCount) return false
+    if (length !== Math.min(blockSize, piece.length - begin)) return false
+    const id = index * this.blocksPerPiece + b
+    if (!ledger.outstanding.delete(id)) return false
+    this.unrequest(peer, id)
+    this.disownIfIdle(peer, ledger, id)
+    return true
+  }
+
+  /**
+   * After a block of a parole piece came back unserved (rejected, timed out), the piece goes to
+   * the next peer that picks it once its owner has none of its blocks outstanding: never two owners.
+   */
+  private disownIfIdle(peer: string, ledger: PeerLedger, id: number) {
+    const piece = this.active.get(Math.floor(id / this.blocksPerPiece))
+    if (piece === undefined || piece.owner !== peer) return
+    const first = piece.index * this.blocksPerPiece
+    for (let b = 0; b < piece.blockCount; b++) if (ledger.outstanding.has(first + b)) return
+    piece.owner = undefined
+  }
+
+  /** BEP 6 Suggest Piece: start this piece first the next time a new piece is started for the peer. */
+  suggest(peer: string, index: number): void {
+    const suggested = this.peers.get(peer)?.suggested
+    if (suggested === undefined || index < 0 || index >= this.pieceCount || suggested.includes(index)) return
+    if (suggested.push(index) > maxSuggestions) suggested.shift()
   }
 
   /** Hands back the peer's requests sent before `sentBefore` (ms); returns how many. */
@@ -216,6 +286,7 @@ export class PiecePicker {
       if (sentAt >= sentBefore) break
       this.unrequest(peer, id)
       ledger.outstanding.delete(id)
+      this.disownIfIdle(peer, ledger, id)
       count++
     }
     return count
@@ -223,28 +294,37 @@ export class PiecePicker {
 
   // --- picking --------------------------------------------------------------------------------
 
-  /** Up to `max` new requests for this peer, recorded as outstanding at `now`. */
-  pick(peer: string, max: number, now: number): Array<BlockRequest> {
+  /**
+   * Up to `max` new requests for this peer, recorded as outstanding at `now`. With `only`, just
+   * blocks of those pieces (BEP 6: a choking peer's allowed-fast set).
+   */
+  pick(peer: string, max: number, now: number, only?: ReadonlySet<number>): Array<BlockRequest> {
     const ledger = this.peers.get(peer)
     const out: Array<BlockRequest> = []
     if (ledger === undefined || max <= 0) return out
     // 1. Blocks of started pieces first: finish what is begun.
     for (const piece of this.active.values()) {
       if (out.length >= max) return out
-      if (piece.free > 0 && ledger.has.has(piece.index)) this.takeFree(peer, ledger, piece, out, max, now)
+      if (piece.free > 0 && ledger.has.has(piece.index) && (only === undefined || only.has(piece.index))) {
+        this.takeFree(peer, ledger, piece, out, max, now)
+      }
     }
-    // 2. New pieces, rarest first (or in order), while any wanted piece is not yet started.
+    // 2. New pieces, suggested, then rarest first (or in order), while any wanted piece is not yet started.
     while (out.length < max && this.remaining > this.active.size + this.verifying.size) {
-      const index = this.choosePiece(ledger.has)
+      const index = this.takeSuggested(ledger, only) ?? this.choosePiece(ledger.has, only)
       if (index === undefined) break
       this.takeFree(peer, ledger, this.start(index), out, max, now)
     }
     // 3. Endgame: nothing unrequested is left that this peer has; duplicate others' requests.
-    if (out.length < max) this.takeEndgame(peer, ledger, out, max, now)
+    if (out.length < max) this.takeEndgame(peer, ledger, out, max, now, only)
     return out
   }
 
   private takeFree(peer: string, ledger: PeerLedger, piece: ActivePiece, out: Array<BlockRequest>, max: number, now: number) {
+    if (piece.parole) {
+      if (piece.owner === undefined) piece.owner = peer
+      else if (piece.owner !== peer) return
+    }
     for (let b = 0; b < piece.blockCount && out.length < max && piece.free > 0; b++) {
       if (piece.state[b] !== FREE) continue
       piece.state[b] = REQUESTED
@@ -253,10 +333,19 @@ export class PiecePicker {
     }
   }
 
-  private takeEndgame(peer: string, ledger: PeerLedger, out: Array<BlockRequest>, max: number, now: number) {
+  private takeEndgame(
+    peer: string,
+    ledger: PeerLedger,
+    out: Array<BlockRequest>,
+    max: number,
+    now: number,
+    only: ReadonlySet<number> | undefined
+  ) {
     for (const piece of this.active.values()) {
       if (out.length >= max) return
-      if (!ledger.has.has(piece.index) || piece.received === piece.blockCount) continue
+      // A parole piece is never duplicated: its owner alone fetches it.
+      if (!ledger.has.has(piece.index) || piece.received === piece.blockCount || piece.parole) continue
+      if (only !== undefined && !only.has(piece.index)) continue
       for (let b = 0; b < piece.blockCount && out.length < max; b++) {
         if (piece.state[b] !== REQUESTED) continue
         const id = piece.index * this.blocksPerPiece + b
@@ -292,7 +381,22 @@ export class PiecePicker {
     }
   }
 
-  private choosePiece(has: Bitfield): number | undefined {
+  /** The peer's most recent suggestion that can be started now; suggestions of pieces we have are dropped. */
+  private takeSuggested(ledger: PeerLedger, only: ReadonlySet<number> | undefined): number | undefined {
+    const suggested = ledger.suggested
+    for (let k = suggested.length - 1; k >= 0; k--) {
+      const i = suggested[k]!
+      if (this.have.has(i) || !this.wanted.has(i)) suggested.splice(k, 1)
+      else if (this.startable(i, ledger.has) && (only === undefined || only.has(i))) {
+        suggested.splice(k, 1)
+        return i
+      }
+    }
+    return undefined
+  }
+
+  private choosePiece(has: Bitfield, only: ReadonlySet<number> | undefined): number | undefined {
+    if (only !== undefined) return this.rarestOf(only, has)
     const n = this.pieceCount
     if (this.sequential) {
       for (let i = 0; i < n; i++) if (this.startable(i, has)) return i
@@ -312,6 +416,16 @@ export class PiecePicker {
     return best
   }
 
+  /** The rarest startable piece of a small set (in order when sequential). */
+  private rarestOf(candidates: ReadonlySet<number>, has: Bitfield): number | undefined {
+    let best: number | undefined
+    for (const i of candidates) {
+      if (!Number.isInteger(i) || i < 0 || i >= this.pieceCount || !this.startable(i, has)) continue
+      if (best === undefined || (this.sequential ? i < best : this.availability[i]! < this.availability[best]!)) best = i
+    }
+    return best
+  }
+
   private startable(i: number, has: Bitfield): boolean {
     return has.has(i) && this.wanted.has(i) && !this.have.has(i) && !this.active.has(i) && !this.verifying.has(i)
   }
@@ -327,7 +441,10 @@ export class PiecePicker {
       state: new Uint8Array(blockCount),
       free: blockCount,
       received: 0,
-      contributors: new Set()
+      contributors: new Set(),
+      senders: new Array<string>(blockCount),
+      owner: undefined,
+      parole: this.parole.has(index)
     }
     this.active.set(index, piece)
     return piece
@@ -359,21 +476,28 @@ export class PiecePicker {
     piece.received++
     piece.data.set(block, begin)
     piece.contributors.add(peer)
+    piece.senders[b] = peer
     if (piece.received < piece.blockCount) return { accepted: true, completed: undefined, cancels }
     this.active.delete(index)
     this.verifying.add(index)
-    return { accepted: true, completed: { index, data: piece.data, contributors: piece.contributors }, cancels }
+    const completed = { index, data: piece.data, contributors: piece.contributors, senders: piece.senders }
+    return { accepted: true, completed, cancels }
   }
 
-  /** The piece passed its hash check and is on disk. */
+  /** The piece passed its hash check and is on disk; its parole, if any, ends. */
   verified(index: number): void {
     this.verifying.delete(index)
-    if (this.have.add(index) && this.wanted.has(index)) this.remaining--
+    this.parole.delete(index)
+    if (this.have.add(index) && this.wanted.has(index)) {
+      this.remaining--
+      this.remainingBytes -= this.pieceSize(index)
+    }
   }
 
-  /** The piece failed its hash check: it starts over. */
+  /** The piece failed its hash check: it starts over on parole, from one peer alone. */
   failed(index: number): void {
-    this.verifying.delete(index)
+    if (!this.verifying.delete(index)) return
+    this.parole.add(index)
   }
 
   /** Gives back a completed piece's buffer once nothing reads it any more. */

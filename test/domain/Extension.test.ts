@@ -3,7 +3,9 @@ import { Either, FastCheck as fc } from "effect"
 import { createHash } from "node:crypto"
 import * as Bencode from "../../src/domain/Bencode.js"
 import { toHex } from "../../src/domain/Bytes.js"
+import { formatIpv6 } from "../../src/domain/TrackerResponse.js"
 import {
+  compactIp,
   decodeExtendedHandshake,
   decodeMetadataMessage,
   encodeExtendedHandshake,
@@ -14,7 +16,10 @@ import {
   maxMetadataSize,
   metadataFetchHandshake,
   metadataPieceSize,
-  peerUtMetadataId
+  ourUtPexId,
+  peerExtensionId,
+  peerUtMetadataId,
+  utPexName
 } from "../../src/domain/Extension.js"
 
 const latin1 = (bytes: Uint8Array) => Buffer.from(bytes).toString("latin1")
@@ -54,7 +59,8 @@ const handshakeArb: fc.Arbitrary<ExtendedHandshake> = fc.record(
     metadataSize: fc.nat(),
     v: fc.string({ maxLength: 20 }),
     p: fc.integer({ min: 0, max: 65535 }),
-    reqq: fc.nat()
+    reqq: fc.nat(),
+    yourip: fc.oneof(fc.uint8Array({ minLength: 4, maxLength: 4 }), fc.uint8Array({ minLength: 16, maxLength: 16 }))
   },
   { requiredKeys: ["m"] }
 )
@@ -66,9 +72,42 @@ describe("extension handshake", () => {
 
   it("decodes a real aria2 handshake and ignores keys it does not know", () => {
     const h = rightOf(decodeExtendedHandshake(bytes("d1:md11:ut_metadatai9e6:ut_pexi0ee13:metadata_sizei1234e1:pi6881e4:reqqi250e1:v12:aria2/1.36.06:yourip4:\x7f\x00\x00\x01e")))
-    expect(h).toEqual({ m: new Map([["ut_metadata", 9], ["ut_pex", 0]]), metadataSize: 1234, p: 6881, reqq: 250, v: "aria2/1.36.0" })
+    expect(h).toEqual({
+      m: new Map([["ut_metadata", 9], ["ut_pex", 0]]),
+      metadataSize: 1234,
+      p: 6881,
+      reqq: 250,
+      v: "aria2/1.36.0",
+      yourip: new Uint8Array([127, 0, 0, 1])
+    })
     expect(peerUtMetadataId(h)).toBe(9)
+    expect(peerExtensionId(h, utPexName)).toBeUndefined() // offered with id 0: disabled
   })
+
+  it("encodes a full handshake with every field, ut_pex under our reserved id", () => {
+    const h: ExtendedHandshake = {
+      m: new Map([["ut_metadata", 1], [utPexName, ourUtPexId]]),
+      metadataSize: 5,
+      v: "eb",
+      p: 6881,
+      reqq: 250,
+      yourip: new Uint8Array([10, 0, 0, 2])
+    }
+    expect(latin1(encodeExtendedHandshake(h))).toBe(
+      "d1:md11:ut_metadatai1e6:ut_pexi2ee13:metadata_sizei5e1:pi6881e4:reqqi250e1:v2:eb6:yourip4:\x0a\x00\x00\x02e"
+    )
+  })
+
+  it.prop(
+    "ignores a yourip that is not a 4 or 16 byte string",
+    [handshakeArb, fc.oneof(fc.uint8Array({ maxLength: 20 }).filter((b) => b.length !== 4 && b.length !== 16).map((b) => b as Bencode.Bencode), fc.nat().map(Bencode.int))],
+    ([h, yourip]) => {
+      const { yourip: _, ...rest } = h
+      const known = rightOf(Bencode.decode(encodeExtendedHandshake(rest))) as Bencode.BencodeDict
+      const withBad = Bencode.encode(new Map([...known, ...Bencode.dict({ yourip })]))
+      expect(rightOf(decodeExtendedHandshake(withBad))).toEqual(rest)
+    }
+  )
 
   it("an empty or missing m offers nothing; id 0 means disabled", () => {
     expect(peerUtMetadataId(rightOf(decodeExtendedHandshake(bytes("d1:mdee"))))).toBeUndefined()
@@ -103,6 +142,26 @@ describe("extension handshake", () => {
     { name: "a port above 65535", payload: "d1:mde1:pi65536ee" },
     { name: "v is an integer", payload: "d1:mde1:vi1ee" }
   ])
+})
+
+describe("compactIp", () => {
+  it.prop("gives an IPv4 address's 4 bytes", [fc.uint8Array({ minLength: 4, maxLength: 4 })], ([b]) => {
+    expect(compactIp(b.join("."))).toEqual(b)
+    expect(compactIp(`::ffff:${b.join(".")}`)).toEqual(b)
+  })
+
+  it.prop("gives an IPv6 address's 16 bytes", [fc.uint8Array({ minLength: 16, maxLength: 16 })], ([b]) => {
+    expect(compactIp(formatIpv6(b))).toEqual(b)
+  })
+
+  it("reads the :: shorthand", () => {
+    expect(compactIp("::1")).toEqual(new Uint8Array([...Array(15).fill(0), 1]))
+    expect(compactIp("2001:db8::8:1")).toEqual(new Uint8Array([0x20, 1, 0xd, 0xb8, ...Array(8).fill(0), 0, 8, 0, 1]))
+  })
+
+  it.each(["", "localhost", "1.2.3", "1.2.3.256", "fe80::1%eth0", "::g"])("is undefined for %j", (host) => {
+    expect(compactIp(host)).toBeUndefined()
+  })
 })
 
 describe("ut_metadata messages", () => {
