@@ -17,8 +17,9 @@ export const TrackerClientLayer = Tracker.Live.pipe(Layer.provide(FetchHttpClien
 export const ClientLayer = Layer.mergeAll(
   TrackerClientLayer,
   PeerWire.Live,
+  PeerListener.Live,
   Storage.Live
 ).pipe(Layer.provideMerge(Hasher.Sync))
 
-/** The client plus a listener for inbound peers: what seeding (and the demo's seeders) run on. */
-export const SeedLayer = Layer.merge(ClientLayer, PeerListener.Live)
+/** What seeding (and the demo's seeders) run on: the same client, which listens too. */
+export const SeedLayer = ClientLayer

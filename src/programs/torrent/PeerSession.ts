@@ -7,7 +7,7 @@
 import { Deferred, Either, FiberId } from "effect"
 import { Bitfield } from "../../domain/Bitfield.js"
 import { toHex } from "../../domain/Bytes.js"
-import { decodeExtendedHandshake, encodeExtendedHandshake, extensionHandshakeId, ourUtMetadataId, utMetadataName } from "../../domain/Extension.js"
+import { compactIp, decodeExtendedHandshake, encodeExtendedHandshake, extensionHandshakeId, ourUtMetadataId, utMetadataName } from "../../domain/Extension.js"
 import { allowedFastSet } from "../../domain/FastExtension.js"
 import type { CompletedPiece } from "../../domain/PiecePicker.js"
 import { Message, supportsExtensions, supportsFast } from "../../domain/Wire.js"
@@ -85,13 +85,14 @@ export const greet = (state: TorrentState, s: PeerSession): void => {
 const extensionHandshake = (state: TorrentState, s: PeerSession): Uint8Array => {
   // A hand-made Info may lack the info dict's bytes: then there is no metadata to offer.
   const metadata = state.info.raw.length > 0 ? state.info.raw : undefined
+  const yourip = compactIp(s.conn.address.host)
   return encodeExtendedHandshake({
     m: new Map(metadata === undefined ? [] : [[utMetadataName, ourUtMetadataId]]),
     ...(metadata === undefined ? {} : { metadataSize: metadata.length }),
     v: clientVersion,
     ...(state.listening ? { p: state.port } : {}),
     reqq: advertisedQueue,
-    yourip: s.conn.address.host
+    ...(yourip === undefined ? {} : { yourip })
   })
 }
 

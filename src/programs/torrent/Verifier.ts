@@ -36,7 +36,7 @@ export const makeVerifier = (state: TorrentState, hasher: Hasher["Type"], sink: 
   const rejected = (piece: CompletedPiece) =>
     Effect.gen(function* () {
       const { picker } = state
-      const convicted = attribution.failed(piece.index, piece.data, piece.senders)
+      const convicted = attribution.failed(piece)
       picker.failed(piece.index)
       picker.recycle(piece.data)
       state.counters.wasted += piece.data.length
@@ -47,7 +47,7 @@ export const makeVerifier = (state: TorrentState, hasher: Hasher["Type"], sink: 
   const accepted = (piece: CompletedPiece) =>
     Effect.gen(function* () {
       const { picker, counters } = state
-      const convicted = attribution.verified(piece.index, piece.data)
+      const convicted = attribution.convict(piece.index, piece.data)
       yield* sink.writePiece(piece.index, piece.data)
       picker.verified(piece.index)
       picker.recycle(piece.data)
