@@ -11,15 +11,14 @@
  * Magnet leechers get the info dict over BEP 9 (`ut_metadata`), choked or not.
  */
 import { Clock, Data, Deferred, Duration, Effect, FiberMap, FiberSet, Queue, type Scope, Stream, Take } from "effect"
-import type * as net from "node:net"
 import { Bitfield } from "../domain/Bitfield.js"
 import { equalBytes, toHex } from "../domain/Bytes.js"
 import { encodeExtendedHandshake, ourUtMetadataId, utMetadataName } from "../domain/Extension.js"
 import { type Info, pieceSize } from "../domain/Metainfo.js"
 import { formatPeer, isOwnAddress, type PeerAddress } from "../domain/Peer.js"
 import { makeReserved, Message, supportsExtensions } from "../domain/Wire.js"
-import { type ListenError, PeerListener } from "../services/PeerListener.js"
 import { type PeerConnection, PeerError, PeerWire } from "../services/PeerWire.js"
+import { type Duplex, type ListenError, Transport } from "../services/Transport.js"
 import { Storage, type StorageError, type TorrentStorage } from "../services/Storage.js"
 import { type AnnounceRequest, Tracker } from "../services/Tracker.js"
 import { announceRetry, clientName, type DownloadSource } from "./Download.js"
@@ -119,7 +118,7 @@ export const seed = (
   storage: Pick<TorrentStorage, "readBlock">,
   have: Bitfield,
   options: SeedOptions
-): Stream.Stream<SeedEvent, SeedError, Tracker | PeerWire | PeerListener> =>
+): Stream.Stream<SeedEvent, SeedError, Tracker | PeerWire | Transport> =>
   Stream.unwrapScoped(
     Effect.gen(function* () {
       const events = yield* Queue.bounded<Take.Take<SeedEvent, SeedError>>(256)
@@ -141,7 +140,7 @@ export const seedPath = (
   target: string,
   options: SeedOptions,
   verified?: Bitfield
-): Stream.Stream<SeedEvent, SeedError | NothingToSeed, Tracker | PeerWire | PeerListener | Storage> =>
+): Stream.Stream<SeedEvent, SeedError | NothingToSeed, Tracker | PeerWire | Transport | Storage> =>
   Stream.unwrapScoped(
     Effect.gen(function* () {
       const storage = yield* (yield* Storage).open(source.info, target, { create: false })
@@ -157,7 +156,7 @@ const seeder = (
   have: Bitfield,
   options: SeedOptions,
   emit: (e: SeedEvent) => Effect.Effect<unknown>
-): Effect.Effect<never, SeedError, Tracker | PeerWire | PeerListener> =>
+): Effect.Effect<never, SeedError, Tracker | PeerWire | Transport> =>
   Effect.scoped(
     Effect.gen(function* () {
       const { info } = source
@@ -172,7 +171,7 @@ const seeder = (
       // A hand-made Info may lack the info dict's bytes: then there is no metadata to offer.
       const metadata = info.raw.length > 0 ? info.raw : undefined
 
-      const listening = yield* (yield* PeerListener).listen({ host: options.host ?? "0.0.0.0", port: options.port })
+      const listening = yield* (yield* Transport).listen({ host: options.host ?? "0.0.0.0", port: options.port })
       const fatal = yield* Deferred.make<never, SeedError>()
       const uploader = yield* makeUploader(info, storage, have, {
         slots: options.uploadSlots ?? 4,
@@ -299,13 +298,13 @@ const seeder = (
           Effect.ensuring(Effect.sync(() => connections--))
         )
 
-      const accept = (socket: net.Socket) => {
+      const accept = (duplex: Duplex) => {
         connections++
-        const key = formatPeer({ host: socket.remoteAddress ?? "unknown", port: socket.remotePort ?? 0 })
+        const key = formatPeer(duplex.remote)
         return connection(
           key,
           Effect.flatMap(
-            wire.accept(socket, { lookup: (hash) => (equalBytes(hash, info.infoHash) ? local : undefined) }),
+            wire.accept(duplex, { lookup: (hash) => (equalBytes(hash, info.infoHash) ? local : undefined) }),
             (conn) => runSession(conn, key, true)
           )
         )

@@ -51,7 +51,7 @@ const noTracker = Layer.succeed(
     tiers: () => Effect.succeed({ announce: () => Effect.die("no tracker in this test") })
   })
 )
-const EngineLayer = Layer.mergeAll(PeerWire.Live, Hasher.Sync, noTracker)
+const EngineLayer = Layer.mergeAll(PeerWire.Tcp, Hasher.Sync, noTracker)
 const DiskLayer = Layer.mergeAll(EngineLayer, Storage.Live.pipe(Layer.provide(Hasher.Sync)), NodeFileSystem.layer)
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
@@ -662,5 +662,5 @@ describe("download engine", () => {
       expect(announced[0]!.get("left")).toBe(String(info.totalLength))
       expect(announced.at(-1)!.get("event")).toBe("completed")
       expect(announced.at(-1)!.get("left")).toBe("0")
-    }).pipe(Effect.scoped, Effect.provide(Layer.mergeAll(PeerWire.Live, Hasher.Sync))))
+    }).pipe(Effect.scoped, Effect.provide(Layer.mergeAll(PeerWire.Tcp, Hasher.Sync))))
 })

@@ -6,19 +6,19 @@
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import { Layer } from "effect"
 import { Hasher } from "../../services/Hasher.js"
-import { PeerListener } from "../../services/PeerListener.js"
 import { PeerWire } from "../../services/PeerWire.js"
 import { Storage } from "../../services/Storage.js"
 import { Tracker } from "../../services/Tracker.js"
+import { Transport } from "../../services/Transport.js"
 
 /** Trackers over Node's built-in fetch (not a bundled undici: a third of the CLI's start-up). */
 export const TrackerClientLayer = Tracker.Live.pipe(Layer.provide(FetchHttpClient.layer))
 
 export const ClientLayer = Layer.mergeAll(
   TrackerClientLayer,
-  PeerWire.Live,
+  PeerWire.Tcp,
   Storage.Live
 ).pipe(Layer.provideMerge(Hasher.Sync))
 
 /** The client plus a listener for inbound peers: what seeding (and the demo's seeders) run on. */
-export const SeedLayer = Layer.merge(ClientLayer, PeerListener.Live)
+export const SeedLayer = Layer.merge(ClientLayer, Transport.Tcp)
