@@ -37,6 +37,8 @@ export type { AnnounceRequest, AnnounceResponse, TrackerTiers } from "./services
 export { makeTrackerServer, TrackerServer } from "./services/TrackerServer.js"
 export { ListenError, Transport } from "./services/Transport.js"
 export type { DialOptions, Duplex, DuplexEvent, Listening, ListenOptions } from "./services/Transport.js"
+export { MemoryNetwork } from "./services/MemoryNetwork.js"
+export type { LinkOptions, MemoryHost, MemoryNetworkOptions } from "./services/MemoryNetwork.js"
 
 // Programs: compositions of the services
 export * as CreateTorrent from "./programs/CreateTorrent.js"
