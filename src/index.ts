@@ -28,7 +28,6 @@ export * as Wire from "./domain/Wire.js"
 
 // Services: one Context.Tag each, with live (and test) layers
 export { Hasher } from "./services/Hasher.js"
-export { ListenError, PeerListener } from "./services/PeerListener.js"
 export { PeerError, PeerWire } from "./services/PeerWire.js"
 export type { AcceptOptions, ConnectOptions, InboundConnection, PeerConnection } from "./services/PeerWire.js"
 export { Storage, StorageError } from "./services/Storage.js"
@@ -36,6 +35,10 @@ export type { TorrentStorage } from "./services/Storage.js"
 export { Tracker, TrackerError } from "./services/Tracker.js"
 export type { AnnounceRequest, AnnounceResponse, TrackerTiers } from "./services/Tracker.js"
 export { makeTrackerServer, TrackerServer } from "./services/TrackerServer.js"
+export { ListenError, Transport } from "./services/Transport.js"
+export type { DialOptions, Duplex, DuplexEvent, Listening, ListenOptions } from "./services/Transport.js"
+export { MemoryNetwork } from "./services/MemoryNetwork.js"
+export type { LinkOptions, MemoryHost, MemoryNetworkOptions } from "./services/MemoryNetwork.js"
 
 // Programs: compositions of the services
 export * as CreateTorrent from "./programs/CreateTorrent.js"

@@ -19,7 +19,7 @@ import { payloadBytes, singleFileInfo, torrentBytes } from "./support/torrent.js
 
 const Live = Layer.mergeAll(
   Tracker.Live.pipe(Layer.provide(FetchHttpClient.layer)),
-  PeerWire.Live,
+  PeerWire.Tcp,
   Storage.Live
 ).pipe(Layer.provideMerge(Hasher.Sync), Layer.provideMerge(NodeContext.layer))
 

@@ -8,10 +8,10 @@
 import { Effect, Stream } from "effect"
 import type { Bitfield } from "../domain/Bitfield.js"
 import type { Hasher } from "../services/Hasher.js"
-import type { PeerListener } from "../services/PeerListener.js"
 import type { PeerWire } from "../services/PeerWire.js"
 import { Storage } from "../services/Storage.js"
 import type { Tracker } from "../services/Tracker.js"
+import type { Transport } from "../services/Transport.js"
 import { type PieceSink, run } from "./torrent/Torrent.js"
 import {
   DownloadStalled,
@@ -42,7 +42,7 @@ export const runEngine = (
   sink: PieceSink,
   have: Bitfield,
   options: EngineOptions
-): Stream.Stream<DownloadEvent, DownloadError, Tracker | PeerWire | Hasher | PeerListener> =>
+): Stream.Stream<DownloadEvent, DownloadError, Tracker | PeerWire | Hasher | Transport> =>
   run(source, sink, have, { fast: false, ...options })
 
 /**
@@ -54,7 +54,7 @@ export const download = (
   source: DownloadSource,
   target: string,
   options: EngineOptions
-): Stream.Stream<DownloadEvent, DownloadError, Tracker | PeerWire | Hasher | PeerListener | Storage> =>
+): Stream.Stream<DownloadEvent, DownloadError, Tracker | PeerWire | Hasher | Transport | Storage> =>
   Stream.unwrapScoped(
     Effect.gen(function* () {
       const storage = yield* (yield* Storage).open(source.info, target)

@@ -7,10 +7,10 @@
 import { Data, type Duration, Effect, Option, Stream } from "effect"
 import { Bitfield } from "../domain/Bitfield.js"
 import type { Hasher } from "../services/Hasher.js"
-import type { ListenError, PeerListener } from "../services/PeerListener.js"
 import type { PeerWire } from "../services/PeerWire.js"
 import { Storage, StorageError, type TorrentStorage } from "../services/Storage.js"
 import type { Tracker } from "../services/Tracker.js"
+import type { ListenError, Transport } from "../services/Transport.js"
 import { run } from "./torrent/Torrent.js"
 import type { TorrentEvent, TorrentSource } from "./torrent/TorrentEvent.js"
 
@@ -96,7 +96,7 @@ export const seed = (
   storage: Pick<TorrentStorage, "readBlock">,
   have: Bitfield,
   options: SeedOptions
-): Stream.Stream<SeedEvent, SeedError, Tracker | PeerWire | PeerListener | Hasher> => {
+): Stream.Stream<SeedEvent, SeedError, Tracker | PeerWire | Transport | Hasher> => {
   const { peerId, host, port, ...rest } = options
   // Nothing is fetched: the wanted pieces are the ones we have.
   const pieces = Array.from({ length: have.size }, (_, i) => i).filter((i) => have.has(i))
@@ -120,7 +120,7 @@ export const seedPath = (
   target: string,
   options: SeedOptions,
   verified?: Bitfield
-): Stream.Stream<SeedEvent, SeedError | NothingToSeed, Tracker | PeerWire | PeerListener | Storage | Hasher> =>
+): Stream.Stream<SeedEvent, SeedError | NothingToSeed, Tracker | PeerWire | Transport | Storage | Hasher> =>
   Stream.unwrapScoped(
     Effect.gen(function* () {
       const storage = yield* (yield* Storage).open(source.info, target, { create: false })

@@ -48,7 +48,7 @@ describe("status lines", () => {
 
 describe("renderers", () => {
   const progress = (verifiedBytes: number) =>
-    DownloadEvent.Progress({ verifiedBytes, totalBytes: 4 * 1048576, bytesPerSecond: 1048576, peers: 2, piecesDone: 1, piecesTotal: 4 })
+    DownloadEvent.Progress({ verifiedBytes, totalBytes: 4 * 1048576, bytesPerSecond: 1048576, peers: 2, piecesDone: 1, piecesTotal: 4, uploadedBytes: 0, uploadBytesPerSecond: 0, interested: 0, unchoked: 0 })
   const uploaded = (bytes: number) => SeedEvent.Uploaded({ bytes, bytesPerSecond: 0, peers: 1, interested: 1, unchoked: 1 })
 
   it.effect("download: progress on the live line, then the done line below it", () =>

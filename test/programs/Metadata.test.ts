@@ -63,7 +63,7 @@ const stubTracker = (peers: ReadonlyArray<PeerAddress>, seen: Array<{ tiers: unk
   )
 
 const live = <A, E, R>(self: Effect.Effect<A, E, R>, tracker: Layer.Layer<Tracker> = noTracker) =>
-  Effect.provide(self, Layer.merge(PeerWire.Live, tracker))
+  Effect.provide(self, Layer.merge(PeerWire.Tcp, tracker))
 
 const link = (infoBytes: Uint8Array, peers: ReadonlyArray<PeerAddress>, trackers: ReadonlyArray<string> = []) => ({
   infoHash: sha1(infoBytes),

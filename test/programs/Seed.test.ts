@@ -22,8 +22,8 @@ import { type DownloadSource, runEngine } from "../../src/programs/Download.js"
 import { fetchMetadata } from "../../src/programs/Metadata.js"
 import { NothingToSeed, seed, SeedEvent, type SeedOptions, seedPath } from "../../src/programs/Seed.js"
 import { Hasher } from "../../src/services/Hasher.js"
-import { PeerListener } from "../../src/services/PeerListener.js"
 import { PeerWire } from "../../src/services/PeerWire.js"
+import { Transport } from "../../src/services/Transport.js"
 import { Storage, StorageError } from "../../src/services/Storage.js"
 import { Tracker } from "../../src/services/Tracker.js"
 import { dialFakePeer, fakePeerId, makeFakePeer, messageReader } from "../support/FakePeer.js"
@@ -52,8 +52,8 @@ const NoTracker = Layer.succeed(Tracker, {
   announce: () => Effect.die("no tracker in this test"),
   tiers: () => Effect.succeed({ announce: () => Effect.die("no tracker in this test") })
 })
-const PeerLayers = Layer.mergeAll(PeerWire.Live, PeerListener.Live)
-const SeedLayer = Layer.merge(PeerLayers, NoTracker)
+const PeerLayers = PeerWire.Live.pipe(Layer.provideMerge(Transport.Tcp))
+const SeedLayer = Layer.mergeAll(PeerLayers, NoTracker, Hasher.Sync)
 
 interface Running {
   readonly address: PeerAddress
@@ -66,7 +66,7 @@ const startSeeder = (
   options: Partial<SeedOptions> = {},
   have: Bitfield = Bitfield.full(info.pieceCount),
   source: DownloadSource = { info, trackers: [] }
-): Effect.Effect<Running, never, Tracker | PeerWire | PeerListener | Scope.Scope> =>
+): Effect.Effect<Running, never, Tracker | PeerWire | Transport | Hasher | Scope.Scope> =>
   Effect.gen(function* () {
     const events: Array<SeedEvent> = []
     const fiber = yield* seed(source, memory, have, { peerId: ourId, port: 0, host: "127.0.0.1", ...options }).pipe(
@@ -375,7 +375,7 @@ describe("seed: trackers", () => {
       const last = queryParams(tracker.queries.at(-1)!)
       expect(last.get("event")).toBe("stopped")
       expect(last.get("uploaded")).toBe("32768")
-    }).pipe(Effect.provide(Layer.merge(PeerLayers, Tracker.Live.pipe(Layer.provide(NodeHttpClient.layerUndici))))))
+    }).pipe(Effect.provide(Layer.mergeAll(PeerLayers, Hasher.Sync, Tracker.Live.pipe(Layer.provide(NodeHttpClient.layerUndici))))))
 
   it.scoped("does not let a hanging tracker hold up the end for longer than the stopped timeout", () =>
     Effect.gen(function* () {
@@ -388,7 +388,7 @@ describe("seed: trackers", () => {
       yield* waitUntil(() => tracker.queries.length >= 2, "the stopped announce")
       yield* TestClock.adjust("3 seconds")
       yield* Fiber.join(stopping)
-    }).pipe(Effect.provide(Layer.merge(PeerLayers, Tracker.Live.pipe(Layer.provide(NodeHttpClient.layerUndici))))))
+    }).pipe(Effect.provide(Layer.mergeAll(PeerLayers, Hasher.Sync, Tracker.Live.pipe(Layer.provide(NodeHttpClient.layerUndici))))))
 })
 
 describe("seed: with our download engine", () => {

@@ -32,7 +32,7 @@ const NoTracker = Layer.succeed(Tracker, {
   announce: () => Effect.die("no tracker in this test"),
   tiers: () => Effect.succeed({ announce: () => Effect.die("no tracker in this test") })
 })
-const EngineLayer = Layer.mergeAll(PeerWire.Live, Hasher.Sync, NoTracker)
+const EngineLayer = Layer.mergeAll(PeerWire.Tcp, Hasher.Sync, NoTracker)
 
 const block = (index: number, begin: number, length = 16384) =>
   payload.subarray(index * pieceLength + begin, index * pieceLength + begin + length)
@@ -151,5 +151,5 @@ describe("download engine: upload while downloading", () => {
       expect(announced[0]!.get("uploaded")).toBe("0")
       expect(announced.at(-1)!.get("event")).toBe("completed")
       expect(announced.at(-1)!.get("uploaded")).toBe("16384")
-    }).pipe(Effect.provide(Layer.mergeAll(PeerWire.Live, Hasher.Sync))))
+    }).pipe(Effect.provide(Layer.mergeAll(PeerWire.Tcp, Hasher.Sync))))
 })

@@ -1,9 +1,10 @@
 import * as net from "node:net"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Deferred, Effect, Fiber, Option, Queue, Stream, TestClock } from "effect"
+import { Chunk, Deferred, Effect, Fiber, Layer, Option, Stream, TestClock } from "effect"
 import { toHex } from "../../src/domain/Bytes.js"
 import { encodeMessages, makeReserved, Message } from "../../src/domain/Wire.js"
 import { PeerError, PeerWire } from "../../src/services/PeerWire.js"
+import { Transport } from "../../src/services/Transport.js"
 import { dialFakePeer, type FakeConnection, fakePeerId, makeFakePeer } from "../support/FakePeer.js"
 
 const infoHash = Uint8Array.from({ length: 20 }, (_, i) => i + 1)
@@ -11,7 +12,7 @@ const otherHash = new Uint8Array(20).fill(0xee)
 const ourId = Uint8Array.from(Buffer.from("-EB0010-abcdefghijkl", "latin1"))
 const options = { infoHash, peerId: ourId, pieceCount: 64 }
 
-const withWire = <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.provide(self, PeerWire.Live)
+const withWire = <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.provide(self, PeerWire.Live.pipe(Layer.provideMerge(Transport.Tcp)))
 
 const expectPeerError = (e: unknown, reason: PeerError["reason"]): PeerError => {
   expect(e).toBeInstanceOf(PeerError)
@@ -29,17 +30,10 @@ const closedPort = Effect.async<number>((resume) => {
   })
 })
 
-/** A listener whose accepted sockets come out of a queue, for the inbound path. */
+/** A listener whose accepted connections come out one at a time, for the inbound path. */
 const listener = Effect.gen(function* () {
-  const sockets = yield* Queue.unbounded<net.Socket>()
-  const srv = yield* Effect.acquireRelease(
-    Effect.async<net.Server>((resume) => {
-      const s = net.createServer((socket) => Queue.unsafeOffer(sockets, socket))
-      s.listen(0, "127.0.0.1", () => resume(Effect.succeed(s)))
-    }),
-    (s) => Effect.sync(() => s.close())
-  )
-  return { address: { host: "127.0.0.1", port: (srv.address() as net.AddressInfo).port }, next: Queue.take(sockets) }
+  const listening = yield* (yield* Transport).listen({ host: "127.0.0.1", port: 0 })
+  return { address: { host: "127.0.0.1", port: listening.port }, next: Effect.map(Stream.runHead(listening.connections), Option.getOrThrow) }
 })
 
 describe("PeerWire.connect", () => {

@@ -13,6 +13,14 @@ export const portOption = Options.integer("port").pipe(
   Options.withDefault(6881),
   Options.withDescription("the port announced to trackers")
 )
+export const defaultPort = 6881
+export const listenPortOption = Options.integer("port").pipe(
+  Options.optional,
+  Options.withDescription(`where to accept peers while downloading (default ${defaultPort}, or the next free port up to ${defaultPort + 8}, else any; 0: any)`)
+)
+export const fastOption = Options.boolean("fast").pipe(
+  Options.withDescription("negotiate the Fast extension (BEP 6); off by default for strict classic peers")
+)
 export const maxPeersOption = Options.integer("max-peers").pipe(
   Options.withDefault(30),
   Options.withDescription("how many peers to download from at once")

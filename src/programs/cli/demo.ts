@@ -3,7 +3,7 @@ import * as Options from "@effect/cli/Options"
 import { Console, Effect, Logger, LogLevel, Option } from "effect"
 import { runDemo } from "../Demo.js"
 import { quietOption } from "./clientOptions.js"
-import { SeedLayer } from "./layers.js"
+import { ClientLayer } from "./layers.js"
 import { makeRenderer, progressMode } from "./progress.js"
 
 /** `demo`: the built-in local swarm, downloaded with the full pipeline; prints a summary on stdout. */
@@ -37,6 +37,6 @@ export const demoCommand = Command.make(
       )
     }).pipe(
       Logger.withMinimumLogLevel(quiet ? LogLevel.Warning : LogLevel.Info),
-      Effect.provide(SeedLayer)
+      Effect.provide(ClientLayer)
     )
 ).pipe(Command.withDescription("Run a local demo swarm (tracker and seeders of this client on 127.0.0.1) and download from it"))

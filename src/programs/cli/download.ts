@@ -1,14 +1,12 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { Effect, Stream } from "effect"
-import { Bitfield } from "../../domain/Bitfield.js"
+import { Duration, Effect, Option, Stream } from "effect"
 import { download } from "../Download.js"
-import { seedPath } from "../Seed.js"
-import { maxPeersOption, newPeerId, outputOption, portOption, quietOption, sequentialOption } from "./clientOptions.js"
+import { defaultPort, fastOption, listenPortOption, maxPeersOption, newPeerId, outputOption, quietOption, sequentialOption } from "./clientOptions.js"
 import { makeRenderer, progressMode } from "./progress.js"
-import { announceIntervalOption, hostOption, makeSeedRenderer, seedOptions } from "./seed.js"
-import { SeedLayer } from "./layers.js"
+import { announceIntervalOption, hostOption } from "./seed.js"
+import { ClientLayer } from "./layers.js"
 import { resolveSource } from "./source.js"
 
 const makeDownloadCommand = (name: string, argName: string, what: string) =>
@@ -18,26 +16,31 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
       output: outputOption,
       source: Args.text({ name: argName }).pipe(Args.withDescription(what)),
       quiet: quietOption,
-      port: portOption,
+      port: listenPortOption,
       maxPeers: maxPeersOption,
       sequential: sequentialOption,
-      seed: Options.boolean("seed").pipe(Options.withDescription("keep seeding after the download, on --host:--port, until interrupted")),
+      seed: Options.boolean("seed").pipe(Options.withDescription("keep seeding after the download, until interrupted")),
+      fast: fastOption,
       host: hostOption,
       announceInterval: announceIntervalOption
     },
-    ({ announceInterval, host, maxPeers, output, port, quiet, seed, sequential, source }) =>
+    ({ announceInterval, fast, host, maxPeers, output, port, quiet, seed, sequential, source }) =>
       Effect.gen(function* () {
         const peerId = newPeerId()
-        const resolved = yield* resolveSource(source, { peerId, port })
+        const resolved = yield* resolveSource(source, { peerId, port: Option.getOrElse(port, () => defaultPort) })
         const render = makeRenderer(progressMode(quiet))
-        yield* download(resolved, output, { peerId, port, maxPeers, sequential }).pipe(Stream.runForEach(render))
-        if (!seed) return
-        // Everything was just verified: no need to scan it again.
-        const verified = Bitfield.full(resolved.info.pieceCount)
-        yield* seedPath(resolved, output, seedOptions(peerId, port, host, announceInterval), verified).pipe(
-          Stream.runForEach(makeSeedRenderer(progressMode(quiet)))
-        )
-      }).pipe(Effect.provide(SeedLayer))
+        // It listens while it downloads; the default port moves on when taken, an explicit one does not.
+        const listen = { host, port: Option.getOrElse(port, () => defaultPort), fallback: Option.isNone(port) }
+        yield* download(resolved, output, {
+          peerId,
+          listen,
+          maxPeers,
+          sequential,
+          fast,
+          seed,
+          ...Option.match(announceInterval, { onNone: () => ({}), onSome: (s) => ({ announceInterval: Duration.seconds(s) }) })
+        }).pipe(Stream.runForEach(render))
+      }).pipe(Effect.provide(ClientLayer))
   )
 
 /** `download -o <out> <torrent|magnet>`: the whole torrent, verified, resumable. */

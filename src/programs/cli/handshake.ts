@@ -36,5 +36,5 @@ export const handshakeCommand = Command.make(
         pieceCount: info.pieceCount
       })
       yield* Console.log(`Peer ID: ${toHex(connection.remote.peerId)}`)
-    }).pipe(Effect.scoped, Effect.provide(PeerWire.Live))
+    }).pipe(Effect.scoped, Effect.provide(PeerWire.Tcp))
 ).pipe(Command.withDescription("Exchange handshakes with a peer and print its peer id"))

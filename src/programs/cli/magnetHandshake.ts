@@ -8,7 +8,7 @@ import { magnetArg, newPeerId, portOption } from "./clientOptions.js"
 import { TrackerClientLayer } from "./layers.js"
 
 /** What the metadata commands use: trackers and peers only (no storage, no hashing workers). */
-export const MagnetLayer = Layer.mergeAll(TrackerClientLayer, PeerWire.Live)
+export const MagnetLayer = Layer.mergeAll(TrackerClientLayer, PeerWire.Tcp)
 
 /**
  * `magnet_handshake <magnet>`: announces, connects to a peer with the extension bit set, exchanges

@@ -6,15 +6,13 @@ import { trackerTiers } from "../../domain/Metainfo.js"
 import { formatPeer } from "../../domain/Peer.js"
 import { type SeedEvent, type SeedOptions, seedPath } from "../Seed.js"
 import { newPeerId, quietOption } from "./clientOptions.js"
-import { SeedLayer } from "./layers.js"
+import { ClientLayer } from "./layers.js"
 import { makeStatusLines, mib, type ProgressMode, progressMode } from "./progress.js"
 import { readTorrent } from "./torrentFile.js"
 
-/** What seeding needs beyond the download's services: the listener. */
-
 export const hostOption = Options.text("host").pipe(
-  Options.withDefault("127.0.0.1"),
-  Options.withDescription("the address to accept peers on (0.0.0.0: every interface)")
+  Options.withDefault("0.0.0.0"),
+  Options.withDescription("the address to accept peers on (default every interface)")
 )
 
 export const announceIntervalOption = Options.integer("announce-interval").pipe(
@@ -95,5 +93,5 @@ export const seedCommand = Command.make(
       yield* seedPath({ info: meta.info, trackers: trackerTiers(meta) }, path, seedOptions(newPeerId(), port, host, announceInterval)).pipe(
         Stream.runForEach(render)
       )
-    }).pipe(Effect.provide(SeedLayer))
+    }).pipe(Effect.provide(ClientLayer))
 ).pipe(Command.withDescription("Verify a torrent's payload on disk and seed it until interrupted"))

@@ -16,10 +16,10 @@ import { formatPeer, type PeerAddress } from "../../domain/Peer.js"
 import { PiecePicker } from "../../domain/PiecePicker.js"
 import { makeReserved } from "../../domain/Wire.js"
 import { Hasher } from "../../services/Hasher.js"
-import { type Listening, type ListenError, PeerListener } from "../../services/PeerListener.js"
 import { PeerWire } from "../../services/PeerWire.js"
 import type { TorrentStorage } from "../../services/Storage.js"
 import type { Tracker } from "../../services/Tracker.js"
+import { type Listening, type ListenError, Transport } from "../../services/Transport.js"
 import { makeUploader } from "../Upload.js"
 import { type Announcer, startAnnouncer } from "./Announcer.js"
 import { defaultPeerRetry, makePeerManager, type PeerManager, type SessionJob } from "./PeerManager.js"
@@ -42,7 +42,7 @@ import { makeVerifier } from "./Verifier.js"
  */
 export type PieceSink = Pick<TorrentStorage, "writePiece"> & Partial<Pick<TorrentStorage, "readBlock">>
 
-export type TorrentServices = Tracker | PeerWire | Hasher | PeerListener
+export type TorrentServices = Tracker | PeerWire | Hasher | Transport
 
 const tickMillis = 200
 /** Completed pieces hashed and written at once: one piece's write does not hold up the next one's hash. */
@@ -77,13 +77,13 @@ export const run = (
 /** Binds the listen port: the one asked for, else (with `fallback`) the next few, else any free port. */
 const bindListener = (listen: NonNullable<TorrentOptions["listen"]>) =>
   Effect.gen(function* () {
-    const listener = yield* PeerListener
+    const transport = yield* Transport
     const ports = listen.port === 0 || listen.fallback !== true
       ? [listen.port]
       : [...Array.from({ length: fallbackPorts + 1 }, (_, i) => listen.port + i).filter((p) => p <= 65535), 0]
     let last: ListenError | undefined
     for (const port of ports) {
-      const bound = yield* Effect.either(listener.listen({ host: listen.host, port }))
+      const bound = yield* Effect.either(transport.listen({ host: listen.host, port }))
       if (bound._tag === "Right") return bound.right
       last = bound.left
     }
@@ -205,10 +205,11 @@ const acceptInbound = (state: TorrentState, manager: PeerManager, listening: Lis
     const local = { peerId: state.peerId, reserved, pieceCount: state.info.pieceCount }
     const lookup = (hash: Uint8Array) => (equalBytes(hash, state.info.infoHash) ? local : undefined)
     yield* listening.connections.pipe(
-      Stream.runForEach((socket) => {
-        const key = formatPeer({ host: socket.remoteAddress ?? "unknown", port: socket.remotePort ?? 0 })
-        const open: SessionJob["open"] = Effect.map(wire.accept(socket, { lookup }), (conn) => ({ conn, reserved }))
-        return Effect.flatMap(manager.addInbound(key, open), (taken) => (taken ? Effect.void : Effect.sync(() => void socket.destroy())))
+      Stream.runForEach((duplex) => {
+        const open: SessionJob["open"] = Effect.map(wire.accept(duplex, { lookup }), (conn) => ({ conn, reserved }))
+        return Effect.flatMap(manager.addInbound(formatPeer(duplex.remote), open), (taken) =>
+          taken ? Effect.void : Effect.sync(() => duplex.destroy())
+        )
       }),
       Effect.forkScoped
     )

@@ -6,9 +6,9 @@
 import { Data, type Duration, type Schedule } from "effect"
 import type { Info } from "../../domain/Metainfo.js"
 import type { PeerAddress } from "../../domain/Peer.js"
-import type { ListenError } from "../../services/PeerListener.js"
 import type { PeerError } from "../../services/PeerWire.js"
 import type { StorageError } from "../../services/Storage.js"
+import type { ListenError } from "../../services/Transport.js"
 
 export type TorrentEvent = Data.TaggedEnum<{
   /** The torrent starts; `verified` pieces were already on disk. `port` is where it listens, if it does. */

@@ -1,0 +1,437 @@
+/**
+ * A simulated network in memory: hosts with their own addresses, links with bandwidth, latency
+ * and loss, and connections that are reliable in-order byte streams with flow control. Each host
+ * is a `Transport`, so PeerWire and everything above it run on it unchanged: for tests, and for
+ * simulating swarms.
+ *
+ * Everything is timed by Effect's `Clock`: under `TestClock` a test advances time with
+ * `TestClock.adjust` and the run is deterministic (loss comes from a seeded generator); with the
+ * live clock it runs in real time. Buffers are bounded: a receiver holds at most `window` unread
+ * bytes, and a sender's `write` asks to wait once `highWaterMark` bytes are unsent or in flight.
+ */
+import { Clock, Context, Duration, Effect, FiberSet, Layer, Queue, type Scope, Stream } from "effect"
+import { formatPeer, type PeerAddress } from "../domain/Peer.js"
+import {
+  acceptQueue,
+  defaultDialTimeout,
+  type DialOptions,
+  type Duplex,
+  type DuplexEvent,
+  ListenError,
+  type Listening,
+  type ListenOptions,
+  PeerError,
+  Transport
+} from "./Transport.js"
+
+export interface LinkOptions {
+  /** Bytes per second, each way; default unlimited. */
+  readonly bandwidth?: number
+  /** One way; default 0. */
+  readonly latency?: Duration.DurationInput
+  /**
+   * Share of segments (0..1) lost and retransmitted: such a segment arrives max(200 ms, 2 x latency)
+   * late and holds up what follows it. Default 0.
+   */
+  readonly loss?: number
+}
+
+export interface MemoryNetworkOptions {
+  /** The properties of every link not set with `link`. */
+  readonly link?: LinkOptions
+  /** Seeds the loss generator; default 1. */
+  readonly seed?: number
+  /** Unread bytes a connection buffers before the sender must stop; default 1 MiB. */
+  readonly window?: number
+  /** Unsent plus in-flight bytes at which `write` returns false; default 1 MiB. */
+  readonly highWaterMark?: number
+}
+
+/** One simulated host: a Transport that dials from, and listens on, its own address. */
+export interface MemoryHost extends Context.Tag.Service<Transport> {
+  readonly address: string
+}
+
+export interface MemoryNetwork {
+  /** The host with this address (e.g. "127.0.0.2"), created on first use. */
+  readonly host: (address: string) => MemoryHost
+  /** Sets the link between two hosts (both ways); connections use it from their next segment on. */
+  readonly link: (a: string, b: string, options: LinkOptions) => Effect.Effect<void>
+  /**
+   * The host goes down: its connections are destroyed (the other ends see them close one latency
+   * later), and until `reconnect`, dials to or from it time out. Its listeners stay.
+   */
+  readonly disconnect: (address: string) => Effect.Effect<void>
+  readonly reconnect: (address: string) => Effect.Effect<void>
+}
+
+interface LinkSettings {
+  readonly bandwidth: number
+  readonly latencyMillis: number
+  readonly loss: number
+}
+
+/** Bytes a segment carries at most: the unit of pacing and of loss. */
+const segmentSize = 16 * 1024
+const minRetransmitMillis = 200
+const firstEphemeralPort = 49152
+
+const settings = (options: LinkOptions | undefined): LinkSettings => ({
+  bandwidth: options?.bandwidth ?? Infinity,
+  latencyMillis: Duration.toMillis(Duration.decode(options?.latency ?? 0)),
+  loss: options?.loss ?? 0
+})
+
+const sleepMillis = (millis: number): Effect.Effect<void> => (millis > 0 ? Effect.sleep(Duration.millis(millis)) : Effect.void)
+
+/** mulberry32: small, fast and deterministic. */
+const seededRandom = (seed: number) => {
+  let state = seed >>> 0
+  return (): number => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+const systemError = (code: string) => Object.assign(new Error(code), { code })
+
+/** Wakes one waiting fiber when its condition may have changed. */
+class Signal {
+  private waiter: (() => void) | undefined = undefined
+  /** Resolves once `ready()` holds, checked now and at each `notify`. */
+  until(ready: () => boolean): Effect.Effect<void> {
+    return Effect.async<void>((resume) => {
+      const check = () => {
+        if (!ready()) return
+        this.waiter = undefined
+        resume(Effect.void)
+      }
+      this.waiter = check
+      check()
+      return Effect.sync(() => {
+        this.waiter = undefined
+      })
+    })
+  }
+  notify() {
+    this.waiter?.()
+  }
+}
+
+/** A segment on the wire; `bytes` undefined is the end of the stream (the sender closed). */
+interface Segment {
+  readonly bytes: Uint8Array | undefined
+  readonly arrival: number
+}
+
+/** One direction of a connection: the sender's queue, the wire, the receiver's buffer. */
+class Pipe {
+  readonly unsent: Array<Uint8Array> = []
+  unsentBytes = 0
+  readonly inFlight: Array<Segment> = []
+  inFlightBytes = 0
+  readonly buffered: Array<Uint8Array> = []
+  bufferedBytes = 0
+  /** The sender closed: the end follows what is in flight. */
+  finishing = false
+  /** Nothing more moves: the end was delivered, or the receiver is gone. */
+  stopped = false
+  /** When the sender's link is free again (bandwidth pacing). */
+  nextDeparture = 0
+  lastArrival = 0
+  readonly toSend = new Signal()
+  readonly toDeliver = new Signal()
+
+  constructor(readonly window: number, readonly random: () => number) {}
+
+  get room() {
+    return this.window - this.bufferedBytes - this.inFlightBytes
+  }
+
+  /** Up to `max` bytes off the head of the unsent queue. */
+  takeUnsent(max: number): Uint8Array {
+    const head = this.unsent[0]!
+    if (head.length <= max) {
+      this.unsent.shift()
+      this.unsentBytes -= head.length
+      return head
+    }
+    this.unsent[0] = head.subarray(max)
+    this.unsentBytes -= max
+    return head.subarray(0, max)
+  }
+
+  /** See `Duplex.read`. */
+  read(size: number | undefined, ended: boolean): Uint8Array | null {
+    if (this.bufferedBytes === 0 || (size !== undefined && this.bufferedBytes < size && !ended)) return null
+    const want = Math.min(size ?? this.buffered[0]!.length, this.bufferedBytes)
+    const head = this.buffered[0]!
+    let bytes: Uint8Array
+    if (head.length > want) {
+      bytes = head.subarray(0, want)
+      this.buffered[0] = head.subarray(want)
+    } else if (head.length === want) {
+      bytes = head
+      this.buffered.shift()
+    } else {
+      bytes = new Uint8Array(want)
+      for (let at = 0; at < want;) {
+        const chunk = this.buffered[0]!
+        const n = Math.min(chunk.length, want - at)
+        bytes.set(chunk.subarray(0, n), at)
+        at += n
+        if (n === chunk.length) this.buffered.shift()
+        else this.buffered[0] = chunk.subarray(n)
+      }
+    }
+    this.bufferedBytes -= want
+    this.toSend.notify() // the window opened
+    return bytes
+  }
+
+  stop() {
+    this.stopped = true
+    this.unsent.length = 0
+    this.unsentBytes = 0
+    this.toSend.notify()
+    this.toDeliver.notify()
+  }
+}
+
+/** One end of a simulated connection. */
+class MemoryDuplex implements Duplex {
+  readonly failure: PeerError | undefined = undefined
+  needsDrain = false
+  closed = false
+  private peerEnded = false
+  private readonly handlers: Record<DuplexEvent, Set<() => void>> = { readable: new Set(), drain: new Set(), close: new Set() }
+  constructor(
+    readonly remote: PeerAddress,
+    readonly inbound: Pipe,
+    readonly outbound: Pipe,
+    private readonly highWaterMark: number,
+    private readonly onClose: () => void
+  ) {}
+
+  read(size?: number) {
+    return this.inbound.read(size, this.readEnded)
+  }
+  get readableLength() {
+    return this.inbound.bufferedBytes
+  }
+  get readEnded() {
+    return this.peerEnded || this.closed
+  }
+  write(bytes: Uint8Array) {
+    if (this.closed) return false
+    if (this.outbound.stopped) {
+      // the other end is gone and its close is on the way: nothing more is sent
+      this.needsDrain = true
+      return false
+    }
+    if (bytes.length > 0) {
+      this.outbound.unsent.push(bytes)
+      this.outbound.unsentBytes += bytes.length
+      this.outbound.toSend.notify()
+    }
+    if (this.outbound.unsentBytes + this.outbound.inFlightBytes >= this.highWaterMark) this.needsDrain = true
+    return !this.needsDrain
+  }
+  on(event: DuplexEvent, f: () => void) {
+    this.handlers[event].add(f)
+  }
+  off(event: DuplexEvent, f: () => void) {
+    this.handlers[event].delete(f)
+  }
+  emit(event: DuplexEvent) {
+    for (const f of [...this.handlers[event]]) f()
+  }
+  /** Closes this end: unsent bytes are dropped, what is in flight still arrives, then the end. */
+  destroy() {
+    if (this.closed) return
+    this.close()
+    this.outbound.unsent.length = 0
+    this.outbound.unsentBytes = 0
+    this.outbound.finishing = true
+    this.outbound.toSend.notify()
+    this.inbound.stop()
+    // like node, 'close' comes after the call, not inside it
+    queueMicrotask(() => this.emit("close"))
+  }
+  /** The other end's close arrived. */
+  ended() {
+    if (this.closed) return
+    this.peerEnded = true
+    this.close()
+    this.outbound.stop()
+    this.emit("readable")
+    this.emit("close")
+  }
+  /** In-flight bytes arrived at the other end: below the high-water mark, the writer may go on. */
+  delivered() {
+    if (this.needsDrain && this.outbound.unsentBytes + this.outbound.inFlightBytes < this.highWaterMark) {
+      this.needsDrain = false
+      this.emit("drain")
+    }
+  }
+  private close() {
+    this.closed = true
+    this.needsDrain = false
+    this.onClose()
+  }
+}
+
+/** Moves one direction's bytes: paced by the link's bandwidth onto the wire, then delivered `latency` later. */
+const runPipe = (pipe: Pipe, link: () => LinkSettings, sender: MemoryDuplex, receiver: MemoryDuplex) => {
+  const send: Effect.Effect<void> = Effect.gen(function* () {
+    while (true) {
+      yield* pipe.toSend.until(() => pipe.stopped || (pipe.unsentBytes > 0 && pipe.room > 0) || (pipe.finishing && pipe.unsentBytes === 0))
+      if (pipe.stopped) return
+      const { bandwidth, latencyMillis, loss } = link()
+      const bytes = pipe.unsentBytes > 0 ? pipe.takeUnsent(Math.min(segmentSize, pipe.room)) : undefined
+      const length = bytes?.length ?? 0
+      pipe.inFlightBytes += length
+      const now = yield* Clock.currentTimeMillis
+      pipe.nextDeparture = Math.max(pipe.nextDeparture, now) + (length * 1000) / bandwidth
+      yield* sleepMillis(pipe.nextDeparture - now)
+      const lost = length > 0 && loss > 0 && pipe.random() < loss
+      const late = lost ? Math.max(minRetransmitMillis, 2 * latencyMillis) : 0
+      pipe.lastArrival = Math.max(pipe.lastArrival, pipe.nextDeparture + latencyMillis + late)
+      pipe.inFlight.push({ bytes, arrival: pipe.lastArrival })
+      pipe.toDeliver.notify()
+      if (bytes === undefined) return
+    }
+  })
+  const deliver: Effect.Effect<void> = Effect.gen(function* () {
+    while (true) {
+      yield* pipe.toDeliver.until(() => pipe.stopped || pipe.inFlight.length > 0)
+      if (pipe.stopped) return
+      const segment = pipe.inFlight[0]!
+      yield* sleepMillis(segment.arrival - (yield* Clock.currentTimeMillis))
+      if (pipe.stopped) return
+      pipe.inFlight.shift()
+      if (segment.bytes === undefined) {
+        pipe.stopped = true
+        return receiver.ended()
+      }
+      pipe.inFlightBytes -= segment.bytes.length
+      pipe.buffered.push(segment.bytes)
+      pipe.bufferedBytes += segment.bytes.length
+      receiver.emit("readable")
+      sender.delivered()
+    }
+  })
+  return [send, deliver] as const
+}
+
+interface HostState {
+  readonly address: string
+  readonly connections: Set<MemoryDuplex>
+  nextPort: number
+  down: boolean
+}
+
+const linkKey = (a: string, b: string) => (a < b ? `${a} ${b}` : `${b} ${a}`)
+
+const make = (options: MemoryNetworkOptions = {}): Effect.Effect<MemoryNetwork, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const run = yield* FiberSet.makeRuntime<never, void, never>()
+    const defaults = settings(options.link)
+    const window = options.window ?? 1024 * 1024
+    const highWaterMark = options.highWaterMark ?? 1024 * 1024
+    const random = seededRandom(options.seed ?? 1)
+    const hosts = new Map<string, HostState>()
+    const links = new Map<string, LinkSettings>()
+    const listeners = new Map<string, Queue.Queue<Duplex>>()
+    const linkBetween = (a: string, b: string) => links.get(linkKey(a, b)) ?? defaults
+
+    const state = (address: string): HostState => {
+      const known = hosts.get(address)
+      if (known !== undefined) return known
+      const created: HostState = { address, connections: new Set(), nextPort: firstEphemeralPort, down: false }
+      hosts.set(address, created)
+      return created
+    }
+
+    /** A connected pair: the dialling end (on `from`) and the accepted end (on `to`, at `port`). */
+    const connectPair = (from: HostState, to: HostState, port: number): readonly [MemoryDuplex, MemoryDuplex] => {
+      const forth = new Pipe(window, seededRandom(Math.floor(random() * 2 ** 32)))
+      const back = new Pipe(window, seededRandom(Math.floor(random() * 2 ** 32)))
+      const dialling: MemoryDuplex = new MemoryDuplex({ host: to.address, port }, back, forth, highWaterMark, () =>
+        from.connections.delete(dialling))
+      const accepted: MemoryDuplex = new MemoryDuplex({ host: from.address, port: from.nextPort++ }, forth, back, highWaterMark, () =>
+        to.connections.delete(accepted))
+      from.connections.add(dialling)
+      to.connections.add(accepted)
+      const link = () => linkBetween(from.address, to.address)
+      for (const fiber of [...runPipe(forth, link, dialling, accepted), ...runPipe(back, link, accepted, dialling)]) run(fiber)
+      return [dialling, accepted]
+    }
+
+    const dialFrom = (from: HostState) => (address: PeerAddress, dialOptions: DialOptions = {}) => {
+      const peer = formatPeer(address)
+      const attempt = Effect.gen(function* () {
+        const to = hosts.get(address.host)
+        if (to === undefined || to.down || from.down) return yield* Effect.never
+        const { latencyMillis } = linkBetween(from.address, to.address)
+        yield* sleepMillis(latencyMillis)
+        const queue = listeners.get(formatPeer({ host: to.address, port: address.port }))
+        if (queue === undefined) {
+          yield* sleepMillis(latencyMillis)
+          return yield* new PeerError({ peer, reason: "ConnectionRefused" })
+        }
+        const [dialling, accepted] = yield* Effect.acquireRelease(
+          Effect.sync(() => connectPair(from, to, address.port)),
+          ([dialling]) => Effect.sync(() => dialling.destroy())
+        )
+        if (!Queue.unsafeOffer(queue, accepted)) accepted.destroy()
+        yield* sleepMillis(latencyMillis)
+        return dialling as Duplex
+      })
+      return attempt.pipe(
+        Effect.timeoutFail({
+          duration: dialOptions.timeout ?? defaultDialTimeout,
+          onTimeout: () => new PeerError({ peer, reason: "ConnectTimeout" })
+        })
+      )
+    }
+
+    const listenOn = (host: HostState) => (listen: ListenOptions): Effect.Effect<Listening, ListenError, Scope.Scope> =>
+      Effect.gen(function* () {
+        const fail = (code: string) => new ListenError({ host: listen.host, port: listen.port, cause: systemError(code) })
+        if (listen.host !== host.address && listen.host !== "0.0.0.0" && listen.host !== "::") return yield* fail("EADDRNOTAVAIL")
+        const port = listen.port === 0 ? host.nextPort++ : listen.port
+        const key = formatPeer({ host: host.address, port })
+        if (listeners.has(key)) return yield* fail("EADDRINUSE")
+        const queue = yield* acceptQueue
+        yield* Effect.acquireRelease(
+          Effect.sync(() => listeners.set(key, queue)),
+          () => Effect.sync(() => listeners.delete(key))
+        )
+        return { host: listen.host, port, connections: Stream.fromQueue(queue) }
+      })
+
+    return {
+      host: (address) => {
+        const host = state(address)
+        return { address, dial: dialFrom(host), listen: listenOn(host) }
+      },
+      link: (a, b, link) => Effect.sync(() => void links.set(linkKey(a, b), settings(link))),
+      disconnect: (address) =>
+        Effect.sync(() => {
+          const host = state(address)
+          host.down = true
+          for (const connection of [...host.connections]) connection.destroy()
+        }),
+      reconnect: (address) => Effect.sync(() => void (state(address).down = false))
+    }
+  })
+
+export const MemoryNetwork = {
+  make,
+  /** The Transport of one host of `network`. */
+  layer: (network: MemoryNetwork, address: string): Layer.Layer<Transport> => Layer.succeed(Transport, network.host(address))
+}

@@ -1,0 +1,288 @@
+/**
+ * Byte streams between peers, below the BitTorrent wire: dial an address, listen on a port, and
+ * read and write a `Duplex`. `Transport.Tcp` is `node:net`; `MemoryNetwork` simulates links.
+ *
+ * A `Duplex` is pull-based (a paused socket): nothing is taken off it until `read` is called, so
+ * a fast sender is throttled by flow control instead of filling our memory.
+ */
+import * as net from "node:net"
+import { Context, Data, Duration, Effect, Layer, Queue, type Scope, Stream } from "effect"
+import { formatPeer, type PeerAddress } from "../domain/Peer.js"
+
+export type PeerErrorReason =
+  | "ConnectionRefused"
+  | "ConnectTimeout"
+  | "HandshakeTimeout"
+  | "InfoHashMismatch"
+  | "Protocol"
+  | "Closed"
+  | "Io"
+
+export class PeerError extends Data.TaggedError("PeerError")<{
+  /** `ip:port` of the remote side. */
+  readonly peer: string
+  readonly reason: PeerErrorReason
+  /** What exactly went wrong, e.g. the violated protocol rule or the socket error code. */
+  readonly detail?: string
+  /** Hex info hashes, for InfoHashMismatch. */
+  readonly expected?: string
+  readonly received?: string
+  readonly cause?: unknown
+}> {
+  override get message() {
+    const suffix = this.detail === undefined ? "" : `: ${this.detail}`
+    switch (this.reason) {
+      case "ConnectionRefused":
+        return `peer ${this.peer}: connection refused`
+      case "ConnectTimeout":
+        return `peer ${this.peer}: connection timed out`
+      case "HandshakeTimeout":
+        return `peer ${this.peer}: no handshake received in time`
+      case "InfoHashMismatch":
+        return `peer ${this.peer}: info hash mismatch: expected ${this.expected}, received ${this.received}`
+      case "Protocol":
+        return `peer ${this.peer}: protocol violation${suffix}`
+      case "Closed":
+        return `peer ${this.peer}: connection closed${this.detail === undefined ? "" : ` (${this.detail})`}`
+      case "Io":
+        return `peer ${this.peer}: I/O error${suffix}`
+    }
+  }
+}
+
+export class ListenError extends Data.TaggedError("ListenError")<{
+  readonly host: string
+  readonly port: number
+  /** The system error; its `code` (EADDRINUSE, EACCES, EADDRNOTAVAIL) picks the message. */
+  readonly cause: unknown
+}> {
+  override get message() {
+    const code = (this.cause as { code?: unknown } | undefined)?.code
+    const why = code === "EADDRINUSE"
+      ? "the port is in use"
+      : code === "EACCES"
+      ? "permission denied"
+      : code === "EADDRNOTAVAIL"
+      ? "no such local address"
+      : this.cause instanceof Error
+      ? this.cause.message
+      : String(this.cause)
+    return `cannot listen on ${formatPeer({ host: this.host, port: this.port })}: ${why}`
+  }
+}
+
+export type DuplexEvent = "readable" | "drain" | "close"
+
+/** A connected byte stream, paused: the subset of a `net.Socket` that the peer wire needs. */
+export interface Duplex {
+  readonly remote: PeerAddress
+  /**
+   * The next buffered bytes: exactly `size` of them when given, else all or part of what is
+   * buffered. Null when nothing (or fewer than `size`) is buffered, except at the end, which
+   * gives what is left. The bytes are the caller's; nothing else holds on to them.
+   */
+  read(size?: number): Uint8Array | null
+  readonly readableLength: number
+  /** The peer ended its side or the connection is destroyed: no more bytes will arrive. */
+  readonly readEnded: boolean
+  /** The first error on the connection (a reset, an I/O error), if any. */
+  readonly failure: PeerError | undefined
+  /** Queues the bytes; false when the caller should wait for "drain" before writing more. */
+  write(bytes: Uint8Array): boolean
+  readonly needsDrain: boolean
+  /** Destroyed or ended: nothing can be written any more. */
+  readonly closed: boolean
+  /** "readable": bytes arrived or the read side ended. "close": the connection is over. */
+  on(event: DuplexEvent, f: () => void): void
+  off(event: DuplexEvent, f: () => void): void
+  destroy(): void
+}
+
+export interface DialOptions {
+  /** Until the connection is established; default 5 seconds. */
+  readonly timeout?: Duration.DurationInput
+  /** Source address to dial from (e.g. another 127.x). */
+  readonly localAddress?: string
+}
+
+export interface ListenOptions {
+  readonly host: string
+  /** 0: any free port (see `Listening.port`). */
+  readonly port: number
+}
+
+export interface Listening {
+  readonly host: string
+  /** The bound port (the chosen one when asked for port 0). */
+  readonly port: number
+  /**
+   * Accepted connections, paused. Connections the consumer does not take up quickly enough (more
+   * than `backlog` waiting) are closed on arrival. Consume it once.
+   */
+  readonly connections: Stream.Stream<Duplex>
+}
+
+export class Transport extends Context.Tag("bt/Transport")<
+  Transport,
+  {
+    /** Connects; fails with ConnectionRefused, ConnectTimeout or Io. Destroyed when the scope closes. */
+    readonly dial: (address: PeerAddress, options?: DialOptions) => Effect.Effect<Duplex, PeerError, Scope.Scope>
+    /** Listens until the scope closes; then it stops accepting and closes the connections nobody took. */
+    readonly listen: (options: ListenOptions) => Effect.Effect<Listening, ListenError, Scope.Scope>
+  }
+>() {
+  // sync, not succeed: the TCP functions are defined further down this module
+  static readonly Tcp: Layer.Layer<Transport> = Layer.sync(Transport, () => ({ dial: dialTcp, listen: listenTcp }))
+}
+
+export const defaultDialTimeout = Duration.seconds(5)
+
+/** Accepted connections that may wait for the consumer; a burst beyond it is refused. */
+export const backlog = 64
+
+/** The queue of accepted connections behind `Listening.connections`; the ones left in it are destroyed with the scope. */
+export const acceptQueue: Effect.Effect<Queue.Queue<Duplex>, never, Scope.Scope> = Effect.acquireRelease(
+  Queue.bounded<Duplex>(backlog),
+  (queue) =>
+    Effect.flatMap(Queue.takeAll(queue), (left) =>
+      Effect.sync(() => {
+        for (const duplex of left) duplex.destroy()
+      })).pipe(Effect.zipRight(Queue.shutdown(queue)))
+)
+
+// ---------------------------------------------------------------------------------------------
+// TCP
+
+/**
+ * Per-connection buffering both ways (node sets read-ahead and write buffer alike). A large
+ * read-ahead lets one read take all that arrived meanwhile, which cuts the per-read overhead at
+ * bulk rates; a large write buffer takes a seeder's batch of blocks without waiting for a drain.
+ * A peer that stops reading still holds at most about this much.
+ */
+const highWaterMark = 1024 * 1024
+
+const fromNodeError = (peer: string, err: NodeJS.ErrnoException): PeerError => {
+  switch (err.code) {
+    case "ECONNREFUSED":
+      return new PeerError({ peer, reason: "ConnectionRefused", cause: err })
+    case "ECONNRESET":
+    case "EPIPE":
+      return new PeerError({ peer, reason: "Closed", detail: "reset by the peer", cause: err })
+    default:
+      return new PeerError({ peer, reason: "Io", detail: err.code ?? err.message, cause: err })
+  }
+}
+
+/** A paused socket as a Duplex; it records the first error at once, so 'error' never goes unhandled. */
+class TcpDuplex implements Duplex {
+  failure: PeerError | undefined = undefined
+
+  constructor(readonly socket: net.Socket, readonly remote: PeerAddress) {
+    const peer = formatPeer(remote)
+    socket.on("error", (err) => {
+      this.failure ??= fromNodeError(peer, err)
+    })
+    socket.setNoDelay(true)
+  }
+
+  read(size?: number): Uint8Array | null {
+    const bytes: Buffer | null = this.socket.read(size)
+    // A plain view, not the Buffer: Buffer#slice would not copy.
+    return bytes === null ? null : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  }
+  get readableLength() {
+    return this.socket.readableLength
+  }
+  get readEnded() {
+    return this.socket.readableEnded || this.socket.destroyed
+  }
+  write(bytes: Uint8Array) {
+    return this.socket.write(bytes)
+  }
+  get needsDrain() {
+    return this.socket.writableNeedDrain
+  }
+  get closed() {
+    return this.socket.destroyed || this.socket.writableEnded
+  }
+  // node's 'end' comes after the last 'readable'; readers learn of it as a readable event.
+  on(event: DuplexEvent, f: () => void) {
+    this.socket.on(event, f)
+    if (event === "readable") this.socket.on("end", f)
+  }
+  off(event: DuplexEvent, f: () => void) {
+    this.socket.off(event, f)
+    if (event === "readable") this.socket.off("end", f)
+  }
+  destroy() {
+    this.socket.destroy()
+  }
+}
+
+const connected = (duplex: TcpDuplex): Effect.Effect<void, PeerError> =>
+  Effect.async((resume) => {
+    const { socket } = duplex
+    const off = () => {
+      socket.off("connect", onConnect)
+      socket.off("close", onClose)
+    }
+    const onConnect = () => {
+      off()
+      resume(Effect.void)
+    }
+    const onClose = () => {
+      off()
+      const peer = formatPeer(duplex.remote)
+      resume(Effect.fail(duplex.failure ?? new PeerError({ peer, reason: "Closed", detail: "while connecting" })))
+    }
+    socket.on("connect", onConnect)
+    socket.on("close", onClose)
+    return Effect.sync(off)
+  })
+
+const dialTcp = (address: PeerAddress, options: DialOptions = {}): Effect.Effect<Duplex, PeerError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const peer = formatPeer(address)
+    const duplex = yield* Effect.acquireRelease(
+      Effect.try({
+        try: () => {
+          const target = { host: address.host, port: address.port, highWaterMark, readableHighWaterMark: highWaterMark }
+          const { localAddress } = options
+          return new TcpDuplex(net.connect(localAddress === undefined ? target : { ...target, localAddress }), address)
+        },
+        catch: (cause) => new PeerError({ peer, reason: "Io", detail: String(cause), cause })
+      }),
+      (duplex) => Effect.sync(() => duplex.destroy())
+    )
+    yield* connected(duplex).pipe(
+      Effect.timeoutFail({
+        duration: options.timeout ?? defaultDialTimeout,
+        onTimeout: () => new PeerError({ peer, reason: "ConnectTimeout" })
+      }),
+      Effect.onError(() => Effect.sync(() => duplex.destroy()))
+    )
+    return duplex
+  })
+
+const listenTcp = (options: ListenOptions): Effect.Effect<Listening, ListenError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const accepted = yield* acceptQueue
+    const server = yield* Effect.acquireRelease(
+      Effect.async<net.Server, ListenError>((resume) => {
+        const server = net.createServer({ highWaterMark, pauseOnConnect: true }, (socket) => {
+          const duplex = new TcpDuplex(socket, { host: socket.remoteAddress ?? "unknown", port: socket.remotePort ?? 0 })
+          if (!Queue.unsafeOffer(accepted, duplex)) duplex.destroy()
+        })
+        const onError = (cause: Error) => resume(Effect.fail(new ListenError({ host: options.host, port: options.port, cause })))
+        server.once("error", onError)
+        server.listen(options.port, options.host, () => {
+          server.off("error", onError)
+          server.on("error", () => {}) // accept errors (EMFILE...) are transient; the server keeps listening
+          resume(Effect.succeed(server))
+        })
+      }),
+      (server) => Effect.sync(() => server.close())
+    )
+    const { port } = server.address() as net.AddressInfo
+    return { host: options.host, port, connections: Stream.fromQueue(accepted) }
+  })
