@@ -25,7 +25,7 @@ const layoutArb: fc.Arbitrary<Layout> = fc
       pieceCount: fc.constant(pieceCount),
       blocksPerPiece: fc.constant(blocksPerPiece),
       lastLength: fc.constant(Math.max(1, Math.floor(lastFraction * blocksPerPiece * blockSize))),
-      wanted: fc.array(fc.boolean({ }), { minLength: pieceCount, maxLength: pieceCount }).map((w) => w.map((x, i) => x || i % 2 === 0)),
+      wanted: fc.array(fc.boolean(), { minLength: pieceCount, maxLength: pieceCount }).map((w) => w.map((x, i) => x || i % 2 === 0)),
       have: fc.array(fc.double({ min: 0, max: 1, noNaN: true }).map((x) => x < 0.15), { minLength: pieceCount, maxLength: pieceCount })
     })
   )
