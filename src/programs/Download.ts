@@ -394,7 +394,8 @@ const engine = (
         Effect.gen(function* () {
           const ok = yield* hasher.verify(piece.data, info.pieceHashes[piece.index]!)
           if (!ok) {
-            picker.failed(piece.index)
+            // Blame is shared by strikes here, so the piece stays open to every peer (no parole).
+            picker.failed(piece.index, { parole: false })
             picker.recycle(piece.data)
             const peers = [...piece.contributors]
             yield* emit(DownloadEvent.PieceRejected({ index: piece.index, peers }))

@@ -185,6 +185,19 @@ describe("PiecePicker", () => {
     expect(picker.isOnParole(0)).toBe(false)
   })
 
+  it("a piece failed with parole off restarts open to every peer", () => {
+    const picker = make({ wanted: bits(0) })
+    for (const p of ["a", "b"]) {
+      picker.addPeer(p)
+      picker.setBitfield(p, bits(0))
+    }
+    for (const r of picker.pick("a", 10, 0)) picker.receive("a", r.index, r.begin, block(r.length, 0))
+    picker.failed(0, { parole: false })
+    expect(picker.isOnParole(0)).toBe(false)
+    expect(picker.pick("a", 1, 1)).toHaveLength(1)
+    expect(picker.pick("b", 1, 1)).toHaveLength(1)
+  })
+
   it("a parole piece goes to a new owner when its owner chokes or leaves", () => {
     const picker = make({ wanted: bits(0) })
     for (const p of ["a", "b", "c"]) {
