@@ -494,10 +494,13 @@ export class PiecePicker {
     }
   }
 
-  /** The piece failed its hash check: it starts over on parole, from one peer alone. */
-  failed(index: number): void {
-    if (!this.verifying.delete(index)) return
-    this.parole.add(index)
+  /**
+   * The piece failed its hash check: it starts over on parole, from one peer alone, so that a
+   * second failure has a lone sender. `parole: false` restarts it open to every peer (for an
+   * engine that blames by shared strikes, where a liar owning the piece would fetch it forever).
+   */
+  failed(index: number, options?: { readonly parole?: boolean }): void {
+    if (this.verifying.delete(index) && options?.parole !== false) this.parole.add(index)
   }
 
   /** Gives back a completed piece's buffer once nothing reads it any more. */

@@ -132,4 +132,127 @@ describe("PiecePicker", () => {
     expect(picker.piecesLeft).toBe(4)
     expect(picker.bytesLeft).toBe(totalLength - pieceLength)
   })
+
+  it("records the sender of every block", () => {
+    const picker = make({ wanted: bits(0) })
+    picker.addPeer("a")
+    picker.addPeer("b")
+    picker.setBitfield("a", bits(0))
+    picker.setBitfield("b", bits(0))
+    const [first] = picker.pick("a", 1, 0)
+    const [second] = picker.pick("b", 1, 0)
+    picker.receive("b", second!.index, second!.begin, block(second!.length, 2))
+    const done = picker.receive("a", first!.index, first!.begin, block(first!.length, 1)).completed!
+    expect(done.senders).toEqual(["a", "b"])
+    expect(new Set(done.contributors)).toEqual(new Set(["a", "b"]))
+  })
+
+  it("reject hands back exactly the one block named, and nothing for a block not owed", () => {
+    const picker = make()
+    picker.addPeer("a")
+    picker.setBitfield("a", bits(0))
+    picker.pick("a", 2, 0)
+    expect(picker.reject("a", 0, blockSize, blockSize - 1)).toBe(false) // wrong length
+    expect(picker.reject("a", 1, 0, blockSize)).toBe(false) // never asked
+    expect(picker.reject("a", 0, blockSize, blockSize)).toBe(true)
+    expect(picker.reject("a", 0, blockSize, blockSize)).toBe(false) // already handed back
+    expect(picker.outstandingCount("a")).toBe(1)
+    expect(picker.pick("a", 2, 1)).toEqual([{ index: 0, begin: blockSize, length: blockSize }])
+  })
+
+  const failOnce = (picker: PiecePicker, peer: string, index: number) => {
+    for (const r of picker.pick(peer, 10, 0)) picker.receive(peer, r.index, r.begin, block(r.length, 0))
+    picker.failed(index)
+  }
+
+  it("a failed piece is on parole: fetched from the one peer that takes its first block, until it verifies", () => {
+    const picker = make({ wanted: bits(0) })
+    for (const p of ["a", "b", "c"]) {
+      picker.addPeer(p)
+      picker.setBitfield(p, bits(0))
+    }
+    failOnce(picker, "a", 0)
+    expect(picker.isOnParole(0)).toBe(true)
+    expect(picker.pick("b", 1, 1)).toEqual([{ index: 0, begin: 0, length: blockSize }])
+    // Neither a fresh block nor an endgame duplicate goes to anyone else; the owner gets the rest.
+    expect(picker.pick("c", 10, 1)).toEqual([])
+    expect(picker.pick("a", 10, 1)).toEqual([])
+    expect(picker.pick("b", 10, 1)).toEqual([{ index: 0, begin: blockSize, length: blockSize }])
+    picker.receive("b", 0, 0, block(blockSize, 1))
+    const done = picker.receive("b", 0, blockSize, block(blockSize, 1)).completed!
+    expect(done.senders).toEqual(["b", "b"])
+    picker.verified(0)
+    expect(picker.isOnParole(0)).toBe(false)
+  })
+
+  it("a piece failed with parole off restarts open to every peer", () => {
+    const picker = make({ wanted: bits(0) })
+    for (const p of ["a", "b"]) {
+      picker.addPeer(p)
+      picker.setBitfield(p, bits(0))
+    }
+    for (const r of picker.pick("a", 10, 0)) picker.receive("a", r.index, r.begin, block(r.length, 0))
+    picker.failed(0, { parole: false })
+    expect(picker.isOnParole(0)).toBe(false)
+    expect(picker.pick("a", 1, 1)).toHaveLength(1)
+    expect(picker.pick("b", 1, 1)).toHaveLength(1)
+  })
+
+  it("a parole piece goes to a new owner when its owner chokes or leaves", () => {
+    const picker = make({ wanted: bits(0) })
+    for (const p of ["a", "b", "c"]) {
+      picker.addPeer(p)
+      picker.setBitfield(p, bits(0))
+    }
+    failOnce(picker, "a", 0)
+    expect(picker.pick("b", 1, 1)).toHaveLength(1)
+    picker.release("b")
+    expect(picker.pick("c", 1, 2)).toHaveLength(1)
+    expect(picker.pick("b", 10, 2)).toEqual([])
+    picker.removePeer("c")
+    expect(picker.pick("a", 10, 3)).toHaveLength(2)
+  })
+
+  it("a parole piece goes to a new owner once its owner has none of its blocks outstanding", () => {
+    const picker = make({ wanted: bits(0) })
+    for (const p of ["a", "b"]) {
+      picker.addPeer(p)
+      picker.setBitfield(p, bits(0))
+    }
+    failOnce(picker, "a", 0)
+    const [r1, r2] = picker.pick("a", 2, 10)
+    expect(picker.reject("a", r1!.index, r1!.begin, r1!.length)).toBe(true)
+    expect(picker.pick("b", 10, 11)).toEqual([]) // a still owes a block of it
+    expect(picker.expire("a", 11)).toBe(1)
+    expect(picker.pick("b", 10, 12).map((r) => r.begin)).toEqual([r1!.begin, r2!.begin])
+  })
+
+  it("picks only allowed-fast pieces when given them", () => {
+    const picker = make()
+    picker.addPeer("a")
+    picker.setBitfield("a", bits(0, 1, 2, 3))
+    expect(picker.pick("a", 10, 0, new Set([3, 4, 9]))).toEqual([
+      { index: 3, begin: 0, length: blockSize },
+      { index: 3, begin: blockSize, length: blockSize }
+    ])
+    expect(picker.pick("a", 10, 0, new Set([3]))).toEqual([])
+    expect(picker.pick("a", 1, 0).map((r) => r.index)).not.toContain(3)
+  })
+
+  it("starts a suggested piece first, the most recent suggestion first, and forgets old ones", () => {
+    const picker = make({ sequential: true })
+    picker.addPeer("a")
+    picker.setBitfield("a", bits(0, 1, 2, 3, 4))
+    picker.suggest("a", 2)
+    picker.suggest("a", 3)
+    expect(picker.pick("a", 2, 0).map((r) => r.index)).toEqual([3, 3])
+    expect(picker.pick("a", 2, 0).map((r) => r.index)).toEqual([2, 2])
+    expect(picker.pick("a", 2, 0).map((r) => r.index)).toEqual([0, 0])
+    // Of five suggestions the last four are kept: the oldest, 7, waits for its turn in order.
+    const bounded = new PiecePicker({ pieceCount: 8, pieceLength: blockSize, totalLength: 8 * blockSize, sequential: true })
+    bounded.addPeer("a")
+    bounded.setBitfield("a", Bitfield.full(8))
+    for (const i of [7, 6, 5, 4, 3]) bounded.suggest("a", i)
+    expect(bounded.pick("a", 100, 0).map((r) => r.index)).toEqual([3, 4, 5, 6, 0, 1, 2, 7])
+  })
 })

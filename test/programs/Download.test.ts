@@ -78,11 +78,16 @@ const memorySink = (info: Info) => {
 
 type Handler = NonNullable<FakePeerOptions["handler"]>
 
+/** Peer ids of our own for the fake peers: a real swarm's peers (all on 127.0.0.1 here) differ in them. */
+let fakePeers = 0
+const distinctPeerId = () => Uint8Array.from([...Buffer.from("-FK0001-", "latin1"), ...new Array<number>(11).fill(0x42), ++fakePeers % 256])
+
 /** A fake peer running `handler` that records every message the client sends it. */
 const recordingPeer = (handler: Handler, options: Omit<FakePeerOptions, "handler"> = {}) =>
   Effect.gen(function* () {
     const received: Array<Message> = []
     const peer = yield* makeFakePeer({
+      peerId: distinctPeerId(),
       ...options,
       handler: (c) => handler({ ...c, messages: c.messages.pipe(Stream.tap((m) => Effect.sync(() => received.push(m)))) })
     })
@@ -554,7 +559,8 @@ describe("download engine", () => {
     Effect.gen(function* () {
       const { info } = singleFile(32768, 4 * 32768, 16)
       const { sink } = memorySink(info)
-      const fiber = yield* runEngine({ info, trackers: [], peers: [] }, sink, Bitfield.empty(info.pieceCount), options({})).pipe(
+      // With no source at all it would give up first (below): a long give-up time isolates the stall.
+      const fiber = yield* runEngine({ info, trackers: [], peers: [] }, sink, Bitfield.empty(info.pieceCount), options({ giveUpAfter: "1 hour" })).pipe(
         Stream.runDrain,
         Effect.flip,
         Effect.fork
@@ -564,6 +570,21 @@ describe("download engine", () => {
       yield* TestClock.adjust("2 minutes")
       const error = yield* Fiber.join(fiber)
       expect(error).toMatchObject({ _tag: "DownloadStalled", seconds: 300, piecesLeft: 4, peersSeen: 0 })
+    }).pipe(Effect.provide(EngineLayer)))
+
+  it.effect("gives up with NoPeerSources once no peer source is left, after the give-up time on the TestClock", () =>
+    Effect.gen(function* () {
+      const { info } = singleFile(32768, 4 * 32768, 16)
+      const { sink } = memorySink(info)
+      const fiber = yield* runEngine({ info, trackers: [], peers: [] }, sink, Bitfield.empty(info.pieceCount), options({})).pipe(
+        Stream.runDrain,
+        Effect.flip,
+        Effect.fork
+      )
+      yield* TestClock.adjust("15 seconds")
+      expect(fiber.unsafePoll()).toBeNull()
+      yield* TestClock.adjust("10 seconds")
+      expect(yield* Fiber.join(fiber)).toMatchObject({ _tag: "NoPeerSources", seconds: 20 })
     }).pipe(Effect.provide(EngineLayer)))
 
   it.live("tells a peer it is not interested once it has nothing left that we lack", () =>
@@ -642,7 +663,9 @@ describe("download engine", () => {
       const announced = tracker.queries.map((q) => queryParams(q))
       expect(announced[0]!.get("event")).toBe("started")
       expect(announced[0]!.get("left")).toBe(String(info.totalLength))
-      expect(announced.at(-1)!.get("event")).toBe("completed")
-      expect(announced.at(-1)!.get("left")).toBe("0")
+      expect(announced.at(-2)!.get("event")).toBe("completed")
+      expect(announced.at(-2)!.get("left")).toBe("0")
+      // and `stopped` as the finished torrent stops
+      expect(announced.at(-1)!.get("event")).toBe("stopped")
     }).pipe(Effect.scoped, Effect.provide(Layer.mergeAll(PeerWire.Tcp, Hasher.Sync))))
 })

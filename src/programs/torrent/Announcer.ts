@@ -76,12 +76,12 @@ export const startAnnouncer = (
       })
 
     const announce = (event?: AnnounceRequest["event"]) =>
-      tiers.announce(request(event)).pipe(Effect.tapBoth({ onSuccess: answered, onFailure: failed }))
+      Effect.suspend(() => tiers.announce(request(event))).pipe(Effect.tapBoth({ onSuccess: answered, onFailure: failed }))
 
     // Registered before the loop starts, so it runs after the loop is interrupted.
     yield* Effect.addFinalizer(() =>
       started
-        ? announce("stopped").pipe(
+        ? Effect.suspend(() => tiers.announce(request("stopped"))).pipe(
             // finalizers run uninterruptibly: without this, the timeout could not cut a hanging request short
             Effect.interruptible,
             Effect.timeout(options.stoppedTimeout),

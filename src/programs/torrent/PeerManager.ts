@@ -75,7 +75,7 @@ export const makePeerManager = (
     const addPeer = (address: PeerAddress): Effect.Effect<void> => {
       const key = formatPeer(address)
       if (known.has(key) || state.banned.has(key) || known.size >= maxCandidates) return Effect.void
-      if (state.listening && isOwnAddress(address, state.port)) return Effect.void
+      if (isOwnAddress(address, state.port)) return Effect.void
       known.set(key, address)
       state.counters.peersSeen++
       return Queue.offer(jobs, { key, inbound: false, open: dial(address), retry: undefined })
@@ -129,9 +129,9 @@ export const makePeerManager = (
           return yield* Effect.fail(new SessionEnd("connected to ourselves", false))
         }
         const s = makeSession(state, conn, job.key, job.inbound, reserved)
-        if (state.banned.has(s.peerIdHex)) return yield* Effect.fail(new SessionEnd("banned peer id", false))
+        if (state.banned.has(s.identity)) return yield* Effect.fail(new SessionEnd("banned peer", false))
         for (const other of state.sessions.values()) {
-          if (other.peerIdHex === s.peerIdHex) return yield* Effect.fail(new SessionEnd("already connected to this peer", false))
+          if (other.identity === s.identity) return yield* Effect.fail(new SessionEnd("already connected to this peer", false))
         }
         state.picker.addPeer(s.key)
         state.sessions.set(s.key, s)
@@ -173,7 +173,10 @@ export const makePeerManager = (
         Stream.catchAll((e) =>
           Stream.fromEffect(
             Effect.zipRight(
-              session === undefined ? Effect.void : state.emit(TorrentEvent.PeerDropped({ peer: job.key, reason: e.message })),
+              // A peer that never got as far as a handshake was never there to drop.
+              session === undefined && !(e instanceof SessionEnd)
+                ? Effect.void
+                : state.emit(TorrentEvent.PeerDropped({ peer: job.key, reason: e.message })),
               retryOrForget(job, e, session !== undefined)
             )
           ).pipe(Stream.drain)

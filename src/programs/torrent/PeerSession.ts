@@ -44,7 +44,7 @@ export const makeSession = (
     key,
     conn,
     inbound,
-    peerIdHex: toHex(conn.remote.peerId),
+    identity: `${conn.address.host}/${toHex(conn.remote.peerId)}`,
     fast: supportsFast(ourReserved) && supportsFast(conn.remote.reserved),
     extensions: supportsExtensions(ourReserved) && supportsExtensions(conn.remote.reserved),
     choked: true,
@@ -145,7 +145,7 @@ export const handleChunk = (state: TorrentState, s: PeerSession, messages: Reado
         picker.setBitfield(s.key, Bitfield.empty(info.pieceCount))
         break
       case "Have":
-        if (!picker.addHave(s.key, m.index)) return violation(s, `have for piece ${m.index}, beyond the last piece`)
+        if (!picker.addHave(s.key, m.index)) return violation(s, `have for piece ${m.index} out of range`)
         break
       case "Choke":
         s.choked = true

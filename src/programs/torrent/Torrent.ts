@@ -65,7 +65,7 @@ export const run = (
   Stream.unwrapScoped(
     Effect.gen(function* () {
       const events = yield* Queue.bounded<Take.Take<TorrentEvent, TorrentError>>(256)
-      yield* engine(source, sink, have, options, (e) => Queue.offer(events, Take.of(e))).pipe(
+      yield* engine(source, sink, have, options, (e) => (process.env.BT_DEBUG ? console.error(JSON.stringify(e)) : 0, Queue.offer(events, Take.of(e)))).pipe(
         Effect.exit,
         Effect.flatMap((exit) => Queue.offer(events, exit._tag === "Success" ? Take.end : Take.failCause(exit.cause))),
         Effect.forkScoped

@@ -28,7 +28,8 @@ export interface PeerSession {
   readonly key: string
   readonly conn: PeerConnection
   readonly inbound: boolean
-  readonly peerIdHex: string
+  /** Its peer id (hex) at its host: one peer, however many connections or ports it uses. */
+  readonly identity: string
   /** Both sides set the bit: Fast extension (BEP 6) and extension protocol (BEP 10) messages apply. */
   readonly fast: boolean
   readonly extensions: boolean
@@ -94,7 +95,7 @@ export interface TorrentState {
   readonly picker: PiecePicker
   readonly uploader: Uploader
   readonly sessions: Map<string, PeerSession>
-  /** Peer keys (`ip:port`) and peer ids (hex) convicted of bad data, or found to be ourselves. */
+  /** Peer keys (`ip:port`) and identities convicted of bad data, or found to be ourselves. */
   readonly banned: Set<string>
   readonly counters: TorrentCounters
   /** The port we listen on (announced), or the one we announce without listening. */

@@ -27,7 +27,7 @@ export const makeVerifier = (state: TorrentState, hasher: Hasher["Type"], sink: 
       state.banned.add(peer)
       const s = state.sessions.get(peer)
       if (s !== undefined) {
-        state.banned.add(s.peerIdHex)
+        state.banned.add(s.identity)
         endSession(s, "banned: it sent data that failed the hash check", false)
       }
       return state.emit(TorrentEvent.PeerBanned({ peer }))
