@@ -31,7 +31,7 @@ import { Hasher } from "../../src/services/Hasher.js"
 import { PeerWire } from "../../src/services/PeerWire.js"
 import { Storage } from "../../src/services/Storage.js"
 import { Tracker, TrackerError } from "../../src/services/Tracker.js"
-import { type FakeConnection, type FakePeerOptions, makeFakePeer, seeder, type SeederOptions } from "../support/FakePeer.js"
+import { distinctPeerId, type FakeConnection, type FakePeerOptions, makeFakePeer, seeder, type SeederOptions } from "../support/FakePeer.js"
 import { compactPeers, fakeHttpTracker, queryParams } from "../support/FakeTracker.js"
 import { handInfo } from "../support/handInfo.js"
 import { payloadBytes, sha1 } from "../support/torrent.js"
@@ -77,10 +77,6 @@ const memorySink = (info: Info) => {
 }
 
 type Handler = NonNullable<FakePeerOptions["handler"]>
-
-/** Peer ids of our own for the fake peers: a real swarm's peers (all on 127.0.0.1 here) differ in them. */
-let fakePeers = 0
-const distinctPeerId = () => Uint8Array.from([...Buffer.from("-FK0001-", "latin1"), ...new Array<number>(11).fill(0x42), ++fakePeers % 256])
 
 /** A fake peer running `handler` that records every message the client sends it. */
 const recordingPeer = (handler: Handler, options: Omit<FakePeerOptions, "handler"> = {}) =>

@@ -15,7 +15,7 @@ import { type DownloadEvent, type PieceSink, runEngine } from "../../src/program
 import { Hasher } from "../../src/services/Hasher.js"
 import { PeerWire } from "../../src/services/PeerWire.js"
 import { Tracker } from "../../src/services/Tracker.js"
-import { type FakeConnection, makeFakePeer, messageReader, seeder } from "../support/FakePeer.js"
+import { type FakeConnection, distinctPeerId, makeFakePeer, messageReader, seeder } from "../support/FakePeer.js"
 import { compactPeers, fakeHttpTracker, queryParams } from "../support/FakeTracker.js"
 import { handInfo } from "../support/handInfo.js"
 import { waitUntil } from "../support/realTime.js"
@@ -50,7 +50,7 @@ const memoryDisk = (have: Bitfield): PieceSink => {
 /** A fake peer the engine dials; the test drives its one connection. */
 const fakeLeecher = Effect.gen(function* () {
   const connection = yield* Deferred.make<FakeConnection>()
-  const peer = yield* makeFakePeer({ handler: (c) => Effect.zipRight(Deferred.succeed(connection, c), Effect.never) })
+  const peer = yield* makeFakePeer({ peerId: distinctPeerId(), handler: (c) => Effect.zipRight(Deferred.succeed(connection, c), Effect.never) })
   return { address: peer.address, connection: Deferred.await(connection) }
 })
 
@@ -95,7 +95,7 @@ describe("download engine: upload while downloading", () => {
   it.scopedLive("tells a leecher of each piece it verifies and serves it from what was written", () =>
     Effect.gen(function* () {
       // Piece 5 is nowhere: the download keeps running while the leecher is served.
-      const source = yield* makeFakePeer({ handler: seeder({ data: payload, pieceLength, has: (i) => i !== 5 }) })
+      const source = yield* makeFakePeer({ peerId: distinctPeerId(), handler: seeder({ data: payload, pieceLength, has: (i) => i !== 5 }) })
       const leecher = yield* fakeLeecher
       const events = yield* startEngine(Bitfield.empty(info.pieceCount), [source.address, leecher.address])
       const c = yield* leecher.connection
@@ -125,6 +125,7 @@ describe("download engine: upload while downloading", () => {
       // The last piece comes only after the leecher was served, so the completed announce follows the upload.
       const served = yield* Deferred.make<void>()
       const source = yield* makeFakePeer({
+        peerId: distinctPeerId(),
         handler: (c) => Effect.zipRight(Deferred.await(served), seeder({ data: payload, pieceLength, has: (i) => i === 5 })(c))
       })
       const leecher = yield* fakeLeecher
@@ -149,7 +150,8 @@ describe("download engine: upload while downloading", () => {
       const announced = tracker.queries.map((q) => queryParams(q))
       expect(announced[0]!.get("event")).toBe("started")
       expect(announced[0]!.get("uploaded")).toBe("0")
-      expect(announced.at(-1)!.get("event")).toBe("completed")
-      expect(announced.at(-1)!.get("uploaded")).toBe("16384")
+      expect(announced.at(-2)!.get("event")).toBe("completed")
+      expect(announced.at(-2)!.get("uploaded")).toBe("16384")
+      expect(announced.at(-1)!.get("event")).toBe("stopped")
     }).pipe(Effect.provide(Layer.mergeAll(PeerWire.Tcp, Hasher.Sync))))
 })

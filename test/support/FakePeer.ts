@@ -90,6 +90,17 @@ export interface FakePeer {
 
 export const fakePeerId = Uint8Array.from([...Buffer.from("-FK0001-", "latin1"), ...new Array<number>(12).fill(0x42)])
 
+/**
+ * A peer id of its own for each fake peer of a swarm: all of them live on 127.0.0.1, and the
+ * client takes one peer id at one host for one peer.
+ */
+let fakePeersMade = 0
+export const distinctPeerId = (): Uint8Array => {
+  const id = Uint8Array.from(fakePeerId)
+  id[19] = ++fakePeersMade % 256
+  return id
+}
+
 /** Wires up a connected socket: handshake bytes first, then decoded messages. */
 const wire = (socket: net.Socket, maxFrameLength: number): Effect.Effect<FakeSocket> =>
   Effect.gen(function* () {

@@ -6,6 +6,7 @@
  * can give up instead of waiting for minutes.
  */
 import { Duration, Effect, Schedule, type Scope } from "effect"
+import { pieceSize } from "../../domain/Metainfo.js"
 import { isOwnAddress, type PeerAddress } from "../../domain/Peer.js"
 import { type AnnounceRequest, type AnnounceResponse, Tracker, type TrackerError } from "../../services/Tracker.js"
 import { TorrentEvent, type TorrentSource } from "./TorrentEvent.js"
@@ -33,6 +34,13 @@ export interface AnnouncerOptions {
   readonly addPeer: (address: PeerAddress) => Effect.Effect<void>
 }
 
+/** What the torrent lacks, whatever it wants (a seed of part of the data is not a complete seed). */
+const bytesMissing = ({ info, picker }: TorrentState): number => {
+  let left = info.totalLength
+  for (let i = 0; i < info.pieceCount; i++) if (picker.have.has(i)) left -= pieceSize(info, i)
+  return left
+}
+
 const failsForGood = (e: TrackerError) => e.reason === "Failure" || e.reason === "Malformed" || e.reason === "HttpStatus" || e.reason === "Unsupported"
 
 /** Starts announcing in the scope; the `stopped` announce runs when the scope closes. */
@@ -54,7 +62,7 @@ export const startAnnouncer = (
       port: state.port,
       uploaded: options.uploaded(),
       downloaded: state.counters.downloaded,
-      left: state.picker.bytesLeft,
+      left: bytesMissing(state),
       ...(event === undefined ? {} : { event })
     })
 

@@ -11,7 +11,7 @@ import { compactIp, decodeExtendedHandshake, encodeExtendedHandshake, extensionH
 import { allowedFastSet } from "../../domain/FastExtension.js"
 import type { CompletedPiece } from "../../domain/PiecePicker.js"
 import { Message, supportsExtensions, supportsFast } from "../../domain/Wire.js"
-import type { PeerConnection } from "../../services/PeerWire.js"
+import { type PeerConnection, PeerError } from "../../services/PeerWire.js"
 import { fill, initialDepth } from "./RequestScheduler.js"
 import { endSession, flush, type PeerSession, type SessionEnd, type TorrentState } from "./TorrentState.js"
 
@@ -108,7 +108,7 @@ const takeExtensionHandshake = (s: PeerSession, payload: Uint8Array): void => {
 }
 
 const violation = (s: PeerSession, rule: string): ReadonlyArray<CompletedPiece> => {
-  endSession(s, `protocol violation: ${rule}`, false)
+  endSession(s, new PeerError({ peer: s.key, reason: "Protocol", detail: rule }).message, false)
   return noPieces
 }
 
