@@ -1,6 +1,6 @@
 import type * as HelpDoc from "@effect/cli/HelpDoc"
 import type * as ValidationError from "@effect/cli/ValidationError"
-import { Cause } from "effect"
+import { Cause, Effect } from "effect"
 import { describeOsError } from "../../domain/OsError.js"
 import { spanText } from "./helpText.js"
 
@@ -72,3 +72,9 @@ export const describeUsageError = (error: ValidationError.ValidationError, argv:
   }
   return text.charAt(0).toLowerCase() + text.slice(1)
 }
+
+/**
+ * A line for the user on stderr. Not Console.error: main.ts silences that one, which @effect/cli
+ * uses for its own usage errors.
+ */
+export const note = (text: string) => Effect.sync(() => { process.stderr.write(`${text}\n`) })

@@ -9,13 +9,12 @@ import { newPeerId, quietOption } from "./clientOptions.js"
 import { SeedLayer } from "./layers.js"
 import { makeStatusLines, mib, type ProgressMode, progressMode } from "./progress.js"
 import { readTorrent } from "./torrentFile.js"
+import { withShownDefault } from "./helpText.js"
 
 /** What seeding needs beyond the download's services: the listener. */
 
 export const hostOption = Options.text("host").pipe(
-  Options.withDefault("127.0.0.1"),
-  Options.withDescription("the address to accept peers on (0.0.0.0: every interface)")
-)
+  Options.withDescription("the address to accept peers on (0.0.0.0: every interface)"), withShownDefault("127.0.0.1"))
 
 export const announceIntervalOption = Options.integer("announce-interval").pipe(
   Options.optional,
@@ -81,9 +80,7 @@ export const seedCommand = Command.make(
       Args.withDescription("the payload: the file of a single-file torrent, the folder of a multi-file one")
     ),
     port: Options.integer("port").pipe(
-      Options.withDefault(6881),
-      Options.withDescription("the port to accept peers on, announced to the trackers (0: any free port)")
-    ),
+      Options.withDescription("the port to accept peers on, announced to the trackers (0: any free port)"), withShownDefault(6881)),
     host: hostOption,
     announceInterval: announceIntervalOption,
     quiet: quietOption
