@@ -35,10 +35,11 @@ export const seedOptions = (
 })
 
 /**
- * Renders seeding on stderr: the start line and peers always (unless quiet), the upload totals as a
+ * Renders seeding on stderr: the start line (a warning when pieces of the data at `payloadPath`
+ * failed to verify) and peers always (unless quiet), the upload totals as a
  * live line on a terminal, otherwise a plain line when they changed, at most every few seconds.
  */
-export const makeSeedRenderer = (mode: ProgressMode, plainEveryMs = 5000) => {
+export const makeSeedRenderer = (mode: ProgressMode, plainEveryMs = 5000, payloadPath?: string) => {
   const { line, status } = makeStatusLines(mode, plainEveryMs)
   let lastBytes = 0
   return (event: SeedEvent): Effect.Effect<void> =>
@@ -46,7 +47,11 @@ export const makeSeedRenderer = (mode: ProgressMode, plainEveryMs = 5000) => {
       if (mode === "quiet") return
       switch (event._tag) {
         case "Started":
-          line(`seeding ${event.verified} of ${event.pieces} pieces, listening on ${formatPeer(event)}`)
+          line(
+            event.verified < event.pieces && payloadPath !== undefined
+              ? `seeding ${event.verified} of ${event.pieces} pieces: the data at ${payloadPath} is incomplete; listening on ${formatPeer(event)}`
+              : `seeding ${event.verified} of ${event.pieces} pieces, listening on ${formatPeer(event)}`
+          )
           return
         case "AnnounceFailed":
           line(`announce failed: ${event.reason}`)
@@ -88,7 +93,7 @@ export const seedCommand = Command.make(
   ({ announceInterval, host, path, port, quiet, torrent }) =>
     Effect.gen(function* () {
       const meta = yield* readTorrent(torrent)
-      const render = makeSeedRenderer(progressMode(quiet))
+      const render = makeSeedRenderer(progressMode(quiet), 5000, path)
       yield* seedPath({ info: meta.info, trackers: trackerTiers(meta) }, path, seedOptions(newPeerId(), port, host, announceInterval)).pipe(
         Stream.runForEach(render)
       )
