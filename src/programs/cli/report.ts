@@ -50,7 +50,7 @@ const rewrites: ReadonlyArray<readonly [RegExp, (groups: ReadonlyArray<string>, 
   [/^Expected to find option: '(.+)'/, ([flag]) => `missing option ${flag}`],
   [/^Missing argument (<.+>)/, ([name]) => `missing argument ${name}`],
   [/^Received unknown argument: '(.+)'/, ([arg]) => `unexpected argument '${arg}'`],
-  [/^'(.*)' is not an? (\w+)/, ([value, type], argv) =>
+  [/^'(.*)' is not an? (integer|float|boolean|date)$/, ([value, type], argv) =>
     `${optionOf(value!, argv)}'${value}' is not ${/^[aeiou]/.test(type!) ? "an" : "a"} ${type}`]
 ]
 
