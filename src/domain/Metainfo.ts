@@ -38,6 +38,12 @@ export interface Metainfo {
   readonly announce: string | undefined
   /** BEP 12 tiers; empty when the torrent has no announce-list. */
   readonly announceList: ReadonlyArray<ReadonlyArray<string>>
+  /** Web seeds (BEP 19 `url-list`): HTTP URLs that serve the payload. */
+  readonly webSeeds: ReadonlyArray<string>
+  readonly comment: string | undefined
+  readonly createdBy: string | undefined
+  /** `creation date`, in seconds since the Unix epoch. */
+  readonly creationDate: number | undefined
   readonly info: Info
 }
 
@@ -225,7 +231,7 @@ const parseInfoDict = (d: Bencode.BencodeDict, raw: Uint8Array): Parsed<Info> =>
     }
   })
 
-/** Tracker fields are hints: malformed entries are skipped rather than failing the torrent. */
+/** Tracker fields (and the descriptive fields below) are hints: malformed entries are skipped rather than failing the torrent. */
 const parseAnnounceList = (v: Bencode.Bencode | undefined): ReadonlyArray<ReadonlyArray<string>> =>
   Bencode.isList(v)
     ? v.flatMap((tier) => {
@@ -233,6 +239,19 @@ const parseAnnounceList = (v: Bencode.Bencode | undefined): ReadonlyArray<Readon
         return urls.length > 0 ? [urls] : []
       })
     : []
+
+/** An optional text field (its `.utf-8` variant preferred); absent or mistyped reads as undefined. */
+const optionalText = (d: Bencode.BencodeDict, key: string): string | undefined => {
+  const v = Bencode.get(d, preferUtf8(d, key, Bencode.isBytes))
+  return Bencode.isBytes(v) ? Bencode.toText(v) : undefined
+}
+
+/** `url-list` is one URL or a list of them (BEP 19). */
+const parseUrlList = (v: Bencode.Bencode | undefined): ReadonlyArray<string> =>
+  Bencode.isBytes(v) ? [Bencode.toText(v)] : Bencode.isList(v) ? v.filter(Bencode.isBytes).map(Bencode.toText) : []
+
+const parseCreationDate = (v: Bencode.Bencode | undefined): number | undefined =>
+  Bencode.isInt(v) && v >= 0n && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : undefined
 
 /** Parses and validates a `.torrent` file. The info hash is the SHA-1 of the info dict's bytes as they stand in the file. */
 export const parseTorrent = (bytes: Uint8Array): Either.Either<Metainfo, MetainfoError | Bencode.BencodeError> =>
@@ -245,6 +264,10 @@ export const parseTorrent = (bytes: Uint8Array): Either.Either<Metainfo, Metainf
       return {
         announce: Bencode.isBytes(announce) ? Bencode.toText(announce) : undefined,
         announceList: parseAnnounceList(Bencode.get(dict, "announce-list")),
+        webSeeds: parseUrlList(Bencode.get(dict, "url-list")).filter((url) => url.length > 0),
+        comment: optionalText(dict, "comment"),
+        createdBy: optionalText(dict, "created by"),
+        creationDate: parseCreationDate(Bencode.get(dict, "creation date")),
         info
       }
     })

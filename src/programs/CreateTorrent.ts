@@ -17,6 +17,7 @@ import * as Path from "@effect/platform/Path"
 import type { PlatformError } from "@effect/platform/Error"
 import { Data, Effect, Option } from "effect"
 import { createHash, type Hash } from "node:crypto"
+import { describeOsError } from "../domain/OsError.js"
 import {
   buildTorrent,
   type BuiltTorrent,
@@ -52,7 +53,7 @@ export class CreateTorrentError extends Data.TaggedError("CreateTorrentError")<{
   readonly cause?: unknown
 }> {
   override get message() {
-    const cause = this.cause instanceof Error ? `: ${this.cause.message}` : ""
+    const cause = this.cause === undefined ? "" : `: ${describeOsError(this.cause)}`
     switch (this.reason) {
       case "NotFound":
         return `cannot create a torrent from ${this.path}: no such file or folder`

@@ -22,6 +22,8 @@ export interface DemoOptions {
   readonly keep?: string
   /** Called with every download event (the CLI renders progress with it). */
   readonly onEvent?: (event: DownloadEvent) => Effect.Effect<void>
+  /** Called once the swarm is up, before the download starts. */
+  readonly onReady?: (swarm: { readonly pieces: number; readonly tracker: string }) => Effect.Effect<void>
 }
 
 export interface DemoSummary {
@@ -84,9 +86,7 @@ export const runDemo = (options: DemoOptions) =>
       const torrent = yield* createTorrent(payload, { announce: [tracker.url] })
       yield* fs.writeFile(path.join(folder, "demo.torrent"), torrent.bytes)
       const source = { info: torrent.metainfo.info, trackers: [[tracker.url]] }
-      yield* Effect.logInfo(
-        `demo: ${options.sizeMib} MiB payload, ${source.info.pieceCount} pieces, tracker ${tracker.url}, ${options.seeders} seeders`
-      )
+      yield* options.onReady?.({ pieces: source.info.pieceCount, tracker: tracker.url }) ?? Effect.void
 
       // The seeders know their data is complete (we just wrote it): no need to hash it first.
       const all = Bitfield.full(source.info.pieceCount)

@@ -17,6 +17,7 @@ import * as Http from "node:http"
 import * as Net from "node:net"
 import * as Bencode from "../domain/Bencode.js"
 import { formatPeer } from "../domain/Peer.js"
+import { describeOsError } from "../domain/OsError.js"
 import { formatIpv6 } from "../domain/TrackerResponse.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -306,7 +307,7 @@ export class TrackerServerError extends Data.TaggedError("TrackerServerError")<{
   readonly cause?: unknown
 }> {
   override get message() {
-    return this.reason === "Listen" ? `tracker cannot listen: ${this.detail}` : `tracker: ${this.detail}`
+    return this.reason === "Listen" ? `cannot listen on ${this.detail}: ${describeOsError(this.cause)}` : `tracker: ${this.detail}`
   }
 }
 
@@ -407,10 +408,9 @@ export const makeTrackerServer = (
     const nodeServer = Http.createServer()
     const server = yield* NodeHttpServer.make(() => nodeServer, { host, port: requestedPort }).pipe(
       Effect.mapError((e) => {
-        const code = (e.cause as { code?: string } | undefined)?.code
         return new TrackerServerError({
           reason: "Listen",
-          detail: `${formatPeer({ host, port: requestedPort })}: ${code ?? String(e.cause)}`,
+          detail: formatPeer({ host, port: requestedPort }),
           cause: e.cause
         })
       })

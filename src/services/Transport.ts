@@ -7,6 +7,7 @@
  */
 import * as net from "node:net"
 import { Context, Data, Duration, Effect, Layer, Queue, type Scope, Stream } from "effect"
+import { describeOsError } from "../domain/OsError.js"
 import { formatPeer, type PeerAddress } from "../domain/Peer.js"
 
 export type PeerErrorReason =
@@ -57,17 +58,7 @@ export class ListenError extends Data.TaggedError("ListenError")<{
   readonly cause: unknown
 }> {
   override get message() {
-    const code = (this.cause as { code?: unknown } | undefined)?.code
-    const why = code === "EADDRINUSE"
-      ? "the port is in use"
-      : code === "EACCES"
-      ? "permission denied"
-      : code === "EADDRNOTAVAIL"
-      ? "no such local address"
-      : this.cause instanceof Error
-      ? this.cause.message
-      : String(this.cause)
-    return `cannot listen on ${formatPeer({ host: this.host, port: this.port })}: ${why}`
+    return `cannot listen on ${formatPeer({ host: this.host, port: this.port })}: ${describeOsError(this.cause)}`
   }
 }
 

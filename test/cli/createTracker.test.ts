@@ -41,11 +41,11 @@ describe("create", () => {
     expect(info.stdout).toContain(`Info Hash: ${toHex(meta.info.infoHash)}\n`)
   })
 
-  it("fails with one line and exit 1 on a bad piece length or a missing path", async () => {
+  it("refuses a bad piece length as bad usage (exit 2), and fails with one line and exit 1 on a missing path", async () => {
     writeFileSync(path.join(tmp, "x.bin"), payloadBytes(10))
     const bad = await runCli(["create", path.join(tmp, "x.bin"), "-o", path.join(tmp, "x.torrent"), "--piece-length", "1000"])
-    expect(bad).toMatchObject({ code: 1, stdout: "" })
-    expect(bad.stderr).toMatch(/^error: cannot create the torrent: piece length 1000 is not a power of two[^\n]*\n$/)
+    expect(bad).toMatchObject({ code: 2, stdout: "" })
+    expect(bad.stderr).toMatch(/^error: --piece-length: 1000 is not a power of two from 16384 to 67108864\nUsage: bittorrent create /)
     const missing = await runCli(["create", path.join(tmp, "nope"), "-o", path.join(tmp, "x.torrent")])
     expect(missing).toMatchObject({ code: 1, stdout: "" })
     expect(missing.stderr).toMatch(/^error: cannot create a torrent from .*nope: no such file or folder\n$/)

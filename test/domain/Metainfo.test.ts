@@ -306,3 +306,35 @@ describe("Metainfo.trackerTiers", () => {
     expect(meta.announce).toBeUndefined()
   })
 })
+
+describe("Metainfo descriptive fields", () => {
+  const info = singleFileInfo("x", payload, 256)
+  const parse = (top: Record<string, Bencode.Bencode | undefined>) => parseOk(torrentBytes(info, top))
+
+  it("reads comment, created by, creation date and url-list", () => {
+    const meta = parse({
+      comment: text("a comment"),
+      "created by": text("mktorrent 1.1"),
+      "creation date": int(1700000000),
+      "url-list": [text("http://a/x"), text("http://b/x")]
+    })
+    expect(meta).toMatchObject({ comment: "a comment", createdBy: "mktorrent 1.1", creationDate: 1700000000, webSeeds: ["http://a/x", "http://b/x"] })
+  })
+
+  it("prefers comment.utf-8 and accepts a url-list of one string", () => {
+    const meta = parse({ comment: text("legacy"), "comment.utf-8": text("é"), "url-list": text("http://a/x") })
+    expect(meta).toMatchObject({ comment: "é", webSeeds: ["http://a/x"] })
+  })
+
+  it("reads absent or mistyped fields as nothing, without failing the torrent", () => {
+    expect(parse({})).toMatchObject({ comment: undefined, createdBy: undefined, creationDate: undefined, webSeeds: [] })
+    expect(parse({ comment: int(3), "created by": [], "creation date": int(-1), "url-list": int(1) }))
+      .toMatchObject({ comment: undefined, createdBy: undefined, creationDate: undefined, webSeeds: [] })
+  })
+
+  it.prop("round-trips any comment and non-negative creation date", [fc.string(), fc.integer({ min: 0, max: 2 ** 40 })], ([comment, date]) => {
+    const meta = parse({ comment: text(comment), "creation date": int(date) })
+    expect(meta.comment).toBe(comment)
+    expect(meta.creationDate).toBe(date)
+  })
+})

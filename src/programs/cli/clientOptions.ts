@@ -1,8 +1,12 @@
 /** Options shared by the commands that download, and the peer id they announce. */
 import * as Args from "@effect/cli/Args"
+import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
+import * as ValidationError from "@effect/cli/ValidationError"
+import { Effect } from "effect"
 import { randomBytes } from "node:crypto"
 import { makePeerId } from "../../domain/Peer.js"
+import { withShownDefault } from "./helpText.js"
 
 export const outputOption = Options.text("output").pipe(
   Options.withAlias("o"),
@@ -10,21 +14,17 @@ export const outputOption = Options.text("output").pipe(
 )
 export const quietOption = Options.boolean("quiet").pipe(Options.withAlias("q"), Options.withDescription("no progress on stderr"))
 export const portOption = Options.integer("port").pipe(
-  Options.withDefault(6881),
-  Options.withDescription("the port announced to trackers")
-)
+  Options.withDescription("the port announced to trackers"), withShownDefault(6881))
 export const defaultPort = 6881
 export const listenPortOption = Options.integer("port").pipe(
   Options.optional,
-  Options.withDescription(`where to accept peers while downloading (default ${defaultPort}, or the next free port up to ${defaultPort + 8}, else any; 0: any)`)
+  Options.withDescription(`where to accept peers (default ${defaultPort}, or the next free port up to ${defaultPort + 8}, else any; 0: any)`)
 )
 export const fastOption = Options.boolean("fast").pipe(
   Options.withDescription("negotiate the Fast extension (BEP 6); off by default for strict classic peers")
 )
 export const maxPeersOption = Options.integer("max-peers").pipe(
-  Options.withDefault(30),
-  Options.withDescription("how many peers to download from at once")
-)
+  Options.withDescription("how many peers to download from at once"), withShownDefault(30))
 export const sequentialOption = Options.boolean("sequential").pipe(
   Options.withDescription("fetch pieces in order instead of rarest first")
 )
@@ -32,3 +32,16 @@ export const sequentialOption = Options.boolean("sequential").pipe(
 export const newPeerId = (): Uint8Array => makePeerId((n) => new Uint8Array(randomBytes(n)))
 
 export const magnetArg = Args.text({ name: "magnet" }).pipe(Args.withDescription("a magnet:?xt=urn:btih:... link"))
+
+/**
+ * Refuses a value `problem` objects to, as a usage error (exit 2): `--size-mib: must be at least 1, not 0`.
+ */
+export const checked = <A>(flag: string, problem: (value: A) => string | undefined) => (self: Options.Options<A>) =>
+  Options.mapEffect(self, (value) => {
+    const why = problem(value)
+    return why === undefined ? Effect.succeed(value) : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`${flag}: ${why}`)))
+  })
+
+/** The `problem` of `checked` for a count that must be at least `min`. */
+export const atLeast = (min: number) => (n: number): string | undefined =>
+  n >= min ? undefined : `must be at least ${min}, not ${n}`

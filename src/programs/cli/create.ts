@@ -2,9 +2,13 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as FileSystem from "@effect/platform/FileSystem"
-import { Console, Effect, Option } from "effect"
+import { Console, Effect, Either, Option } from "effect"
 import { toHex } from "../../domain/Bytes.js"
+import { validatePieceLength } from "../../domain/TorrentBuilder.js"
 import { CreateTorrentError, createTorrent } from "../CreateTorrent.js"
+import { checked } from "./clientOptions.js"
+import { jsonOption } from "./info.js"
+import { note } from "./report.js"
 
 /**
  * `create <path> -o <file.torrent>`: a torrent of a file or folder. Prints `Info Hash: <hex>` on stdout;
@@ -22,13 +26,18 @@ export const createCommand = Command.make(
     ),
     pieceLength: Options.integer("piece-length").pipe(
       Options.optional,
-      Options.withDescription("bytes per piece, a power of two from 16384 to 67108864 (default: 1000 to 2000 pieces, 16 KiB to 16 MiB)")
+      Options.withDescription("bytes per piece, a power of two from 16384 to 67108864 (default: 1000 to 2000 pieces, 16 KiB to 16 MiB)"),
+      checked("--piece-length", Option.match({
+        onNone: () => undefined,
+        onSome: (n) => Either.match(validatePieceLength(n), { onLeft: () => `${n} is not a power of two from 16384 to 67108864`, onRight: () => undefined })
+      }))
     ),
     private: Options.boolean("private").pipe(Options.withDescription("set the private flag (BEP 27): trackers only, no DHT or PEX")),
     name: Options.text("name").pipe(Options.optional, Options.withDescription("the torrent's name (default: the file or folder name)")),
-    comment: Options.text("comment").pipe(Options.optional, Options.withDescription("a free-text comment"))
+    comment: Options.text("comment").pipe(Options.optional, Options.withDescription("a free-text comment")),
+    json: jsonOption
   },
-  ({ announce, comment, name, output, path, pieceLength, private: isPrivate }) =>
+  ({ announce, comment, json, name, output, path, pieceLength, private: isPrivate }) =>
     Effect.gen(function* () {
       const created = yield* createTorrent(path, {
         announce,
@@ -38,15 +47,26 @@ export const createCommand = Command.make(
         ...Option.match(name, { onNone: () => ({}), onSome: (n) => ({ name: n }) }),
         ...Option.match(comment, { onNone: () => ({}), onSome: (c) => ({ comment: c }) })
       })
-      for (const s of created.skipped) yield* Effect.logWarning(`skipped ${s.path}: ${s.why}`)
+      for (const s of created.skipped) yield* note(`skipped ${s.path}: ${s.why}`)
       const fs = yield* FileSystem.FileSystem
       yield* fs.writeFile(output, created.bytes).pipe(
         Effect.mapError((cause) => new CreateTorrentError({ path: output, reason: "Unwritable", cause }))
       )
       const { info } = created.metainfo
-      yield* Effect.logInfo(
-        `${output}: ${info.files.length} file(s), ${info.totalLength} bytes, ${info.pieceCount} pieces of ${info.pieceLength} bytes`
-      )
+      if (json) {
+        return yield* Console.log(JSON.stringify({
+          output,
+          infoHash: toHex(created.infoHash),
+          name: info.name,
+          length: info.totalLength,
+          pieceLength: info.pieceLength,
+          pieceCount: info.pieceCount,
+          files: info.files.length,
+          skipped: created.skipped.map((s) => ({ path: s.path, reason: s.why }))
+        }))
+      }
+      const files = info.files.length === 1 ? "1 file" : `${info.files.length} files`
+      yield* note(`wrote ${output}: ${files}, ${info.totalLength} bytes, ${info.pieceCount === 1 ? "1 piece" : `${info.pieceCount} pieces`} of ${info.pieceLength} bytes`)
       yield* Console.log(`Info Hash: ${toHex(created.infoHash)}`)
     })
 ).pipe(Command.withDescription("Create a .torrent file from a file or folder"))

@@ -2,16 +2,20 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import { Console, Effect, Logger, LogLevel, Option } from "effect"
 import { runDemo } from "../Demo.js"
-import { quietOption } from "./clientOptions.js"
+import { atLeast, checked, quietOption } from "./clientOptions.js"
 import { ClientLayer } from "./layers.js"
 import { makeRenderer, progressMode } from "./progress.js"
+import { withShownDefault } from "./helpText.js"
+import { note } from "./report.js"
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`
 
 /** `demo`: the built-in local swarm, downloaded with the full pipeline; prints a summary on stdout. */
 export const demoCommand = Command.make(
   "demo",
   {
-    sizeMib: Options.integer("size-mib").pipe(Options.withDefault(64), Options.withDescription("payload size in MiB")),
-    seeders: Options.integer("seeders").pipe(Options.withDefault(3), Options.withDescription("how many seeders")),
+    sizeMib: Options.integer("size-mib").pipe(Options.withDescription("payload size in MiB"), withShownDefault(64), checked("--size-mib", atLeast(1))),
+    seeders: Options.integer("seeders").pipe(Options.withDescription("how many seeders"), withShownDefault(3), checked("--seeders", atLeast(1))),
     keep: Options.directory("keep").pipe(
       Options.optional,
       Options.withDescription("keep the payload, torrent and download in this folder")
@@ -22,15 +26,17 @@ export const demoCommand = Command.make(
     Effect.gen(function* () {
       const render = makeRenderer(progressMode(quiet))
       const summary = yield* runDemo({
-        sizeMib: Math.max(1, sizeMib),
-        seeders: Math.max(1, seeders),
+        sizeMib,
+        seeders,
         onEvent: render,
+        onReady: ({ pieces, tracker }) =>
+          quiet ? Effect.void : note(`demo: ${sizeMib} MiB payload, ${pieces} pieces, tracker ${tracker}, ${plural(seeders, "seeder")}`),
         ...(Option.isSome(keep) ? { keep: keep.value } : {})
       })
       const mib = summary.bytes / 1048576
       yield* Console.log(
         [
-          `Demo: ${mib.toFixed(0)} MiB from ${summary.peersUsed} peers in ${summary.seconds.toFixed(2)} s ` +
+          `Demo: ${mib.toFixed(0)} MiB from ${plural(summary.peersUsed, "peer")} in ${summary.seconds.toFixed(2)} s ` +
           `(${(mib / summary.seconds).toFixed(1)} MiB/s), verified byte for byte`,
           ...(summary.folder === undefined ? [] : [`Files kept in ${summary.folder}`])
         ].join("\n")

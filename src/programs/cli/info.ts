@@ -1,24 +1,26 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
 import { Console, Effect } from "effect"
 import { toHex } from "../../domain/Bytes.js"
-import type { Info } from "../../domain/Metainfo.js"
+import type { Info, Metainfo } from "../../domain/Metainfo.js"
 import { readTorrent } from "./torrentFile.js"
+
+const classicHead = (trackerUrl: string | undefined, info: Info): Array<string> => [
+  ...(trackerUrl === undefined ? [] : [`Tracker URL: ${trackerUrl}`]),
+  `Length: ${info.totalLength}`,
+  `Info Hash: ${toHex(info.infoHash)}`,
+  `Piece Length: ${info.pieceLength}`
+]
+
+const hashLines = (info: Info): Array<string> => ["Piece Hashes:", ...info.pieceHashes.map(toHex)]
 
 /**
  * The `info` lines (CONTRACT.md), shared with `magnet_info`. A multi-file torrent adds `Files:` and
  * one `<length> <path>` line per file. A torrent without any tracker has no `Tracker URL` line.
  */
 export const formatInfo = (trackerUrl: string | undefined, info: Info): string => {
-  const lines: Array<string> = []
-  if (trackerUrl !== undefined) lines.push(`Tracker URL: ${trackerUrl}`)
-  lines.push(
-    `Length: ${info.totalLength}`,
-    `Info Hash: ${toHex(info.infoHash)}`,
-    `Piece Length: ${info.pieceLength}`,
-    "Piece Hashes:"
-  )
-  for (const hash of info.pieceHashes) lines.push(toHex(hash))
+  const lines = [...classicHead(trackerUrl, info), ...hashLines(info)]
   if (info.isMultiFile) {
     lines.push("Files:")
     for (const file of info.files) lines.push(`${file.length} ${file.path.join("/")}`)
@@ -26,12 +28,74 @@ export const formatInfo = (trackerUrl: string | undefined, info: Info): string =
   return lines.join("\n")
 }
 
-/** `info <file.torrent>`: tracker, length, info hash and piece hashes. */
+const firstTracker = (meta: Metainfo): string | undefined => meta.announce ?? meta.announceList[0]?.[0]
+
+const isoDate = (seconds: number | undefined): string | undefined =>
+  seconds === undefined || seconds * 1000 > 8.64e15 ? undefined : new Date(seconds * 1000).toISOString().replace(".000Z", "Z")
+
+const filePath = (meta: Metainfo, index: number): string => meta.info.files[index]!.path.join("/")
+
+/**
+ * `info --details`: the classic head lines in their order, then everything else the torrent says,
+ * the files with their 0-based indices, and the piece hashes last (they run to thousands of lines).
+ */
+export const formatInfoDetails = (meta: Metainfo): string => {
+  const { info } = meta
+  const optional = (label: string, value: string | undefined) => (value === undefined ? [] : [`${label}: ${value}`])
+  return [
+    ...classicHead(firstTracker(meta), info),
+    `Pieces: ${info.pieceCount}`,
+    `Name: ${info.name}`,
+    ...optional("Comment", meta.comment),
+    ...optional("Created By", meta.createdBy),
+    ...optional("Creation Date", isoDate(meta.creationDate)),
+    `Private: ${info.private ? "yes" : "no"}`,
+    ...(meta.announceList.length === 0 ? [] : ["Trackers:", ...meta.announceList.map((tier, i) => `  tier ${i}: ${tier.join(" ")}`)]),
+    ...(meta.webSeeds.length === 0 ? [] : ["Web Seeds:", ...meta.webSeeds.map((url) => `  ${url}`)]),
+    "Files:",
+    ...info.files.map((file, i) => `  ${i}: ${file.length} ${filePath(meta, i)}`),
+    ...hashLines(info)
+  ].join("\n")
+}
+
+/** `info --json`: one JSON document; the fields are documented in docs/cli.md. */
+export const infoJson = (meta: Metainfo) => {
+  const { info } = meta
+  return {
+    name: info.name,
+    infoHash: toHex(info.infoHash),
+    length: info.totalLength,
+    pieceLength: info.pieceLength,
+    pieceCount: info.pieceCount,
+    private: info.private,
+    multiFile: info.isMultiFile,
+    announce: meta.announce ?? null,
+    trackers: meta.announceList.length > 0 ? meta.announceList : meta.announce === undefined ? [] : [[meta.announce]],
+    webSeeds: meta.webSeeds,
+    comment: meta.comment ?? null,
+    createdBy: meta.createdBy ?? null,
+    creationDate: isoDate(meta.creationDate) ?? null,
+    files: info.files.map((file, index) => ({ index, path: filePath(meta, index), length: file.length, offset: file.offset })),
+    pieceHashes: info.pieceHashes.map(toHex)
+  }
+}
+
+export const jsonOption = Options.boolean("json").pipe(Options.withDescription("print one JSON document on stdout (see docs/cli.md)"))
+
+/** `info <file.torrent>`: tracker, length, info hash and piece hashes; `--details` or `--json` for the rest. */
 export const infoCommand = Command.make(
   "info",
-  { torrent: Args.file({ name: "torrent" }).pipe(Args.withDescription("path to a .torrent file")) },
-  ({ torrent }) =>
+  {
+    torrent: Args.text({ name: "torrent" }).pipe(Args.withDescription("path to a .torrent file")),
+    details: Options.boolean("details").pipe(
+      Options.withDescription("also name, comment, creator, date, private flag, every tracker tier, web seeds and the files")
+    ),
+    json: jsonOption
+  },
+  ({ details, json, torrent }) =>
     Effect.flatMap(readTorrent(torrent), (meta) =>
-      Console.log(formatInfo(meta.announce ?? meta.announceList[0]?.[0], meta.info))
+      Console.log(
+        json ? JSON.stringify(infoJson(meta)) : details ? formatInfoDetails(meta) : formatInfo(firstTracker(meta), meta.info)
+      )
     )
-).pipe(Command.withDescription("Print a torrent's tracker, length, info hash and piece hashes"))
+).pipe(Command.withDescription("Print a torrent's tracker, length, info hash and piece hashes (--details: everything)"))

@@ -4,6 +4,7 @@ import { Console, Effect } from "effect"
 import { trackerTiers } from "../../domain/Metainfo.js"
 import { formatPeer, isOwnAddress } from "../../domain/Peer.js"
 import { newPeerId, portOption } from "./clientOptions.js"
+import { jsonOption } from "./info.js"
 import { readTorrent } from "./torrentFile.js"
 import { Tracker } from "../../services/Tracker.js"
 import { TrackerClientLayer } from "./layers.js"
@@ -14,8 +15,8 @@ import { TrackerClientLayer } from "./layers.js"
  */
 export const peersCommand = Command.make(
   "peers",
-  { torrent: Args.text({ name: "torrent" }).pipe(Args.withDescription("a .torrent file")), port: portOption },
-  ({ port, torrent }) =>
+  { torrent: Args.text({ name: "torrent" }).pipe(Args.withDescription("a .torrent file")), port: portOption, json: jsonOption },
+  ({ json, port, torrent }) =>
     Effect.gen(function* () {
       const meta = yield* readTorrent(torrent)
       const tiers = yield* (yield* Tracker).tiers(trackerTiers(meta))
@@ -29,6 +30,15 @@ export const peersCommand = Command.make(
       })
       // Trackers list the announcer too; we are not a peer of our own.
       const peers = response.peers.filter((p) => !isOwnAddress(p, port))
-      if (peers.length > 0) yield* Console.log(peers.map(formatPeer).join("\n"))
+      if (json) {
+        yield* Console.log(JSON.stringify({
+          peers: peers.map(({ host, port }) => ({ host, port })),
+          interval: response.interval,
+          complete: response.complete ?? null,
+          incomplete: response.incomplete ?? null
+        }))
+      } else if (peers.length > 0) {
+        yield* Console.log(peers.map(formatPeer).join("\n"))
+      }
     }).pipe(Effect.provide(TrackerClientLayer))
 ).pipe(Command.withDescription("Ask the torrent's trackers for peers and print them as ip:port, one a line"))

@@ -9,11 +9,10 @@ import { newPeerId, quietOption } from "./clientOptions.js"
 import { ClientLayer } from "./layers.js"
 import { makeStatusLines, mib, type ProgressMode, progressMode } from "./progress.js"
 import { readTorrent } from "./torrentFile.js"
+import { withShownDefault } from "./helpText.js"
 
 export const hostOption = Options.text("host").pipe(
-  Options.withDefault("0.0.0.0"),
-  Options.withDescription("the address to accept peers on (default every interface)")
-)
+  Options.withDescription("the address to accept peers on (0.0.0.0: every interface)"), withShownDefault("0.0.0.0"))
 
 export const announceIntervalOption = Options.integer("announce-interval").pipe(
   Options.optional,
@@ -34,10 +33,11 @@ export const seedOptions = (
 })
 
 /**
- * Renders seeding on stderr: the start line and peers always (unless quiet), the upload totals as a
+ * Renders seeding on stderr: the start line (a warning when pieces of the data at `payloadPath`
+ * failed to verify) and peers always (unless quiet), the upload totals as a
  * live line on a terminal, otherwise a plain line when they changed, at most every few seconds.
  */
-export const makeSeedRenderer = (mode: ProgressMode, plainEveryMs = 5000) => {
+export const makeSeedRenderer = (mode: ProgressMode, plainEveryMs = 5000, payloadPath?: string) => {
   const { line, status } = makeStatusLines(mode, plainEveryMs)
   let lastBytes = 0
   return (event: SeedEvent): Effect.Effect<void> =>
@@ -45,7 +45,11 @@ export const makeSeedRenderer = (mode: ProgressMode, plainEveryMs = 5000) => {
       if (mode === "quiet") return
       switch (event._tag) {
         case "Started":
-          line(`seeding ${event.verified} of ${event.pieces} pieces, listening on ${formatPeer(event)}`)
+          line(
+            event.verified < event.pieces && payloadPath !== undefined
+              ? `seeding ${event.verified} of ${event.pieces} pieces: the data at ${payloadPath} is incomplete; listening on ${formatPeer(event)}`
+              : `seeding ${event.verified} of ${event.pieces} pieces, listening on ${formatPeer(event)}`
+          )
           return
         case "AnnounceFailed":
           line(`announce failed: ${event.reason}`)
@@ -79,9 +83,7 @@ export const seedCommand = Command.make(
       Args.withDescription("the payload: the file of a single-file torrent, the folder of a multi-file one")
     ),
     port: Options.integer("port").pipe(
-      Options.withDefault(6881),
-      Options.withDescription("the port to accept peers on, announced to the trackers (0: any free port)")
-    ),
+      Options.withDescription("the port to accept peers on, announced to the trackers (0: any free port)"), withShownDefault(6881)),
     host: hostOption,
     announceInterval: announceIntervalOption,
     quiet: quietOption
@@ -89,7 +91,7 @@ export const seedCommand = Command.make(
   ({ announceInterval, host, path, port, quiet, torrent }) =>
     Effect.gen(function* () {
       const meta = yield* readTorrent(torrent)
-      const render = makeSeedRenderer(progressMode(quiet))
+      const render = makeSeedRenderer(progressMode(quiet), 5000, path)
       yield* seedPath({ info: meta.info, trackers: trackerTiers(meta) }, path, seedOptions(newPeerId(), port, host, announceInterval)).pipe(
         Stream.runForEach(render)
       )

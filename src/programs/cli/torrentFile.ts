@@ -1,6 +1,7 @@
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Data, Effect } from "effect"
 import { parseTorrent } from "../../domain/Metainfo.js"
+import { describeOsError } from "../../domain/OsError.js"
 
 /** A torrent file that cannot be read (the parse errors are the domain's own). */
 export class TorrentFileError extends Data.TaggedError("TorrentFileError")<{
@@ -9,9 +10,7 @@ export class TorrentFileError extends Data.TaggedError("TorrentFileError")<{
   readonly cause: unknown
 }> {
   override get message() {
-    return this.reason === "NotFound"
-      ? `cannot read ${this.path}: no such file`
-      : `cannot read ${this.path}: ${this.cause instanceof Error ? this.cause.message : String(this.cause)}`
+    return this.reason === "NotFound" ? `cannot read ${this.path}: no such file` : `cannot read ${this.path}: ${describeOsError(this.cause)}`
   }
 }
 
