@@ -59,7 +59,7 @@ describe("seed (CLI)", () => {
       yield* write(data, payload)
       yield* Effect.promise(ensureBuilt)
 
-      const child = spawn(process.execPath, [cliPath, "seed", torrent, data, "--port", "0"], {
+      const child = spawn(process.execPath, [cliPath, "seed", torrent, data, "--port", "0", "--host", "127.0.0.1"], {
         cwd: repoRoot,
         stdio: ["ignore", "pipe", "pipe"]
       })

@@ -18,7 +18,7 @@ export const portOption = Options.integer("port").pipe(
 export const defaultPort = 6881
 export const listenPortOption = Options.integer("port").pipe(
   Options.optional,
-  Options.withDescription(`where to accept peers (default ${defaultPort}, or the next free port up to ${defaultPort + 8}, else any; 0: any)`)
+  Options.withDescription(`where to accept peers (default: ${defaultPort}, or the next free port up to ${defaultPort + 8}, else any; 0: any)`)
 )
 export const fastOption = Options.boolean("fast").pipe(
   Options.withDescription("negotiate the Fast extension (BEP 6); off by default for strict classic peers")
