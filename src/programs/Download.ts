@@ -96,7 +96,7 @@ export interface EngineOptions {
   readonly uploadSlots?: number
   /** Choker rounds (default 10 s). */
   readonly chokeInterval?: Duration.DurationInput
-  /** Requests a peer may have queued with us; more is a flood and drops it (default 1024). */
+  /** Requests a peer may have queued with us; more is a flood and drops it (default 8192). */
   readonly maxQueuedRequests?: number
 }
 
@@ -236,7 +236,7 @@ const engine = (
       // Tit-for-tat: the choker ranks peers by what they give us.
       const uploader = readBlock === undefined ? undefined : yield* makeUploader(info, { readBlock }, picker.have, {
         slots: options.uploadSlots ?? 4,
-        maxQueuedRequests: options.maxQueuedRequests ?? 1024,
+        ...(options.maxQueuedRequests === undefined ? {} : { maxQueuedRequests: options.maxQueuedRequests }),
         chokeInterval,
         rate: (p) => sessions.get(p.key)?.rate ?? 0
       })

@@ -68,7 +68,7 @@ export interface SeedOptions {
   readonly uploadSlots?: number
   /** Connections at once, both directions (default 50). */
   readonly maxPeers?: number
-  /** Requests (blocks and metadata pieces) a peer may have queued with us; more is a flood and drops it (default 1024). */
+  /** Requests (blocks and metadata pieces) a peer may have queued with us, advertised as `reqq`; more is a flood and drops it (default 8192). */
   readonly maxQueuedRequests?: number
   /** How often `Uploaded` is emitted (default 1 s). */
   readonly progressInterval?: Duration.DurationInput
@@ -78,8 +78,6 @@ export interface SeedOptions {
 
 // --- tuning ---------------------------------------------------------------------------------
 
-/** The queue depth we ask peers to keep (BEP 10 `reqq`): 4 MiB in flight is plenty even on loopback. */
-const advertisedQueue = 250
 /**
  * A listed address where we found a seeder (while seeding ourselves) is dialled again only after
  * this wait, doubled each time up to the maximum: another client may take that port later (a
@@ -176,7 +174,7 @@ const seeder = (
       const fatal = yield* Deferred.make<never, SeedError>()
       const uploader = yield* makeUploader(info, storage, have, {
         slots: options.uploadSlots ?? 4,
-        maxQueuedRequests: options.maxQueuedRequests ?? 1024,
+        ...(options.maxQueuedRequests === undefined ? {} : { maxQueuedRequests: options.maxQueuedRequests }),
         chokeInterval,
         metadata
       })
@@ -200,7 +198,8 @@ const seeder = (
           ...(metadata === undefined ? {} : { metadataSize: metadata.length }),
           v: "effect-bittorrent",
           p: listening.port,
-          reqq: advertisedQueue
+          // The uploader's own limit: a peer that fills what we advertise is never dropped as a flood.
+          reqq: uploader.maxQueuedRequests
         })
       )
       const bitfield = have.isEmpty ? undefined : Message.bitfield(have.bytes)
