@@ -194,15 +194,11 @@ const when = <A>(
 const readEvents = ["readable", "end", "close", "error"]
 
 /**
- * How much a dialled connection buffers each way, as the listener's accepted ones do. Reads:
- * Node's default (16 KiB) makes every pull a 16 KiB read; a larger window lets one pull take all
- * that arrived meanwhile, which cuts the per-read overhead at bulk rates, and still bounds what an
- * unread connection holds. Writes: with 16 KiB every batch of blocks waits for a full drain before
- * the next one is read from disk, so the socket idles during each read; 1 MiB keeps the next batch
- * queued behind the one being sent (Transmission, which never dials loopback peers, is only ever
- * served over connections we dial).
+ * How much a connection reads ahead of its consumer. Node's default (16 KiB) makes every pull a
+ * 16 KiB read; a larger window lets one pull take all that arrived meanwhile, which cuts the
+ * per-read overhead at bulk rates, and still bounds what an unread connection holds.
  */
-const highWaterMark = 1024 * 1024
+const readableHighWaterMark = 1024 * 1024
 
 /**
  * The next bytes the socket has buffered (exactly `size` of them when given, fewer only at the
@@ -350,7 +346,7 @@ const connect = Effect.fn("PeerWire.connect")(function* (address: PeerAddress, o
   const link = yield* Effect.acquireRelease(
     Effect.try({
       try: () => {
-        const target = { host: address.host, port: address.port, readableHighWaterMark: highWaterMark, writableHighWaterMark: highWaterMark }
+        const target = { host: address.host, port: address.port, readableHighWaterMark }
         const socket = net.connect(options.localAddress === undefined ? target : { ...target, localAddress: options.localAddress })
         return attach(socket, peer)
       },
