@@ -55,7 +55,7 @@ export interface SeedOptions {
   readonly uploadSlots?: number
   /** Connections at once, both directions (default 50). */
   readonly maxPeers?: number
-  /** Requests (blocks and metadata pieces) a peer may have queued with us; more is a flood and drops it (default 1024). */
+  /** Requests (blocks and metadata pieces) a peer may have queued with us, as advertised; more is a flood and drops it (default 8192). */
   readonly maxQueuedRequests?: number
   /** How often `Uploaded` is emitted (default 1 s). */
   readonly progressInterval?: Duration.DurationInput

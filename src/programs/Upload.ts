@@ -29,6 +29,15 @@ const batchBlocks = 32
 const readConcurrency = 8
 /** Keep-alives to every peer (they drop connections silent for two minutes). */
 const keepAliveRounds = 9
+/**
+ * Requests a peer may keep queued with us by default, and what we advertise as BEP 10 `reqq`.
+ * libtransmission asks for about ten seconds' worth of blocks at its measured rate but never more
+ * than our `reqq`, and sends new requests only on its once-a-second pulse: its rate from us is at
+ * most `reqq` blocks a second (250 gave 4 MB/s on loopback). 8192 blocks (128 MiB) lets it ramp up
+ * as it does from a peer with no `reqq`; queued requests cost us only their records, since blocks
+ * are read as they are served.
+ */
+export const defaultMaxQueuedRequests = 8192
 
 /** The upload state of one peer session. */
 export interface UploadPeer {
@@ -61,8 +70,8 @@ export type UploadMessage = Extract<Message, { readonly _tag: "Request" | "Cance
 export interface UploadOptions {
   /** Regular upload slots, plus one optimistic. */
   readonly slots: number
-  /** Requests (blocks and metadata pieces) a peer may have queued with us; more is a protocol violation. */
-  readonly maxQueuedRequests: number
+  /** Requests (blocks and metadata pieces) a peer may have queued with us; more is a protocol violation (default `defaultMaxQueuedRequests`). */
+  readonly maxQueuedRequests?: number
   readonly chokeInterval: Duration.Duration
   /** The info dict's bytes, served over ut_metadata; undefined offers none. */
   readonly metadata?: Uint8Array | undefined
@@ -71,6 +80,8 @@ export interface UploadOptions {
 }
 
 export interface Uploader {
+  /** Requests a peer may have queued with us: advertise it as BEP 10 `reqq`. */
+  readonly maxQueuedRequests: number
   /** The upload state of every live session, by peer key. */
   readonly peers: ReadonlyMap<string, UploadPeer>
   /** Payload bytes sent so far. */
@@ -109,7 +120,7 @@ export const makeUploader = (
 ): Effect.Effect<Uploader> =>
   Effect.map(Effect.makeSemaphore(readConcurrency), (reads) => {
     const { slots, metadata } = options
-    const maxQueued = options.maxQueuedRequests
+    const maxQueued = options.maxQueuedRequests ?? defaultMaxQueuedRequests
     const seconds = Duration.toSeconds(options.chokeInterval)
     const rate = (p: UploadPeer) => options.rate?.(p) ?? p.uploadedSinceRound / seconds
     const peers = new Map<string, UploadPeer>()
@@ -293,6 +304,7 @@ export const makeUploader = (
     })
 
     return {
+      maxQueuedRequests: maxQueued,
       peers,
       uploaded: () => uploaded,
       add: (key, conn, fast) => {

@@ -16,32 +16,17 @@ import * as path from "node:path"
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect, Schedule } from "effect"
 import {
+  assertFetched,
   awaitSeeders,
   cliCommand,
   type FetchClient,
-  type FetchResult,
   fetchWith,
+  ourSeeder,
   scrape,
   startCli,
   Swarm,
-  SwarmError,
-  type SwarmEnv
+  SwarmError
 } from "../support/Swarm.js"
-
-/** `seed` on the swarm's CLIENT_PORT, re-announcing every 2 s, for the rest of the scope. */
-const ourSeeder = (swarm: SwarmEnv) =>
-  startCli(["seed", swarm.TORRENT, swarm.DATA_PATH, "--port", String(swarm.CLIENT_PORT), "--announce-interval", "2"], {
-    ready: /listening on/,
-    readyTimeoutMs: 30_000
-  })
-
-const assertFetched = (result: FetchResult) => {
-  const why = `${result.client}: rc=${result.rc} sha256=${result.sha256}\n${result.log}`
-  assert.strictEqual(result.rc, 0, why)
-  assert.strictEqual(result.sha256, "OK", why)
-  assert.strictEqual(result.loopback, "OK", why)
-  assert.strictEqual(result.exitCode, 0, why)
-}
 
 describe("seed: our client as the only seeder", () => {
   layer(Swarm.layer({ basePort: 30000, sizeMib: 8, seeders: 0 }), { excludeTestServices: true })("no other seeder", (it) => {

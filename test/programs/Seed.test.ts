@@ -21,6 +21,7 @@ import { makeReserved, Message } from "../../src/domain/Wire.js"
 import { type DownloadSource, runEngine } from "../../src/programs/Download.js"
 import { fetchMetadata } from "../../src/programs/Metadata.js"
 import { NothingToSeed, seed, SeedEvent, type SeedOptions, seedPath } from "../../src/programs/Seed.js"
+import { defaultMaxQueuedRequests } from "../../src/programs/Upload.js"
 import { Hasher } from "../../src/services/Hasher.js"
 import { PeerWire } from "../../src/services/PeerWire.js"
 import { Transport } from "../../src/services/Transport.js"
@@ -120,7 +121,7 @@ describe("seed: greeting", () => {
       if (ext._tag !== "Extended") return expect.fail(`expected Extended, got ${ext._tag}`)
       expect(ext.id).toBe(0)
       const hs = decodeExtendedHandshake(ext.payload).pipe((e) => (e._tag === "Right" ? e.right : expect.fail(e.left.message)))
-      expect(hs.reqq).toBe(250)
+      expect(hs.reqq).toBe(defaultMaxQueuedRequests)
       expect(hs.p).toBe(seeder.address.port)
       expect(hs.m.size).toBe(0)
       expect(hs.metadataSize).toBeUndefined()
@@ -254,6 +255,24 @@ describe("seed: requests", () => {
         expect(dropReasons(seeder.events)).toEqual([`peer ${peer}: protocol violation: ${detail}`])
       }).pipe(Effect.provide(SeedLayer)))
   }
+
+  it.scopedLive("advertises its queue bound as reqq, and serves a peer that keeps that many requests queued", () =>
+    Effect.gen(function* () {
+      const seeder = yield* startSeeder({ maxQueuedRequests: 8 })
+      const { next, socket } = yield* leecher(seeder.address, 1, makeReserved({ extensions: true }))
+      const ext = Option.getOrThrow(yield* next)
+      if (ext._tag !== "Extended") return expect.fail(`expected Extended, got ${ext._tag}`)
+      const hs = decodeExtendedHandshake(ext.payload).pipe((e) => (e._tag === "Right" ? e.right : expect.fail(e.left.message)))
+      expect(hs.reqq).toBe(8)
+      yield* expectNext(next, Message.bitfield(Uint8Array.of(0xfc)))
+      yield* socket.send([Message.interested])
+      yield* expectNext(next, Message.unchoke)
+      // libtransmission keeps exactly `reqq` outstanding: a full queue is no flood
+      const asked = Array.from({ length: hs.reqq ?? 0 }, (_, i) => Message.request(i % 5, 0, 1000))
+      yield* socket.send(asked)
+      for (const r of asked) yield* expectNext(next, Message.piece(r.index, r.begin, block(r.index, r.begin, r.length)))
+      expect(dropReasons(seeder.events)).toEqual([])
+    }).pipe(Effect.provide(SeedLayer)))
 
   it.scopedLive("drops a peer that floods more requests than the queue bound", () =>
     Effect.gen(function* () {
@@ -511,7 +530,7 @@ describe("seed: metadata for magnet links (BEP 9)", () => {
       const { handshake } = yield* magnetLeecher(seeder.address)
       expect([...handshake.m]).toEqual([["ut_metadata", ourUtMetadataId]])
       expect(handshake.metadataSize).toBe(metaBytes.length)
-      expect(handshake.reqq).toBe(250)
+      expect(handshake.reqq).toBe(defaultMaxQueuedRequests)
       expect(handshake.p).toBe(seeder.address.port)
     }).pipe(Effect.provide(SeedLayer)))
 

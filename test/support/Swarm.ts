@@ -9,7 +9,9 @@
  * Ports: a swarm with base port P uses P (tracker, TCP and UDP), P+1.. (seeders), P+50 (fetch-with),
  * P+60 (CLIENT_PORT) and P+100+i (Transmission RPC), so each interop test file owns 200 ports:
  * 27600 tracker, 27800 handshake, 28000 swarm (harness self-test), 28200 onwards for new files;
- * scripts/bench.sh uses 29600. A file runs its swarms one after the other (one `layer` per describe).
+ * 30000 seed, 30400 transmissionUpload (two swarms without Transmission seeders, 30400 and
+ * 30500); scripts/bench.sh uses 29600. A file runs its swarms one after the other (one `layer` per
+ * describe).
  * These sit below the ephemeral range (32768+) and away from the 46xxx ports other swarm users
  * pick; `swarm.sh up` checks every port anyway.
  */
@@ -18,6 +20,7 @@ import { existsSync } from "node:fs"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
+import { assert } from "@effect/vitest"
 import { Context, Data, Deferred, Duration, Effect, Either, Layer, Schedule, type Scope } from "effect"
 import * as Bencode from "../../src/domain/Bencode.js"
 import { fromHex } from "../../src/domain/Bytes.js"
@@ -544,6 +547,22 @@ export const fetchWith = (
       out,
       log: res.stderr
     }
+  })
+
+/** Asserts a fetch got the exact payload, over loopback only. */
+export const assertFetched = (result: FetchResult) => {
+  const why = `${result.client}: rc=${result.rc} sha256=${result.sha256}\n${result.log}`
+  assert.strictEqual(result.rc, 0, why)
+  assert.strictEqual(result.sha256, "OK", why)
+  assert.strictEqual(result.loopback, "OK", why)
+  assert.strictEqual(result.exitCode, 0, why)
+}
+
+/** Our CLI's `seed` on the swarm's CLIENT_PORT, re-announcing every 2 s, for the rest of the scope. */
+export const ourSeeder = (swarm: SwarmEnv) =>
+  startCli(["seed", swarm.TORRENT, swarm.DATA_PATH, "--port", String(swarm.CLIENT_PORT), "--announce-interval", "2"], {
+    ready: /listening on/,
+    readyTimeoutMs: 30_000
   })
 
 // ---------------------------------------------------------------------------------------------

@@ -15,8 +15,6 @@ import { type PeerConnection, PeerError } from "../../services/PeerWire.js"
 import { fill, initialDepth } from "./RequestScheduler.js"
 import { endSession, flush, type PeerSession, type SessionEnd, type TorrentState } from "./TorrentState.js"
 
-/** The request queue we ask peers to keep with us (BEP 10 `reqq`): 4 MiB in flight is plenty even on loopback. */
-export const advertisedQueue = 250
 /** What we assume of a peer that names no `reqq` (libtorrent's default). */
 const defaultPeerQueue = 250
 /** Allowed Fast pieces we grant each Fast peer (BEP 6 suggests 10), and the most we keep of theirs. */
@@ -91,7 +89,9 @@ const extensionHandshake = (state: TorrentState, s: PeerSession): Uint8Array => 
     ...(metadata === undefined ? {} : { metadataSize: metadata.length }),
     v: clientVersion,
     ...(state.listening ? { p: state.port } : {}),
-    reqq: advertisedQueue,
+    // As many as the upload side queues: Transmission never keeps more requests with a peer than
+    // its `reqq`, so a small one caps what it can fetch from us per round trip.
+    reqq: state.uploader.maxQueuedRequests,
     ...(yourip === undefined ? {} : { yourip })
   })
 }

@@ -121,7 +121,7 @@ const engine = (
         picker,
         uploader: yield* makeUploader(info, readableSink(sink), sink.readBlock === undefined ? Bitfield.empty(info.pieceCount) : picker.have, {
           slots: options.uploadSlots ?? 4,
-          maxQueuedRequests: options.maxQueuedRequests ?? 1024,
+          ...(options.maxQueuedRequests === undefined ? {} : { maxQueuedRequests: options.maxQueuedRequests }),
           chokeInterval,
           metadata: info.raw.length > 0 ? info.raw : undefined,
           // Tit-for-tat while downloading (what they give us); once complete, what we give them.

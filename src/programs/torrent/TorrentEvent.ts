@@ -114,7 +114,7 @@ export interface TorrentOptions {
   readonly uploadSlots?: number
   /** Choker rounds (default 10 s); the optimistic unchoke rotates every third round. */
   readonly chokeInterval?: Duration.DurationInput
-  /** Requests a peer may have queued with us; more is a flood and drops it (default 1024). */
+  /** Requests a peer may have queued with us, as we advertise (BEP 10 `reqq`); more is a flood and drops it (default 8192). */
   readonly maxQueuedRequests?: number
   /** Re-announce this often instead of at the tracker's interval. */
   readonly announceInterval?: Duration.DurationInput
