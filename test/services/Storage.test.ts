@@ -58,8 +58,9 @@ describe("Storage.Live", () => {
       const target = join(dir, "out", "file.bin") // the parent folder does not exist yet
       const { info, payload } = single
       const storage = yield* open(info, target)
-      expect(statSync(target).size).toBe(info.totalLength) // pre-sized
+      expect(statSync(`${target}.part`).size).toBe(info.totalLength) // pre-sized, under its .part name
       yield* writeAll(storage, info, payload, [2, 0, 1])
+      expect(existsSync(`${target}.part`)).toBe(false) // complete: renamed
       for (const i of indexesOf(info)) expect(yield* storage.readPiece(i)).toEqual(piece(info, payload, i))
       expect((yield* storage.readPiece(2)).length).toBe(16384)
       expect(yield* storage.readBlock(1, 100, 20000)).toEqual(payload.slice(32768 + 100, 32768 + 20100))
@@ -97,8 +98,8 @@ describe("Storage.Live", () => {
       expect(members(yield* first.scan, info)).toEqual([])
       yield* writeAll(first, info, payload, written)
       expect(members(yield* first.scan, info)).toEqual(written)
-      // A new session over the same folder (resume); flip one byte of piece 2 (inside sub/dir/b.bin).
-      const bPath = join(dir, "sub", "dir", "b.bin")
+      // A new session over the same folder (resume); flip one byte of piece 2 (inside sub/dir/b.bin.part).
+      const bPath = join(dir, "sub", "dir", "b.bin.part")
       const b = readFileSync(bPath)
       b[2 * 16384 - 10000 + 5]! ^= 0xff
       writeFileSync(bPath, b)
@@ -204,7 +205,7 @@ describe("Storage.Live", () => {
     Effect.gen(function* () {
       const error = expectStorageError(yield* Effect.exit(open(single.info, "/sys/kernel/bt-storage-test.bin")))
       expect(error.reason).toBe("PermissionDenied")
-      expect(error.message).toBe("cannot open /sys/kernel/bt-storage-test.bin: permission denied")
+      expect(error.message).toBe("cannot open /sys/kernel/bt-storage-test.bin.part: permission denied")
     }).pipe(Effect.provide(LiveStorage))
   )
 
