@@ -78,7 +78,8 @@ export interface TorrentStorage {
    * Files whose pieces all verify are renamed into place. When writable (`create`), data found at
    * the files' final paths must be ours: some piece of the torrent verifies. Otherwise the scan
    * fails with `NotOurs` naming the first non-empty such file, or with `overwrite` those files are
-   * emptied and become `.part` files. A `.part` file is always ours.
+   * emptied and become `.part` files. A `.part` file is always ours. A file of ours found at its
+   * path but not complete moves to `.part` (so only complete files ever sit at their paths).
    */
   readonly scan: Effect.Effect<Bitfield, StorageError>
   /** The torrent's files and whether each is complete yet. */
@@ -125,6 +126,8 @@ interface PieceIo {
   readonly finish: (fileIndex: number) => Effect.Effect<void, StorageError>
   /** Empties a file found at its path and moves it to `.part` (overwrite). */
   readonly replace: (fileIndex: number) => Effect.Effect<void, StorageError>
+  /** Extends a file found at its path, now known to be ours, to its length; moves it to `.part` unless `complete`. */
+  readonly claim: (fileIndex: number, complete: boolean) => Effect.Effect<void, StorageError>
 }
 
 const SCAN_CONCURRENCY = 4
@@ -182,6 +185,11 @@ const fromPieceIo = (info: Info, hasher: Hasher["Type"], io: PieceIo, overwrite:
       { concurrency: SCAN_CONCURRENCY, discard: true }
     ).pipe(Effect.as(have))
   })
+  const coveredBy = (have: Bitfield, fileIndex: number) => {
+    const [first, last] = pieceRange(info, fileIndex)
+    for (let p = first; p <= last; p++) if (!have.has(p)) return false
+    return true
+  }
   /**
    * Data found at the files' paths is ours when any piece of the torrent verifies (a folder where
    * one file was damaged stays ours); when none does, a non-empty file there is someone else's.
@@ -190,7 +198,8 @@ const fromPieceIo = (info: Info, hasher: Hasher["Type"], io: PieceIo, overwrite:
     Effect.forEach(
       io.slots,
       (slot, i) => {
-        if (!io.writable || !slot.foundAtPath || !have.isEmpty) return Effect.void
+        if (!io.writable || !slot.foundAtPath) return Effect.void
+        if (!have.isEmpty) return io.claim(i, coveredBy(have, i))
         return overwrite ? io.replace(i) : Effect.fail(new StorageError({ path: slot.path, operation: "open", reason: "NotOurs" }))
       },
       { discard: true }
@@ -329,13 +338,18 @@ const openFile = (file: string, length: number, create: boolean): Effect.Effect<
   Effect.gen(function* () {
     const { at, fd, writable } = yield* locate(file, create)
     const stats = yield* nodeCall<fs.Stats>(at, "open", (done) => fs.fstat(fd, done))
-    // Pre-size so that later writes never extend the file; never shrink what is there (resume).
-    if (create && stats.isFile() && stats.size < length) {
-      yield* nodeCall<void>(at, "truncate", (done) => fs.ftruncate(fd, length, (err) => done(err, undefined)))
-    }
     // A device or pipe chosen as the target has no meaningful size: treat it as holding anything.
-    return { path: at, fd, writable, sizeAtOpen: stats.isFile() ? stats.size : length, dirty: false }
+    const opened: OpenFile = { path: at, fd, writable, sizeAtOpen: stats.isFile() ? stats.size : length, dirty: false }
+    // A file found at its path is extended only once the scan found it ours (`claim`).
+    if (create && at !== file) yield* extend(opened, length)
+    return opened
   })
+
+/** Pre-sizes so that later writes never extend the file; never shrinks what is there (resume). */
+const extend = (file: OpenFile, length: number) =>
+  file.sizeAtOpen < length
+    ? nodeCall<void>(file.path, "truncate", (done) => fs.ftruncate(file.fd, length, (err) => done(err, undefined)))
+    : Effect.void
 
 const renameFile = (from: string, to: string) => nodeCall<void>(from, "rename", (done) => fs.rename(from, to, (err) => done(err, undefined)))
 
@@ -447,7 +461,9 @@ const openLive = (info: Info, target: string, options: OpenOptions, hasher: Hash
             file.sizeAtOpen = 0
           })
         )
-      }
+      },
+      claim: (i, complete) =>
+        Effect.zipRight(extend(files[i]!, info.files[i]!.length), complete ? Effect.void : move(i, partPath(paths[i]!), true))
     }, options.overwrite ?? false)
   })
 
@@ -503,7 +519,8 @@ export class Storage extends Context.Tag("bt/Storage")<
                 slots,
                 writable: options?.create !== false,
                 finish: (i) => Effect.sync(() => { slots[i]!.partial = false }),
-                replace: () => Effect.void
+                replace: () => Effect.void,
+                claim: () => Effect.void
               }, options?.overwrite ?? false)
             )
           })
