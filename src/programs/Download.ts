@@ -22,20 +22,20 @@ import { type CompletedPiece, PiecePicker } from "../domain/PiecePicker.js"
 import { blockSize, Message } from "../domain/Wire.js"
 import { Hasher } from "../services/Hasher.js"
 import { type PeerConnection, PeerError, PeerWire } from "../services/PeerWire.js"
-import { Storage, type StorageError, type TorrentStorage } from "../services/Storage.js"
+import { type OpenOptions, Storage, type StorageError, type TorrentStorage } from "../services/Storage.js"
 import { type AnnounceRequest, Tracker, type TrackerError } from "../services/Tracker.js"
 import { makeUploader, type UploadPeer } from "./Upload.js"
 
 // --- public types ---------------------------------------------------------------------------
 
 export type DownloadEvent = Data.TaggedEnum<{
-  /** The download starts; `verified` pieces were already on disk. */
-  Started: { readonly pieces: number; readonly verified: number; readonly bytesLeft: number }
+  /** The download starts; `verified` pieces were already on disk; `totalBytes` are wanted in all. */
+  Started: { readonly pieces: number; readonly verified: number; readonly bytesLeft: number; readonly totalBytes: number }
   PeerConnected: { readonly peer: string; readonly client: string }
   PeerDropped: { readonly peer: string; readonly reason: string }
   PieceVerified: { readonly index: number }
   /** A piece failed its hash check and will be fetched again. */
-  PieceRejected: { readonly index: number; readonly peers: ReadonlyArray<string> }
+  PieceRejected: { readonly index: number; readonly peers: ReadonlyArray<string>; readonly bytes: number }
   PeerBanned: { readonly peer: string }
   Progress: {
     readonly verifiedBytes: number
@@ -210,7 +210,7 @@ const engine = (
       })
       const totalBytes = picker.bytesWanted
       const bytesLeft = picker.bytesLeft
-      yield* emit(DownloadEvent.Started({ pieces: info.pieceCount, verified: have.cardinality, bytesLeft }))
+      yield* emit(DownloadEvent.Started({ pieces: info.pieceCount, verified: have.cardinality, bytesLeft, totalBytes }))
       if (picker.isComplete) {
         yield* emit(DownloadEvent.Completed({ bytes: 0, seconds: 0 }))
         return
@@ -397,7 +397,7 @@ const engine = (
             picker.failed(piece.index)
             picker.recycle(piece.data)
             const peers = [...piece.contributors]
-            yield* emit(DownloadEvent.PieceRejected({ index: piece.index, peers }))
+            yield* emit(DownloadEvent.PieceRejected({ index: piece.index, peers, bytes: piece.data.length }))
             // The blame is shared among the senders: a lone sender takes a whole strike, so an
             // honest peer that shared a piece with a liar is not banned along with it.
             for (const p of peers) {
@@ -527,15 +527,19 @@ const engine = (
  * Downloads a torrent to `target` (the file of a single-file torrent, the folder of a multi-file
  * one). Data already there is checked first and only verified pieces are kept (resume); the scan
  * reads nothing of a fresh download (Storage knows what lies beyond the files' sizes at open).
+ * Unfinished files are `<path>.part` until verified; data there that is not this torrent's fails
+ * the download (`StorageError` with reason `NotOurs`) unless `open.overwrite`.
  */
 export const download = (
   source: DownloadSource,
   target: string,
-  options: EngineOptions
+  options: EngineOptions,
+  /** How the storage opens (e.g. `overwrite` data that is not this torrent's). */
+  open: OpenOptions = {}
 ): Stream.Stream<DownloadEvent, DownloadError, Tracker | PeerWire | Hasher | Storage> =>
   Stream.unwrapScoped(
     Effect.gen(function* () {
-      const storage = yield* (yield* Storage).open(source.info, target)
+      const storage = yield* (yield* Storage).open(source.info, target, open)
       return runEngine(source, storage, yield* storage.scan, options)
     })
   )

@@ -20,7 +20,7 @@ export const demoCommand = Command.make(
   },
   ({ keep, quiet, seeders, sizeMib }) =>
     Effect.gen(function* () {
-      const render = makeRenderer(progressMode(quiet))
+      const { render } = makeRenderer(progressMode(quiet), "demo.bin")
       const summary = yield* runDemo({
         sizeMib: Math.max(1, sizeMib),
         seeders: Math.max(1, seeders),
