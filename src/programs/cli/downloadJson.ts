@@ -9,6 +9,10 @@ import { type DownloadRenderer, interruptedText, makeDownloadTally } from "./pro
 
 const emit = (fields: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(fields)}\n`)
 
+/** Writes the line that `fields` gives for now (Effect's clock, so that tests can drive it). */
+const emitNow = (fields: (time: string) => Record<string, unknown>) =>
+  Effect.map(Clock.currentTimeMillis, (at) => emit(fields(new Date(at).toISOString())))
+
 export const makeJsonRenderer = (path: string): DownloadRenderer => {
   const tally = makeDownloadTally()
   const { tally: t } = tally
@@ -60,11 +64,13 @@ export const makeJsonRenderer = (path: string): DownloadRenderer => {
           emit(line(event, at))
         })
       ),
-    interrupted: Effect.sync(() => {
-      if (!t.started) return
-      emit({ event: "interrupted", time: new Date().toISOString(), path, verified: t.verified, pieces: t.pieces })
-      process.stderr.write(`\n${interruptedText(tally)}\n`)
-    }),
-    failed: (message) => Effect.sync(() => emit({ event: "error", time: new Date().toISOString(), message }))
+    interrupted: Effect.suspend(() =>
+      t.started
+        ? emitNow((time) => ({ event: "interrupted", time, path, verified: t.verified, pieces: t.pieces })).pipe(
+            Effect.zipRight(Effect.sync(() => process.stderr.write(`\n${interruptedText(tally)}\n`)))
+          )
+        : Effect.void
+    ),
+    failed: (message) => emitNow((time) => ({ event: "error", time, message }))
   }
 }
