@@ -380,6 +380,14 @@ const resolvePaths = (info: Info, target: string): Effect.Effect<ReadonlyArray<s
   return Effect.succeed(paths)
 }
 
+/** Each file's slot, from where `openFile` found or created it (a `.part` unless it was at its path). */
+const slotsOf = (info: Info, paths: ReadonlyArray<string>, files: ReadonlyArray<OpenFile | undefined>): ReadonlyArray<FileSlot> =>
+  info.files.map((file, i) => {
+    const open = files[i]
+    const partial = open !== undefined && open.path !== paths[i]
+    return { path: paths[i]!, length: file.length, partial, foundAtPath: open !== undefined && !partial && open.sizeAtOpen > 0 }
+  })
+
 const openLive = (info: Info, target: string, options: OpenOptions, hasher: Hasher["Type"]) =>
   Effect.gen(function* () {
     const create = options.create ?? true
@@ -400,11 +408,7 @@ const openLive = (info: Info, target: string, options: OpenOptions, hasher: Hash
             : Effect.succeed(undefined),
       { concurrency: OPEN_CONCURRENCY }
     )
-    const slots: ReadonlyArray<FileSlot> = info.files.map((file, i) => {
-      const open = files[i]
-      const partial = open !== undefined && open.path !== paths[i]
-      return { path: paths[i]!, length: file.length, partial, foundAtPath: open !== undefined && !partial && open.sizeAtOpen > 0 }
-    })
+    const slots = slotsOf(info, paths, files)
     const written = Bitfield.empty(info.pieceCount)
 
     const eachSpan = (index: number, begin: number, length: number, f: (file: OpenFile, at: number, pieceOffset: number, length: number) => Effect.Effect<void, StorageError>) => {
