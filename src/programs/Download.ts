@@ -9,7 +9,7 @@ import { Effect, Stream } from "effect"
 import type { Bitfield } from "../domain/Bitfield.js"
 import type { Hasher } from "../services/Hasher.js"
 import type { PeerWire } from "../services/PeerWire.js"
-import { Storage } from "../services/Storage.js"
+import { type OpenOptions, Storage } from "../services/Storage.js"
 import type { Tracker } from "../services/Tracker.js"
 import type { Transport } from "../services/Transport.js"
 import { type PieceSink, run } from "./torrent/Torrent.js"
@@ -49,15 +49,19 @@ export const runEngine = (
  * Downloads a torrent to `target` (the file of a single-file torrent, the folder of a multi-file
  * one). Data already there is checked first and only verified pieces are kept (resume); the scan
  * reads nothing of a fresh download (Storage knows what lies beyond the files' sizes at open).
+ * Unfinished files are `<path>.part` until verified; data there that is not this torrent's fails
+ * the download (`StorageError` with reason `NotOurs`) unless `open.overwrite`.
  */
 export const download = (
   source: DownloadSource,
   target: string,
-  options: EngineOptions
+  options: EngineOptions,
+  /** How the storage opens (e.g. `overwrite` data that is not this torrent's). */
+  open: OpenOptions = {}
 ): Stream.Stream<DownloadEvent, DownloadError, Tracker | PeerWire | Hasher | Transport | Storage> =>
   Stream.unwrapScoped(
     Effect.gen(function* () {
-      const storage = yield* (yield* Storage).open(source.info, target)
+      const storage = yield* (yield* Storage).open(source.info, target, open)
       return runEngine(source, storage, yield* storage.scan, options)
     })
   )

@@ -4,6 +4,11 @@
  *
  * `target` is the output file of a single-file torrent and the output folder of a multi-file one
  * (files at `target/<path components>`, without the torrent's name).
+ *
+ * Incomplete data never looks complete: a file that is not fully verified lives at `<path>.part`
+ * and is renamed to `<path>` once every piece covering it is written (Storage is only given
+ * verified pieces). A file found at `<path>` when opening is used in place (a finished earlier
+ * run, or the user's own data); the scan keeps it only if it is this torrent's data.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -14,10 +19,14 @@ import { type Info, pieceSize } from "../domain/Metainfo.js"
 import { fileSpans } from "../domain/PieceGeometry.js"
 import { Hasher } from "./Hasher.js"
 
-export type StorageOperation = "open" | "write" | "read" | "mkdir" | "truncate" | "sync"
-export type StorageFailure = "DiskFull" | "PermissionDenied" | "NotFound" | "UnsafePath" | "Io"
+export type StorageOperation = "open" | "write" | "read" | "mkdir" | "truncate" | "sync" | "rename"
+/** `NotOurs`: a non-empty file at the path is not this torrent's data (see `TorrentStorage.scan`). */
+export type StorageFailure = "DiskFull" | "PermissionDenied" | "NotFound" | "UnsafePath" | "NotOurs" | "Io"
 
-const failureText: Record<Exclude<StorageFailure, "Io">, string> = {
+/** Where unverified data of the file at `path` lives. */
+export const partPath = (path: string): string => `${path}.part`
+
+const failureText: Record<Exclude<StorageFailure, "Io" | "NotOurs">, string> = {
   DiskFull: "disk full",
   PermissionDenied: "permission denied",
   NotFound: "no such file or folder",
@@ -40,19 +49,41 @@ export class StorageError extends Data.TaggedError("StorageError")<{
   readonly cause?: unknown
 }> {
   override get message() {
+    if (this.reason === "NotOurs") return `${this.path} exists and is not this torrent's data`
     const text = this.reason === "Io" ? describeCause(this.cause) : failureText[this.reason]
     return `cannot ${this.operation} ${this.path}: ${text}`
   }
 }
 
+/** One file of the torrent as stored. */
+export interface StoredFile {
+  /** Where the file belongs once complete. */
+  readonly path: string
+  readonly length: number
+  /** `partial`: at `<path>.part`, some piece covering it not verified yet; `complete`: at `<path>`. */
+  readonly state: "partial" | "complete"
+}
+
 export interface TorrentStorage {
-  /** Writes a whole piece (`data` must be exactly the piece's size). Different pieces may be written concurrently. */
+  /**
+   * Writes a whole, verified piece (`data` must be exactly the piece's size). Different pieces may be
+   * written concurrently. A file whose pieces are now all written is synced and renamed into place.
+   */
   readonly writePiece: (index: number, data: Uint8Array) => Effect.Effect<void, StorageError>
   readonly readPiece: (index: number) => Effect.Effect<Uint8Array, StorageError>
   /** A range inside a piece; an index or range outside the piece is a defect, so validate peers' requests first. */
   readonly readBlock: (index: number, begin: number, length: number) => Effect.Effect<Uint8Array, StorageError>
-  /** Pieces already on disk whose SHA-1 matches (resume); absent or short files give absent pieces. */
+  /**
+   * Pieces already on disk whose SHA-1 matches (resume); absent or short files give absent pieces.
+   * Files whose pieces all verify are renamed into place. When writable (`create`), data found at
+   * the files' final paths must be ours: some piece of the torrent verifies. Otherwise the scan
+   * fails with `NotOurs` naming the first non-empty such file, or with `overwrite` those files are
+   * emptied and become `.part` files. A `.part` file is always ours. A file of ours found at its
+   * path but not complete moves to `.part` (so only complete files ever sit at their paths).
+   */
   readonly scan: Effect.Effect<Bitfield, StorageError>
+  /** The torrent's files and whether each is complete yet. */
+  readonly files: Effect.Effect<ReadonlyArray<StoredFile>>
   /**
    * Makes written data durable (fdatasync of the files written since the last flush). Files stay open.
    * Not needed for our own reads to see our writes; call it when a download completes.
@@ -61,33 +92,123 @@ export interface TorrentStorage {
 }
 
 export interface OpenOptions {
-  /** Create missing folders and files, and extend short files to their length (default). False for seeding. */
+  /**
+   * Create missing folders and files (as `.part`), and extend short files to their length (default).
+   * False for seeding: read `<path>`, or `<path>.part` when that is all there is; nothing is renamed.
+   */
   readonly create?: boolean
+  /** Replace non-empty files at the final paths that are not this torrent's data (see `scan`). */
+  readonly overwrite?: boolean
 }
 
-/** How a storage moves bytes; `TorrentStorage` adds argument checks and the scan on top. */
+/** Where one file of the torrent is, as the storage tracks it. */
+interface FileSlot {
+  readonly path: string
+  readonly length: number
+  /** At `<path>.part`. */
+  partial: boolean
+  /** Found non-empty at `<path>` when opened: kept only if it proves to be ours. */
+  readonly foundAtPath: boolean
+}
+
+/** How a storage moves bytes; `TorrentStorage` adds argument checks, the scan and file completion on top. */
 interface PieceIo {
   readonly write: (index: number, data: Uint8Array) => Effect.Effect<void, StorageError>
   readonly read: (index: number, begin: number, length: number) => Effect.Effect<Uint8Array, StorageError>
   /** False when the piece cannot be there: part of it lies beyond what its file held at open and it was not written since. */
   readonly mayHave: (index: number) => boolean
   readonly flush: Effect.Effect<void, StorageError>
+  /** One per file of the torrent, in order. */
+  readonly slots: ReadonlyArray<FileSlot>
+  /** False when seeding: no file is created, replaced or renamed. */
+  readonly writable: boolean
+  /** Makes a complete `.part` file durable and renames it to its path. */
+  readonly finish: (fileIndex: number) => Effect.Effect<void, StorageError>
+  /** Empties a file found at its path and moves it to `.part` (overwrite). */
+  readonly replace: (fileIndex: number) => Effect.Effect<void, StorageError>
+  /** Extends a file found at its path, now known to be ours, to its length; moves it to `.part` unless `complete`. */
+  readonly claim: (fileIndex: number, complete: boolean) => Effect.Effect<void, StorageError>
 }
 
 const SCAN_CONCURRENCY = 4
 
-const fromPieceIo = (info: Info, hasher: Hasher["Type"], io: PieceIo): TorrentStorage => {
+/** The pieces covering a non-empty file, as [first, last]. */
+const pieceRange = (info: Info, fileIndex: number): readonly [number, number] => {
+  const file = info.files[fileIndex]!
+  return [Math.floor(file.offset / info.pieceLength), Math.floor((file.offset + file.length - 1) / info.pieceLength)]
+}
+
+/**
+ * Counts, per file, the covering pieces not verified yet; `verified(index)` gives the files that
+ * this piece completes (each exactly once).
+ */
+const makeCompletion = (info: Info) => {
+  const done = Bitfield.empty(info.pieceCount)
+  const missing = info.files.map((file, i) => {
+    if (file.length === 0) return 0
+    const [first, last] = pieceRange(info, i)
+    return last - first + 1
+  })
+  return (index: number): ReadonlyArray<number> => {
+    if (done.has(index)) return []
+    done.add(index)
+    const completed: Array<number> = []
+    for (const span of fileSpans(info, index)) if (--missing[span.fileIndex]! === 0) completed.push(span.fileIndex)
+    return completed
+  }
+}
+
+const fromPieceIo = (info: Info, hasher: Hasher["Type"], io: PieceIo, overwrite: boolean): TorrentStorage => {
   const badArguments = (what: string) => Effect.die(new RangeError(`${what} is outside the torrent (${info.pieceCount} pieces)`))
   const readPiece = (index: number) => {
     const size = pieceSize(info, index)
     return size > 0 ? io.read(index, 0, size) : badArguments(`piece ${index}`)
   }
   const indexes = Array.from({ length: info.pieceCount }, (_, i) => i)
+  const completion = makeCompletion(info)
+  /** Records a verified piece on disk and moves the files it completes into place. */
+  const verified = (index: number) =>
+    io.writable
+      ? Effect.forEach(completion(index), (f) => (io.slots[f]!.partial ? io.finish(f) : Effect.void), { discard: true })
+      : Effect.void
+  const readVerified = Effect.suspend(() => {
+    const have = Bitfield.empty(info.pieceCount)
+    return Effect.forEach(
+      indexes,
+      (index) =>
+        io.mayHave(index)
+          ? readPiece(index).pipe(
+              Effect.flatMap((data) => hasher.verify(data, info.pieceHashes[index]!)),
+              Effect.map((ok) => ok && have.add(index))
+            )
+          : Effect.void,
+      { concurrency: SCAN_CONCURRENCY, discard: true }
+    ).pipe(Effect.as(have))
+  })
+  const coveredBy = (have: Bitfield, fileIndex: number) => {
+    const [first, last] = pieceRange(info, fileIndex)
+    for (let p = first; p <= last; p++) if (!have.has(p)) return false
+    return true
+  }
+  /**
+   * Data found at the files' paths is ours when any piece of the torrent verifies (a folder where
+   * one file was damaged stays ours); when none does, a non-empty file there is someone else's.
+   */
+  const checkOwnership = (have: Bitfield) =>
+    Effect.forEach(
+      io.slots,
+      (slot, i) => {
+        if (!io.writable || !slot.foundAtPath) return Effect.void
+        if (!have.isEmpty) return io.claim(i, coveredBy(have, i))
+        return overwrite ? io.replace(i) : Effect.fail(new StorageError({ path: slot.path, operation: "open", reason: "NotOurs" }))
+      },
+      { discard: true }
+    )
   return {
     writePiece: (index, data) => {
       const size = pieceSize(info, index)
       return size > 0 && data.length === size
-        ? io.write(index, data)
+        ? Effect.zipRight(io.write(index, data), verified(index))
         : badArguments(`piece ${index} of ${data.length} bytes (expected ${size})`)
     },
     readPiece,
@@ -95,20 +216,15 @@ const fromPieceIo = (info: Info, hasher: Hasher["Type"], io: PieceIo): TorrentSt
       Number.isInteger(begin) && Number.isInteger(length) && begin >= 0 && length > 0 && begin + length <= pieceSize(info, index)
         ? io.read(index, begin, length)
         : badArguments(`block ${begin}+${length} of piece ${index}`),
-    scan: Effect.suspend(() => {
-      const have = Bitfield.empty(info.pieceCount)
-      return Effect.forEach(
-        indexes,
-        (index) =>
-          io.mayHave(index)
-            ? readPiece(index).pipe(
-                Effect.flatMap((data) => hasher.verify(data, info.pieceHashes[index]!)),
-                Effect.map((ok) => ok && have.add(index))
-              )
-            : Effect.void,
-        { concurrency: SCAN_CONCURRENCY, discard: true }
-      ).pipe(Effect.as(have))
+    scan: Effect.gen(function* () {
+      const have = yield* readVerified
+      yield* checkOwnership(have)
+      yield* Effect.forEach(indexes.filter((i) => have.has(i)), verified, { discard: true })
+      return have
     }),
+    files: Effect.sync(() =>
+      io.slots.map((slot): StoredFile => ({ path: slot.path, length: slot.length, state: slot.partial ? "partial" : "complete" }))
+    ),
     flush: io.flush
   }
 }
@@ -145,11 +261,12 @@ const nodeCall = <A>(file: string, operation: StorageOperation, run: (done: Call
   )
 
 interface OpenFile {
-  readonly path: string
+  /** Where it is now: `<path>.part` until complete. */
+  path: string
   readonly fd: number
   readonly writable: boolean
   /** Bytes the file held before we extended it: data beyond can only be ours. */
-  readonly sizeAtOpen: number
+  sizeAtOpen: number
   /** Written since the last flush. */
   dirty: boolean
 }
@@ -183,9 +300,10 @@ const transfer = (file: OpenFile, operation: "read" | "write", buf: Uint8Array, 
 const { O_RDWR, O_RDONLY, O_CREAT } = fs.constants
 const OPEN_CONCURRENCY = 8
 
-const openFd = (file: string, create: boolean) => {
+/** `create`: read-write, created if missing; `existing`: read-write; `readable`: read-write, else read-only. */
+const openFd = (file: string, mode: "create" | "existing" | "readable") => {
   const open = (flags: number) => nodeCall<number>(file, "open", (done) => fs.open(file, flags, 0o666, done))
-  if (create) return Effect.map(open(O_RDWR | O_CREAT), (fd) => ({ fd, writable: true }))
+  if (mode !== "readable") return Effect.map(open(mode === "create" ? O_RDWR | O_CREAT : O_RDWR), (fd) => ({ fd, writable: true }))
   // Seeding may read from files we cannot write (a read-only share): open those read-only.
   return open(O_RDWR).pipe(
     Effect.map((fd) => ({ fd, writable: true })),
@@ -196,19 +314,49 @@ const openFd = (file: string, create: boolean) => {
   )
 }
 
+const closeFd = ({ fd }: { readonly fd: number }) => Effect.async<void>((resume) => fs.close(fd, () => resume(Effect.void)))
+
+/**
+ * Opens the data of the file at `file`: `file` itself when it exists, else `file.part` (created
+ * when `create`). A missing file is reported under its own name.
+ */
+const locate = (file: string, create: boolean) => {
+  const acquire = (at: string, mode: "create" | "existing" | "readable") =>
+    Effect.acquireRelease(Effect.map(openFd(at, mode), (opened) => ({ ...opened, at })), closeFd)
+  return acquire(file, create ? "existing" : "readable").pipe(
+    Effect.catchIf(
+      (e) => e.reason === "NotFound",
+      (notFound) =>
+        acquire(partPath(file), create ? "create" : "readable").pipe(
+          Effect.catchIf((e) => e.reason === "NotFound", () => Effect.fail(notFound))
+        )
+    )
+  )
+}
+
 const openFile = (file: string, length: number, create: boolean): Effect.Effect<OpenFile, StorageError, Scope.Scope> =>
   Effect.gen(function* () {
-    const { fd, writable } = yield* Effect.acquireRelease(openFd(file, create), ({ fd }) =>
-      Effect.async<void>((resume) => fs.close(fd, () => resume(Effect.void)))
-    )
-    const stats = yield* nodeCall<fs.Stats>(file, "open", (done) => fs.fstat(fd, done))
-    // Pre-size so that later writes never extend the file; never shrink what is there (resume).
-    if (create && stats.isFile() && stats.size < length) {
-      yield* nodeCall<void>(file, "truncate", (done) => fs.ftruncate(fd, length, (err) => done(err, undefined)))
-    }
+    const { at, fd, writable } = yield* locate(file, create)
+    const stats = yield* nodeCall<fs.Stats>(at, "open", (done) => fs.fstat(fd, done))
     // A device or pipe chosen as the target has no meaningful size: treat it as holding anything.
-    return { path: file, fd, writable, sizeAtOpen: stats.isFile() ? stats.size : length, dirty: false }
+    const opened: OpenFile = { path: at, fd, writable, sizeAtOpen: stats.isFile() ? stats.size : length, dirty: false }
+    // A file found at its path is extended only once the scan found it ours (`claim`).
+    if (create && at !== file) yield* extend(opened, length)
+    return opened
   })
+
+/** Pre-sizes so that later writes never extend the file; never shrinks what is there (resume). */
+const extend = (file: OpenFile, length: number) =>
+  file.sizeAtOpen < length
+    ? nodeCall<void>(file.path, "truncate", (done) => fs.ftruncate(file.fd, length, (err) => done(err, undefined)))
+    : Effect.void
+
+const renameFile = (from: string, to: string) => nodeCall<void>(from, "rename", (done) => fs.rename(from, to, (err) => done(err, undefined)))
+
+const syncFile = (file: OpenFile) => {
+  file.dirty = false // writes that land during the sync mark it again
+  return nodeCall<void>(file.path, "sync", (done) => fs.fdatasync(file.fd, (err) => done(err, undefined)))
+}
 
 /** Creates an empty file if missing (zero-length files hold no piece data but belong to the output). */
 const touch = (file: string) =>
@@ -232,14 +380,24 @@ const resolvePaths = (info: Info, target: string): Effect.Effect<ReadonlyArray<s
   return Effect.succeed(paths)
 }
 
-const openLive = (info: Info, target: string, create: boolean, hasher: Hasher["Type"]) =>
+/** Each file's slot, from where `openFile` found or created it (a `.part` unless it was at its path). */
+const slotsOf = (info: Info, paths: ReadonlyArray<string>, files: ReadonlyArray<OpenFile | undefined>): ReadonlyArray<FileSlot> =>
+  info.files.map((file, i) => {
+    const open = files[i]
+    const partial = open !== undefined && open.path !== paths[i]
+    return { path: paths[i]!, length: file.length, partial, foundAtPath: open !== undefined && !partial && open.sizeAtOpen > 0 }
+  })
+
+const openLive = (info: Info, target: string, options: OpenOptions, hasher: Hasher["Type"]) =>
   Effect.gen(function* () {
+    const create = options.create ?? true
     const paths = yield* resolvePaths(info, target)
     if (create) {
       for (const dir of new Set(paths.map((p) => path.dirname(p)))) {
         yield* nodeCall(dir, "mkdir", (done) => fs.mkdir(dir, { recursive: true }, done))
       }
     }
+    // Zero-length files hold no piece data: created complete, and never opened.
     const files: ReadonlyArray<OpenFile | undefined> = yield* Effect.forEach(
       info.files,
       (file, i) =>
@@ -250,6 +408,7 @@ const openLive = (info: Info, target: string, create: boolean, hasher: Hasher["T
             : Effect.succeed(undefined),
       { concurrency: OPEN_CONCURRENCY }
     )
+    const slots = slotsOf(info, paths, files)
     const written = Bitfield.empty(info.pieceCount)
 
     const eachSpan = (index: number, begin: number, length: number, f: (file: OpenFile, at: number, pieceOffset: number, length: number) => Effect.Effect<void, StorageError>) => {
@@ -257,6 +416,15 @@ const openLive = (info: Info, target: string, create: boolean, hasher: Hasher["T
       const run = (s: (typeof spans)[number]) => f(files[s.fileIndex]!, s.fileOffset, s.pieceOffset, s.length)
       // Nearly every block and piece lies in one file: no fibers for a single span.
       return spans.length === 1 ? run(spans[0]!) : Effect.forEach(spans, run, { concurrency: "unbounded", discard: true })
+    }
+
+    /** Renames the open file of slot `i` (the descriptor stays valid) and records where it is now. */
+    const move = (i: number, to: string, partial: boolean) => {
+      const file = files[i]!
+      return Effect.map(renameFile(file.path, to), () => {
+        file.path = to
+        slots[i]!.partial = partial
+      })
     }
 
     return fromPieceIo(info, hasher, {
@@ -281,16 +449,26 @@ const openLive = (info: Info, target: string, create: boolean, hasher: Hasher["T
       },
       mayHave: (index) =>
         written.has(index) || fileSpans(info, index).every((s) => s.fileOffset + s.length <= files[s.fileIndex]!.sizeAtOpen),
-      flush: Effect.forEach(
-        files,
-        (file) => {
-          if (file === undefined || !file.dirty) return Effect.void
-          file.dirty = false // writes that land during the sync mark it again
-          return nodeCall<void>(file.path, "sync", (done) => fs.fdatasync(file.fd, (err) => done(err, undefined)))
-        },
-        { concurrency: OPEN_CONCURRENCY, discard: true }
-      )
-    })
+      flush: Effect.forEach(files, (file) => (file === undefined || !file.dirty ? Effect.void : syncFile(file)), {
+        concurrency: OPEN_CONCURRENCY,
+        discard: true
+      }),
+      slots,
+      writable: create,
+      // Durable before its name says it is complete.
+      finish: (i) => Effect.zipRight(syncFile(files[i]!), move(i, paths[i]!, false)),
+      replace: (i) => {
+        const file = files[i]!
+        const truncate = (size: number) => nodeCall<void>(file.path, "truncate", (done) => fs.ftruncate(file.fd, size, (err) => done(err, undefined)))
+        return Effect.all([truncate(0), truncate(info.files[i]!.length), move(i, partPath(paths[i]!), true)], { discard: true }).pipe(
+          Effect.map(() => {
+            file.sizeAtOpen = 0
+          })
+        )
+      },
+      claim: (i, complete) =>
+        Effect.zipRight(extend(files[i]!, info.files[i]!.length), complete ? Effect.void : move(i, partPath(paths[i]!), true))
+    }, options.overwrite ?? false)
   })
 
 // ---------------------------------------------------------------------------------------------
@@ -306,7 +484,7 @@ export class Storage extends Context.Tag("bt/Storage")<
   static Live: Layer.Layer<Storage, never, Hasher> = Layer.effect(
     Storage,
     Effect.map(Hasher, (hasher) => ({
-      open: (info, target, options) => openLive(info, target, options?.create ?? true, hasher)
+      open: (info, target, options) => openLive(info, target, options ?? {}, hasher)
     }))
   )
 
@@ -329,13 +507,25 @@ export class Storage extends Context.Tag("bt/Storage")<
             }
             const bytes = payload
             const start = (index: number) => index * info.pieceLength
+            // Each open starts with its files partial; the scan finds the complete ones again.
+            const slots: ReadonlyArray<FileSlot> = info.files.map((file) => ({
+              path: info.isMultiFile ? `${target}/${file.path.join("/")}` : target,
+              length: file.length,
+              partial: file.length > 0,
+              foundAtPath: false
+            }))
             return Effect.succeed(
               fromPieceIo(info, hasher, {
                 write: (index, data) => Effect.sync(() => bytes.set(data, start(index))),
                 read: (index, begin, length) => Effect.sync(() => bytes.slice(start(index) + begin, start(index) + begin + length)),
                 mayHave: () => true,
-                flush: Effect.void
-              })
+                flush: Effect.void,
+                slots,
+                writable: options?.create !== false,
+                finish: (i) => Effect.sync(() => { slots[i]!.partial = false }),
+                replace: () => Effect.void,
+                claim: () => Effect.void
+              }, options?.overwrite ?? false)
             )
           })
       }

@@ -8,6 +8,6 @@ describe("demo", () => {
     expect(res.code, res.stderr).toBe(0)
     expect(res.stdout).toMatch(/^Demo: 4 MiB from 2 peers in [0-9.]+ s \([0-9.]+ MiB\/s\), verified byte for byte\n$/)
     expect(res.stderr).toMatch(/demo: 4 MiB payload, \d+ pieces, tracker http:\/\/127\.0\.0\.1:\d+\/announce, 2 seeders/)
-    expect(res.stderr).toMatch(/done: 4\.0 MiB downloaded/)
+    expect(res.stderr).toMatch(/done: demo\.bin, 4\.0 MiB in [0-9.]+ s \([0-9.]+ [KMG]?i?B\/s\), [0-9]+ peers?, [0-9.]+ [KMG]?i?B wasted/)
   })
 })

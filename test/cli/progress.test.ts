@@ -3,9 +3,9 @@
  * (captured from process.stderr.write), and the status line shared by both.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, TestClock } from "effect"
 import { DownloadEvent } from "../../src/programs/Download.js"
-import { makeRenderer, makeStatusLines } from "../../src/programs/cli/progress.js"
+import { formatBytes, formatRate, makeRenderer, makeStatusLines, peersText } from "../../src/programs/cli/progress.js"
 import { makeSeedRenderer } from "../../src/programs/cli/seed.js"
 import { SeedEvent } from "../../src/programs/Seed.js"
 
@@ -47,16 +47,59 @@ describe("status lines", () => {
 })
 
 describe("renderers", () => {
-  const progress = (verifiedBytes: number) =>
-    DownloadEvent.Progress({ verifiedBytes, totalBytes: 4 * 1048576, bytesPerSecond: 1048576, peers: 2, piecesDone: 1, piecesTotal: 4, uploadedBytes: 0, uploadBytesPerSecond: 0, interested: 0, unchoked: 0 })
+  const total = 4 * 1048576
+  const progress = (verifiedBytes: number, peers = 2) =>
+    DownloadEvent.Progress({ verifiedBytes, totalBytes: total, bytesPerSecond: 1, peers, piecesDone: 1, piecesTotal: 4, uploadedBytes: 0, uploadBytesPerSecond: 0, interested: 0, unchoked: 0 })
+  const started = (verified: number, bytesLeft: number) => DownloadEvent.Started({ pieces: 4, verified, bytesLeft, totalBytes: total, host: undefined, port: undefined })
   const uploaded = (bytes: number) => SeedEvent.Uploaded({ bytes, bytesPerSecond: 0, peers: 1, interested: 1, unchoked: 1 })
 
-  it.effect("download: progress on the live line, then the done line below it", () =>
+  it("sizes and rates in the unit that reads best; 1 peer, 2 peers", () => {
+    expect([formatBytes(0), formatBytes(1023), formatBytes(1536), formatBytes(100 * 1048576), formatBytes(3 * 1073741824)]).toEqual(
+      ["0 B", "1023 B", "1.5 KiB", "100.0 MiB", "3.0 GiB"]
+    )
+    expect(formatRate(512)).toBe("512 B/s")
+    expect([peersText(1), peersText(2), peersText(0)]).toEqual(["1 peer", "2 peers", "0 peers"])
+  })
+
+  it.effect("download: the speed is that of the last seconds (the engine's rate is ignored), then the summary", () =>
     Effect.gen(function* () {
-      const render = makeRenderer("live")
-      yield* render(progress(1048576))
-      yield* render(DownloadEvent.Completed({ bytes: 4 * 1048576, seconds: 2 }))
-      expect(written).toEqual([`${clear}25.0% 1.0/4.0 MiB  1.0 MiB/s  2 peers  ETA 3s`, clear, "done: 4.0 MiB downloaded in 2.00 s\n"])
+      const { render } = makeRenderer("live", "out.bin")
+      yield* render(started(0, total))
+      yield* TestClock.adjust("1 second")
+      yield* render(progress(1048576, 1))
+      // Slower now: 256 KiB in each of the next 3 s; the window (3 s) forgets the fast first second.
+      for (let s = 1; s <= 3; s++) {
+        yield* TestClock.adjust("1 second")
+        yield* render(progress(1048576 + s * 262144))
+      }
+      yield* render(DownloadEvent.PeerConnected({ peer: "a", client: "x", inbound: false }))
+      yield* render(DownloadEvent.PieceRejected({ index: 1, peers: ["a"], bytes: 1048576 }))
+      yield* render(DownloadEvent.Completed({ bytes: total, seconds: 2 }))
+      expect(written.slice(0, 4)).toEqual([
+        `${clear}25.0% 1.0 MiB/4.0 MiB  1.0 MiB/s  1 peer  ETA 3s`,
+        `${clear}31.3% 1.3 MiB/4.0 MiB  640.0 KiB/s  2 peers  ETA 5s`,
+        `${clear}37.5% 1.5 MiB/4.0 MiB  512.0 KiB/s  2 peers  ETA 5s`,
+        `${clear}43.8% 1.8 MiB/4.0 MiB  256.0 KiB/s  2 peers  ETA 9s`
+      ])
+      expect(written.slice(-1)).toEqual(["done: out.bin, 4.0 MiB in 2.00 s (2.0 MiB/s), 1 peer, 1.0 MiB wasted\n"])
+    }))
+
+  it.effect("download: nothing needed reads 'already complete'", () =>
+    Effect.gen(function* () {
+      const { render } = makeRenderer("plain", "out.bin", 0)
+      yield* render(started(4, 0))
+      yield* render(DownloadEvent.Completed({ bytes: 0, seconds: 0 }))
+      expect(written).toEqual(["already complete: out.bin (4.0 MiB)\n"])
+    }))
+
+  it.effect("download: an interrupt ends the status line and says how far it got", () =>
+    Effect.gen(function* () {
+      const renderer = makeRenderer("live", "out.bin")
+      yield* renderer.render(started(1, 3 * 1048576))
+      yield* renderer.render(DownloadEvent.PieceVerified({ index: 2 }))
+      yield* renderer.render(progress(2 * 1048576))
+      yield* renderer.interrupted
+      expect(written.slice(-1)).toEqual(["\ninterrupted: 2 of 4 pieces verified; run the same command to resume\n"])
     }))
 
   it.effect("seed, plain: the upload totals are printed again only once they changed", () =>
@@ -73,7 +116,7 @@ describe("renderers", () => {
 
   it.effect("quiet: nothing at all", () =>
     Effect.gen(function* () {
-      yield* makeRenderer("quiet", 0)(progress(1))
+      yield* makeRenderer("quiet", "out.bin", 0).render(progress(1))
       yield* makeSeedRenderer("quiet", 0)(uploaded(1))
       expect(written).toEqual([])
     }))

@@ -11,7 +11,7 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Layer, Schedule, type Scope, Stream, TestClock } from "effect"
 import { createHash } from "node:crypto"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Bencode from "../../src/domain/Bencode.js"
@@ -490,8 +490,9 @@ describe("download engine", () => {
       )
       expect([...first].some((e) => e._tag === "Completed")).toBe(false)
 
-      // What is on disk now, judged independently of the engine.
-      const onDisk = readFileSync(target)
+      // What is on disk now, judged independently of the engine: only the .part file.
+      expect(existsSync(target)).toBe(false)
+      const onDisk = readFileSync(`${target}.part`)
       const missing = allIndexes(info).filter((i) => !Buffer.from(sha1(pieceOf(info, onDisk, i))).equals(info.pieceHashes[i]!))
       expect(missing.length).toBeLessThanOrEqual(16 - 3)
       expect(missing).toEqual(expect.arrayContaining([8, 9, 10, 11, 12, 13, 14, 15]))
@@ -509,6 +510,7 @@ describe("download engine", () => {
       expect(verifiedIndexes(events)).toEqual(missing)
       expect(pieceIndexes(full.requests())).toEqual(missing)
       expect(sha256(readFileSync(target))).toBe(sha256(payload))
+      expect(existsSync(`${target}.part`)).toBe(false)
 
       // Third run on the complete file: nothing to fetch, nobody dialled.
       const connections = yield* full.connections

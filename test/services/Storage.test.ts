@@ -5,7 +5,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Layer, Option } from "effect"
 import type { Info } from "../../src/domain/Metainfo.js"
 import { Hasher } from "../../src/services/Hasher.js"
-import { Storage, StorageError, type TorrentStorage } from "../../src/services/Storage.js"
+import { type OpenOptions, Storage, StorageError, type TorrentStorage } from "../../src/services/Storage.js"
 import { handInfo } from "../support/handInfo.js"
 import { payloadBytes } from "../support/torrent.js"
 
@@ -17,7 +17,7 @@ const tempDir = Effect.acquireRelease(
   (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
 )
 
-const open = (info: Info, target: string, options?: { readonly create?: boolean }) =>
+const open = (info: Info, target: string, options?: OpenOptions) =>
   Effect.flatMap(Storage, (s) => s.open(info, target, options))
 
 const piece = (info: Info, payload: Uint8Array, index: number) =>
@@ -58,8 +58,9 @@ describe("Storage.Live", () => {
       const target = join(dir, "out", "file.bin") // the parent folder does not exist yet
       const { info, payload } = single
       const storage = yield* open(info, target)
-      expect(statSync(target).size).toBe(info.totalLength) // pre-sized
+      expect(statSync(`${target}.part`).size).toBe(info.totalLength) // pre-sized, under its .part name
       yield* writeAll(storage, info, payload, [2, 0, 1])
+      expect(existsSync(`${target}.part`)).toBe(false) // complete: renamed
       for (const i of indexesOf(info)) expect(yield* storage.readPiece(i)).toEqual(piece(info, payload, i))
       expect((yield* storage.readPiece(2)).length).toBe(16384)
       expect(yield* storage.readBlock(1, 100, 20000)).toEqual(payload.slice(32768 + 100, 32768 + 20100))
@@ -97,8 +98,8 @@ describe("Storage.Live", () => {
       expect(members(yield* first.scan, info)).toEqual([])
       yield* writeAll(first, info, payload, written)
       expect(members(yield* first.scan, info)).toEqual(written)
-      // A new session over the same folder (resume); flip one byte of piece 2 (inside sub/dir/b.bin).
-      const bPath = join(dir, "sub", "dir", "b.bin")
+      // A new session over the same folder (resume); flip one byte of piece 2 (inside sub/dir/b.bin.part).
+      const bPath = join(dir, "sub", "dir", "b.bin.part")
       const b = readFileSync(bPath)
       b[2 * 16384 - 10000 + 5]! ^= 0xff
       writeFileSync(bPath, b)
@@ -107,7 +108,7 @@ describe("Storage.Live", () => {
     }).pipe(Effect.provide(LiveStorage))
   )
 
-  it.scoped("a truncated file: its pieces are absent; create: false leaves it short, create: true extends it", () =>
+  it.scoped("a truncated file: its pieces are absent; create: false leaves it short, create: true extends it as a .part", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
       const { info, payload } = multi
@@ -122,10 +123,12 @@ describe("Storage.Live", () => {
       const error = expectStorageError(short)
       expect(error.reason).toBe("Io")
       expect(error.message).toMatch(/^cannot read .*b\.bin: the file ends before byte/)
+      // Resuming: the damaged file is ours (other pieces verify), extended, and back to .part until repaired.
       const resuming = yield* Effect.scoped(Effect.flatMap(open(info, dir), (s) => s.scan))
       expect(members(resuming, info)).toEqual([0, 4, 5])
-      expect(statSync(bPath).size).toBe(50000)
-      expect(new Uint8Array(readFileSync(bPath)).subarray(0, 20000)).toEqual(payload.slice(10000, 30000))
+      expect(existsSync(bPath)).toBe(false)
+      expect(statSync(`${bPath}.part`).size).toBe(50000)
+      expect(new Uint8Array(readFileSync(`${bPath}.part`)).subarray(0, 20000)).toEqual(payload.slice(10000, 30000))
     }).pipe(Effect.provide(LiveStorage))
   )
 
@@ -145,7 +148,9 @@ describe("Storage.Live", () => {
       const error = expectStorageError(yield* Effect.exit(open(multi.info, dir, { create: false })))
       expect(error.reason).toBe("NotFound")
       expect(error.operation).toBe("open")
-      expect(error.message).toBe(`cannot open ${join(dir, "a.txt")}: no such file or folder`)
+      // Files are opened concurrently: any of them may be the first reported, under its own name (not .part).
+      const nonEmpty = multi.info.files.filter((f) => f.length > 0).map((f) => `cannot open ${join(dir, ...f.path)}: no such file or folder`)
+      expect(nonEmpty).toContain(error.message)
       expect(readdirSync(dir)).toEqual([]) // nothing created
     }).pipe(Effect.provide(LiveStorage))
   )
@@ -204,7 +209,7 @@ describe("Storage.Live", () => {
     Effect.gen(function* () {
       const error = expectStorageError(yield* Effect.exit(open(single.info, "/sys/kernel/bt-storage-test.bin")))
       expect(error.reason).toBe("PermissionDenied")
-      expect(error.message).toBe("cannot open /sys/kernel/bt-storage-test.bin: permission denied")
+      expect(error.message).toBe("cannot open /sys/kernel/bt-storage-test.bin.part: permission denied")
     }).pipe(Effect.provide(LiveStorage))
   )
 
@@ -256,5 +261,109 @@ describe("Storage.Memory", () => {
       expect(yield* seeding.readPiece(3)).toEqual(piece(info, payload, 3))
       expect(members(yield* seeding.scan, info)).toEqual([0, 3])
     }).pipe(Effect.provide(Storage.Memory.pipe(Layer.provide(Hasher.Sync))))
+  )
+})
+
+describe("Storage.Live: .part files", () => {
+  /** Whether every piece covering file `f` is among `written` (zero-length files are always complete). */
+  const completeFile = (info: Info, f: number, written: ReadonlySet<number>) => {
+    const file = info.files[f]!
+    if (file.length === 0) return true
+    for (let p = Math.floor(file.offset / info.pieceLength); p <= Math.floor((file.offset + file.length - 1) / info.pieceLength); p++) {
+      if (!written.has(p)) return false
+    }
+    return true
+  }
+
+  it.scoped("a partial download leaves only <path>.part, full-size; a reopen resumes from it and completion renames", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const target = join(dir, "file.bin")
+      const { info, payload } = single
+      yield* Effect.scoped(Effect.flatMap(open(info, target), (s) => writeAll(s, info, payload, [0, 2])))
+      expect(readdirSync(dir)).toEqual(["file.bin.part"])
+      expect(statSync(`${target}.part`).size).toBe(info.totalLength)
+      const resumed = yield* open(info, target)
+      expect(members(yield* resumed.scan, info)).toEqual([0, 2])
+      expect(yield* resumed.files).toEqual([{ path: target, length: info.totalLength, state: "partial" }])
+      yield* resumed.writePiece(1, piece(info, payload, 1))
+      expect(readdirSync(dir)).toEqual(["file.bin"])
+      expect(yield* resumed.files).toEqual([{ path: target, length: info.totalLength, state: "complete" }])
+      // The descriptor survived the rename: reads and writes still reach the file.
+      expect(yield* resumed.readPiece(1)).toEqual(piece(info, payload, 1))
+      expect(new Uint8Array(readFileSync(target))).toEqual(payload)
+    }).pipe(Effect.provide(LiveStorage))
+  )
+
+  it.scoped("multi-file: each file is renamed when the pieces covering it are written; empty files are complete at once", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const { info, payload } = multi
+      const storage = yield* open(info, dir)
+      const written = new Set<number>()
+      const check = Effect.gen(function* () {
+        const states = yield* storage.files
+        info.files.forEach((file, f) => {
+          const path = join(dir, ...file.path)
+          const complete = completeFile(info, f, written)
+          expect([f, existsSync(path), existsSync(`${path}.part`), states[f]!.state]).toEqual([f, complete, !complete, complete ? "complete" : "partial"])
+        })
+      })
+      yield* check
+      for (const i of [3, 0, 5, 4, 1, 2]) {
+        yield* storage.writePiece(i, piece(info, payload, i))
+        written.add(i)
+        yield* check
+      }
+      let offset = 0
+      for (const f of info.files) {
+        expect(new Uint8Array(readFileSync(join(dir, ...f.path)))).toEqual(payload.slice(offset, offset + f.length))
+        offset += f.length
+      }
+    }).pipe(Effect.provide(LiveStorage))
+  )
+
+  it.scoped("a complete <path> from an earlier run is used in place: all verified, no .part created", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const target = join(dir, "file.bin")
+      writeFileSync(target, single.payload)
+      const storage = yield* open(single.info, target)
+      expect(members(yield* storage.scan, single.info)).toEqual(indexesOf(single.info))
+      expect(readdirSync(dir)).toEqual(["file.bin"])
+    }).pipe(Effect.provide(LiveStorage))
+  )
+
+  it.scoped("data at <path> with no verifying piece is not ours: NotOurs, left untouched; overwrite makes it a .part", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const target = join(dir, "notes.txt")
+      const foreign = new Uint8Array(1000).fill(7)
+      writeFileSync(target, foreign)
+      const error = expectStorageError(yield* Effect.exit(Effect.scoped(Effect.flatMap(open(single.info, target), (s) => s.scan))))
+      expect(error.reason).toBe("NotOurs")
+      expect(error.message).toBe(`${target} exists and is not this torrent's data`)
+      expect(new Uint8Array(readFileSync(target))).toEqual(foreign)
+      expect(readdirSync(dir)).toEqual(["notes.txt"])
+      const storage = yield* open(single.info, target, { overwrite: true })
+      expect(members(yield* storage.scan, single.info)).toEqual([])
+      expect(readdirSync(dir)).toEqual(["notes.txt.part"])
+      expect(new Uint8Array(readFileSync(`${target}.part`))).toEqual(new Uint8Array(single.info.totalLength))
+      yield* writeAll(storage, single.info, single.payload, indexesOf(single.info))
+      expect(new Uint8Array(readFileSync(target))).toEqual(single.payload)
+    }).pipe(Effect.provide(LiveStorage))
+  )
+
+  it.scoped("seeding (create: false) reads a .part when that is all there is, and renames nothing", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const target = join(dir, "file.bin")
+      const { info, payload } = single
+      yield* Effect.scoped(Effect.flatMap(open(info, target), (s) => writeAll(s, info, payload, [1])))
+      const seeding = yield* open(info, target, { create: false })
+      expect(members(yield* seeding.scan, info)).toEqual([1])
+      expect(yield* seeding.readPiece(1)).toEqual(piece(info, payload, 1))
+      expect(readdirSync(dir)).toEqual(["file.bin.part"])
+    }).pipe(Effect.provide(LiveStorage))
   )
 })

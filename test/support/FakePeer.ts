@@ -9,7 +9,7 @@
  * its sends wait for 'drain', so a client that does not read throttles it.
  */
 import * as net from "node:net"
-import { Data, Deferred, Duration, Effect, Either, Exit, FiberSet, Mailbox, Option, Ref, Scope, Stream } from "effect"
+import { Clock, Data, Deferred, Duration, Effect, Either, Exit, FiberSet, Mailbox, Option, Ref, Scope, Stream } from "effect"
 import type { PeerAddress } from "../../src/domain/Peer.js"
 import {
   decodeHandshake,
@@ -304,6 +304,8 @@ export interface SeederOptions {
   readonly closeAfterBlocks?: number
   /** Default true; false keeps the client choked forever. */
   readonly unchoke?: boolean
+  /** Send blocks at this steady rate (by the clock: real time under it.live); default as fast as the socket goes. */
+  readonly bytesPerSecond?: number
 }
 
 /**
@@ -318,6 +320,18 @@ export const seeder =
     const bits = new Uint8Array(Math.ceil(pieceCount / 8))
     for (let i = 0; i < pieceCount; i++) if (has(i)) bits[i >> 3]! |= 0x80 >> (i & 7)
     let served = 0
+    // Pacing: block n goes out no earlier than (bytes before it) / rate after the first, so the rate never drifts.
+    let pacedBytes = 0
+    let pacedFrom: number | undefined
+    const pace = (bytes: number) =>
+      options.bytesPerSecond === undefined
+        ? Effect.void
+        : Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            pacedFrom ??= now
+            const due = pacedFrom + (pacedBytes / options.bytesPerSecond!) * 1000
+            pacedBytes += bytes
+            return due > now ? Effect.sleep(due - now) : Effect.void
+          })
     const answer = (m: Message): Effect.Effect<void, FakePeerError> => {
       if (m._tag === "Interested") return options.unchoke === false ? Effect.void : c.send([Message.unchoke])
       if (m._tag !== "Request" || !has(m.index)) return Effect.void
@@ -327,7 +341,7 @@ export const seeder =
       if (block === undefined) return Effect.void
       if (options.closeAfterBlocks !== undefined && served >= options.closeAfterBlocks) return c.destroy
       served++
-      return c.send([Message.piece(m.index, m.begin, block)])
+      return Effect.zipRight(pace(block.length), c.send([Message.piece(m.index, m.begin, block)]))
     }
     return Effect.zipRight(
       bits.some((b) => b !== 0) ? c.send([Message.bitfield(bits)]) : Effect.void,

@@ -24,7 +24,7 @@ export const demoCommand = Command.make(
   },
   ({ keep, quiet, seeders, sizeMib }) =>
     Effect.gen(function* () {
-      const render = makeRenderer(progressMode(quiet))
+      const { render } = makeRenderer(progressMode(quiet), "demo.bin")
       const summary = yield* runDemo({
         sizeMib,
         seeders,

@@ -1,21 +1,35 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { Duration, Effect, Option, Stream } from "effect"
+import { Data, Duration, Effect, Option, Stream } from "effect"
+import type { StorageError } from "../../services/Storage.js"
 import { download } from "../Download.js"
 import { defaultPort, fastOption, listenPortOption, maxPeersOption, newPeerId, outputOption, quietOption, sequentialOption } from "./clientOptions.js"
+import { makeJsonRenderer } from "./downloadJson.js"
 import { makeRenderer, progressMode } from "./progress.js"
 import { announceIntervalOption, hostOption } from "./seed.js"
 import { ClientLayer } from "./layers.js"
 import { resolveSource } from "./source.js"
 
+/** The output holds something that is not this torrent's data, and --force was not given. */
+export class OutputNotOurs extends Data.TaggedError("OutputNotOurs")<{ readonly path: string }> {
+  override get message() {
+    return `${this.path} exists and is not this torrent's data (use --force to overwrite)`
+  }
+}
+
 const makeDownloadCommand = (name: string, argName: string, what: string) =>
   Command.make(
     name,
     {
-      output: outputOption,
+      output: outputOption.pipe(
+        Options.optional,
+        Options.withDescription("default: the torrent's name in the current folder (for a magnet, known once its metadata arrives)")
+      ),
       source: Args.text({ name: argName }).pipe(Args.withDescription(what)),
       quiet: quietOption,
+      force: Options.boolean("force").pipe(Options.withDescription("overwrite an existing output that is not this torrent's data")),
+      json: Options.boolean("json").pipe(Options.withDescription("events as JSON Lines on stdout (see docs/cli.md), no progress on stderr")),
       port: listenPortOption,
       maxPeers: maxPeersOption,
       sequential: sequentialOption,
@@ -24,26 +38,37 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
       host: hostOption,
       announceInterval: announceIntervalOption
     },
-    ({ announceInterval, fast, host, maxPeers, output, port, quiet, seed, sequential, source }) =>
+    ({ announceInterval, fast, force, host, json, maxPeers, output, port, quiet, seed, sequential, source }) =>
       Effect.gen(function* () {
         const peerId = newPeerId()
-        const resolved = yield* resolveSource(source, { peerId, port: Option.getOrElse(port, () => defaultPort) })
-        const render = makeRenderer(progressMode(quiet))
+        const listenPort = Option.getOrElse(port, () => defaultPort)
+        const resolved = yield* resolveSource(source, { peerId, port: listenPort })
+        // The torrent's name is a single safe path component (Metainfo checks it).
+        const target = Option.getOrElse(output, () => resolved.info.name)
+        const renderer = json ? makeJsonRenderer(target) : makeRenderer(progressMode(quiet), target)
         // It listens while it downloads; the default port moves on when taken, an explicit one does not.
-        const listen = { host, port: Option.getOrElse(port, () => defaultPort), fallback: Option.isNone(port) }
-        yield* download(resolved, output, {
+        const options = {
           peerId,
-          listen,
+          listen: { host, port: listenPort, fallback: Option.isNone(port) },
           maxPeers,
           sequential,
           fast,
           seed,
           ...Option.match(announceInterval, { onNone: () => ({}), onSome: (s) => ({ announceInterval: Duration.seconds(s) }) })
-        }).pipe(Stream.runForEach(render))
+        }
+        yield* download(resolved, target, options, { overwrite: force }).pipe(
+          Stream.runForEach(renderer.render),
+          Effect.catchIf(
+            (e): e is StorageError => e._tag === "StorageError" && e.reason === "NotOurs",
+            (e) => new OutputNotOurs({ path: e.path })
+          ),
+          Effect.tapError((e) => renderer.failed(e.message)),
+          Effect.onInterrupt(() => renderer.interrupted)
+        )
       }).pipe(Effect.provide(ClientLayer))
   )
 
-/** `download -o <out> <torrent|magnet>`: the whole torrent, verified, resumable. */
+/** `download [-o <out>] <torrent|magnet>`: the whole torrent, verified, resumable. */
 export const downloadCommand = makeDownloadCommand("download", "torrent", "a .torrent file or a magnet link").pipe(
   Command.withDescription("Download a torrent (file or magnet link), verified piece by piece, to a file or folder")
 )

@@ -3,7 +3,7 @@ import * as Command from "@effect/cli/Command"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Data, Effect, Stream } from "effect"
 import { Bitfield } from "../../domain/Bitfield.js"
-import { StorageError } from "../../services/Storage.js"
+import { partPath, StorageError } from "../../services/Storage.js"
 import { runEngine } from "../Download.js"
 import { newPeerId, outputOption, portOption, quietOption } from "./clientOptions.js"
 import { ClientLayer } from "./layers.js"
@@ -36,16 +36,21 @@ const makeDownloadPieceCommand = (name: string, argName: string, what: string) =
         const { info } = resolved
         if (index < 0 || index >= info.pieceCount) return yield* new PieceIndexOutOfRange({ index, pieceCount: info.pieceCount })
         const fs = yield* FileSystem.FileSystem
-        // The piece alone goes to <out>: a one-piece sink instead of the torrent's files.
+        // The piece alone goes to <out>: a one-piece sink instead of the torrent's files. The engine
+        // hands it only a verified piece, written beside <out> and renamed, so <out> is never partial.
         const sink = {
           writePiece: (_: number, data: Uint8Array) =>
-            fs.writeFile(output, data).pipe(
-              Effect.mapError((cause) => new StorageError({ path: output, operation: "write", reason: "Io", cause }))
+            fs.writeFile(partPath(output), data).pipe(
+              Effect.mapError((cause) => new StorageError({ path: partPath(output), operation: "write", reason: "Io", cause })),
+              Effect.zipRight(fs.rename(partPath(output), output).pipe(
+                Effect.mapError((cause) => new StorageError({ path: output, operation: "rename", reason: "Io", cause }))
+              ))
             )
         }
-        const render = makeRenderer(progressMode(quiet))
+        const renderer = makeRenderer(progressMode(quiet), output)
         yield* runEngine(resolved, sink, Bitfield.empty(info.pieceCount), { peerId, port, pieces: [index] }).pipe(
-          Stream.runForEach(render)
+          Stream.runForEach(renderer.render),
+          Effect.onInterrupt(() => renderer.interrupted)
         )
       }).pipe(Effect.provide(ClientLayer))
   )

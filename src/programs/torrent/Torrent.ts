@@ -161,6 +161,7 @@ const engine = (
         pieces: info.pieceCount,
         verified: have.cardinality,
         bytesLeft: picker.bytesLeft,
+        totalBytes: picker.bytesWanted,
         host: listening?.host,
         port: listening?.port
       }))

@@ -16,6 +16,8 @@ export type TorrentEvent = Data.TaggedEnum<{
     readonly pieces: number
     readonly verified: number
     readonly bytesLeft: number
+    /** Bytes wanted in all. */
+    readonly totalBytes: number
     readonly host: string | undefined
     readonly port: number | undefined
   }
@@ -26,7 +28,7 @@ export type TorrentEvent = Data.TaggedEnum<{
   PeerDropped: { readonly peer: string; readonly reason: string }
   PieceVerified: { readonly index: number }
   /** A piece failed its hash check and will be fetched again, from one peer alone. */
-  PieceRejected: { readonly index: number; readonly peers: ReadonlyArray<string> }
+  PieceRejected: { readonly index: number; readonly peers: ReadonlyArray<string>; readonly bytes: number }
   /** The peer was convicted of sending bad data. */
   PeerBanned: { readonly peer: string }
   Progress: {

@@ -40,7 +40,7 @@ export const makeVerifier = (state: TorrentState, hasher: Hasher["Type"], sink: 
       picker.failed(piece.index)
       picker.recycle(piece.data)
       state.counters.wasted += piece.data.length
-      yield* state.emit(TorrentEvent.PieceRejected({ index: piece.index, peers: [...piece.contributors] }))
+      yield* state.emit(TorrentEvent.PieceRejected({ index: piece.index, peers: [...piece.contributors], bytes: piece.data.length }))
       yield* Effect.forEach(convicted, ban, { discard: true })
     })
 
