@@ -305,16 +305,16 @@ for (const network of networks) {
         Effect.map(Stream.runHead(listening.connections), Option.getOrThrow),
         (duplex) => inbound.accept(duplex, { lookup })
       )
-      return { address: { host, port: listening.port }, dialler: yield* wireOver(client), accepted }
+      const address = { host, port: listening.port }
+      const dialler = yield* wireOver(client)
+      /** Both ends of one connection: [dialled, accepted]. */
+      const connected = Effect.all([dialler.connect(address, { ...options, pieceCount: 4096 }), accepted], { concurrency: 2 })
+      return { address, dialler, accepted, connected }
     })
 
     it.scopedLive("connects and accepts: handshakes both ways, then messages both ways", () =>
       Effect.gen(function* () {
-        const { address, dialler, accepted } = yield* pair
-        const [outbound, inbound] = yield* Effect.all(
-          [dialler.connect(address, { ...options, pieceCount: 4096 }), accepted],
-          { concurrency: 2 }
-        )
+        const [outbound, inbound] = yield* Effect.flatMap(pair, (p) => p.connected)
         expect(toHex(outbound.remote.peerId)).toBe(toHex(otherHash))
         expect(toHex(inbound.remote.peerId)).toBe(toHex(ourId))
         expect(toHex(inbound.infoHash)).toBe(toHex(infoHash))
@@ -378,11 +378,7 @@ for (const network of networks) {
 
     it.scopedLive("throttles a sender while the receiver does not read", () =>
       Effect.gen(function* () {
-        const { address, dialler, accepted } = yield* pair
-        const [outbound, inbound] = yield* Effect.all(
-          [dialler.connect(address, { ...options, pieceCount: 4096 }), accepted],
-          { concurrency: 2 }
-        )
+        const [outbound, inbound] = yield* Effect.flatMap(pair, (p) => p.connected)
         const block = new Uint8Array(16384)
         let sent = 0
         yield* Effect.fork(Effect.forever(
