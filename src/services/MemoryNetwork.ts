@@ -9,7 +9,7 @@
  * live clock it runs in real time. Buffers are bounded: a receiver holds at most `window` unread
  * bytes, and a sender's `write` asks to wait once `highWaterMark` bytes are unsent or in flight.
  */
-import { type Clock, Context, Duration, Effect, FiberSet, Layer, Queue, type Scope, Stream } from "effect"
+import { type Clock, type Context, Duration, Effect, FiberSet, Queue, type Scope, Stream } from "effect"
 import { formatPeer, type PeerAddress } from "../domain/Peer.js"
 import {
   acceptQueue,
@@ -21,7 +21,7 @@ import {
   type Listening,
   type ListenOptions,
   PeerError,
-  Transport
+  type Transport
 } from "./Transport.js"
 
 export interface LinkOptions {
@@ -354,6 +354,59 @@ interface HostState {
 
 const linkKey = (a: string, b: string) => (a < b ? `${a} ${b}` : `${b} ${a}`)
 
+/** The network's state, as dialling and listening see it. */
+interface World {
+  readonly hosts: ReadonlyMap<string, HostState>
+  readonly listeners: Map<string, Queue.Queue<Duplex>>
+  readonly linkBetween: (a: string, b: string) => LinkSettings
+  /** A connected pair: the dialling end (on `from`) and the accepted end (on `to`, at `port`). */
+  readonly connectPair: (from: HostState, to: HostState, port: number) => readonly [MemoryDuplex, MemoryDuplex]
+}
+
+/** Dials take a round trip of the link latency (refused ones too); an unreachable host never answers. */
+const dialFrom = (world: World, from: HostState) => (address: PeerAddress, dialOptions: DialOptions = {}) => {
+  const peer = formatPeer(address)
+  const attempt = Effect.gen(function* () {
+    const to = world.hosts.get(address.host)
+    if (to === undefined || to.down || from.down) return yield* Effect.never
+    const { latencyMillis } = world.linkBetween(from.address, to.address)
+    yield* sleepMillis(latencyMillis)
+    const queue = world.listeners.get(formatPeer({ host: to.address, port: address.port }))
+    if (queue === undefined) {
+      yield* sleepMillis(latencyMillis)
+      return yield* new PeerError({ peer, reason: "ConnectionRefused" })
+    }
+    const [dialling, accepted] = yield* Effect.acquireRelease(
+      Effect.sync(() => world.connectPair(from, to, address.port)),
+      ([dialling]) => Effect.sync(() => dialling.destroy())
+    )
+    if (!Queue.unsafeOffer(queue, accepted)) accepted.destroy()
+    yield* sleepMillis(latencyMillis)
+    return dialling as Duplex
+  })
+  return attempt.pipe(
+    Effect.timeoutFail({
+      duration: dialOptions.timeout ?? defaultDialTimeout,
+      onTimeout: () => new PeerError({ peer, reason: "ConnectTimeout" })
+    })
+  )
+}
+
+const listenOn = (world: World, host: HostState) => (listen: ListenOptions): Effect.Effect<Listening, ListenError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const fail = (code: string) => new ListenError({ host: listen.host, port: listen.port, cause: systemError(code) })
+    if (listen.host !== host.address && listen.host !== "0.0.0.0" && listen.host !== "::") return yield* fail("EADDRNOTAVAIL")
+    const port = listen.port === 0 ? host.nextPort++ : listen.port
+    const key = formatPeer({ host: host.address, port })
+    if (world.listeners.has(key)) return yield* fail("EADDRINUSE")
+    const queue = yield* acceptQueue
+    yield* Effect.acquireRelease(
+      Effect.sync(() => world.listeners.set(key, queue)),
+      () => Effect.sync(() => world.listeners.delete(key))
+    )
+    return { host: listen.host, port, connections: Stream.fromQueue(queue) }
+  })
+
 const make = (options: MemoryNetworkOptions = {}): Effect.Effect<MemoryNetwork, never, Scope.Scope> =>
   Effect.gen(function* () {
     const run = yield* FiberSet.makeRuntime<never, void, never>()
@@ -375,8 +428,7 @@ const make = (options: MemoryNetworkOptions = {}): Effect.Effect<MemoryNetwork, 
       return created
     }
 
-    /** A connected pair: the dialling end (on `from`) and the accepted end (on `to`, at `port`). */
-    const connectPair = (from: HostState, to: HostState, port: number): readonly [MemoryDuplex, MemoryDuplex] => {
+    const connectPair: World["connectPair"] = (from, to, port) => {
       const link = () => linkBetween(from.address, to.address)
       const forth = new Pipe(window, seededRandom(Math.floor(random() * 2 ** 32)), link, clock)
       const back = new Pipe(window, seededRandom(Math.floor(random() * 2 ** 32)), link, clock)
@@ -390,54 +442,12 @@ const make = (options: MemoryNetworkOptions = {}): Effect.Effect<MemoryNetwork, 
       run(deliver(back, clock, accepted, dialling))
       return [dialling, accepted]
     }
-
-    const dialFrom = (from: HostState) => (address: PeerAddress, dialOptions: DialOptions = {}) => {
-      const peer = formatPeer(address)
-      const attempt = Effect.gen(function* () {
-        const to = hosts.get(address.host)
-        if (to === undefined || to.down || from.down) return yield* Effect.never
-        const { latencyMillis } = linkBetween(from.address, to.address)
-        yield* sleepMillis(latencyMillis)
-        const queue = listeners.get(formatPeer({ host: to.address, port: address.port }))
-        if (queue === undefined) {
-          yield* sleepMillis(latencyMillis)
-          return yield* new PeerError({ peer, reason: "ConnectionRefused" })
-        }
-        const [dialling, accepted] = yield* Effect.acquireRelease(
-          Effect.sync(() => connectPair(from, to, address.port)),
-          ([dialling]) => Effect.sync(() => dialling.destroy())
-        )
-        if (!Queue.unsafeOffer(queue, accepted)) accepted.destroy()
-        yield* sleepMillis(latencyMillis)
-        return dialling as Duplex
-      })
-      return attempt.pipe(
-        Effect.timeoutFail({
-          duration: dialOptions.timeout ?? defaultDialTimeout,
-          onTimeout: () => new PeerError({ peer, reason: "ConnectTimeout" })
-        })
-      )
-    }
-
-    const listenOn = (host: HostState) => (listen: ListenOptions): Effect.Effect<Listening, ListenError, Scope.Scope> =>
-      Effect.gen(function* () {
-        const fail = (code: string) => new ListenError({ host: listen.host, port: listen.port, cause: systemError(code) })
-        if (listen.host !== host.address && listen.host !== "0.0.0.0" && listen.host !== "::") return yield* fail("EADDRNOTAVAIL")
-        const port = listen.port === 0 ? host.nextPort++ : listen.port
-        const key = formatPeer({ host: host.address, port })
-        if (listeners.has(key)) return yield* fail("EADDRINUSE")
-        const queue = yield* acceptQueue
-        yield* Effect.acquireRelease(
-          Effect.sync(() => listeners.set(key, queue)),
-          () => Effect.sync(() => listeners.delete(key))
-        )
-        return { host: listen.host, port, connections: Stream.fromQueue(queue) }
-      })
+    const world: World = { hosts, listeners, linkBetween, connectPair }
 
     return {
       host: (address) => {
         const host = state(address)
-        return { address, dial: dialFrom(host), listen: listenOn(host) }
+        return { address, dial: dialFrom(world, host), listen: listenOn(world, host) }
       },
       link: (a, b, link) => Effect.sync(() => void links.set(linkKey(a, b), settings(link))),
       disconnect: (address) =>
@@ -450,8 +460,5 @@ const make = (options: MemoryNetworkOptions = {}): Effect.Effect<MemoryNetwork, 
     }
   })
 
-export const MemoryNetwork = {
-  make,
-  /** The Transport of one host of `network`. */
-  layer: (network: MemoryNetwork, address: string): Layer.Layer<Transport> => Layer.succeed(Transport, network.host(address))
-}
+/** `MemoryNetwork.make(options)`; a host's Transport is `Layer.succeed(Transport, network.host(address))`. */
+export const MemoryNetwork = { make }
