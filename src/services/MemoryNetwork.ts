@@ -9,7 +9,7 @@
  * live clock it runs in real time. Buffers are bounded: a receiver holds at most `window` unread
  * bytes, and a sender's `write` asks to wait once `highWaterMark` bytes are unsent or in flight.
  */
-import { Clock, Context, Duration, Effect, FiberSet, Layer, Queue, type Scope, Stream } from "effect"
+import { type Clock, type Context, Duration, Effect, FiberSet, Queue, type Scope, Stream } from "effect"
 import { formatPeer, type PeerAddress } from "../domain/Peer.js"
 import {
   acceptQueue,
@@ -21,7 +21,7 @@ import {
   type Listening,
   type ListenOptions,
   PeerError,
-  Transport
+  type Transport
 } from "./Transport.js"
 
 export interface LinkOptions {
@@ -127,7 +127,12 @@ interface Segment {
   readonly arrival: number
 }
 
-/** One direction of a connection: the sender's queue, the wire, the receiver's buffer. */
+/**
+ * One direction of a connection: the sender's queue, the wire, the receiver's buffer. Sending is
+ * synchronous (at each write, and when the receiver's window opens): a segment gets its departure
+ * time from the bandwidth and its arrival time from the latency (and loss) at once. Only arrival
+ * waits on the clock, in `deliver`.
+ */
 class Pipe {
   readonly unsent: Array<Uint8Array> = []
   unsentBytes = 0
@@ -139,20 +144,49 @@ class Pipe {
   finishing = false
   /** Nothing more moves: the end was delivered, or the receiver is gone. */
   stopped = false
-  /** When the sender's link is free again (bandwidth pacing). */
-  nextDeparture = 0
-  lastArrival = 0
-  readonly toSend = new Signal()
-  readonly toDeliver = new Signal()
+  /** When the sender's side of the link is free again (bandwidth pacing). */
+  private nextDeparture = 0
+  private lastArrival = 0
+  readonly arrived = new Signal()
 
-  constructor(readonly window: number, readonly random: () => number) {}
+  constructor(
+    readonly window: number,
+    private readonly random: () => number,
+    private readonly link: () => LinkSettings,
+    private readonly clock: Clock.Clock
+  ) {}
+
+  /** Puts unsent bytes on the wire as far as the receiver's window allows, then the end if the sender closed. */
+  send() {
+    if (this.stopped) return
+    const now = this.clock.unsafeCurrentTimeMillis()
+    const { bandwidth, latencyMillis, loss } = this.link()
+    const departAt = (length: number) => {
+      this.nextDeparture = Math.max(this.nextDeparture, now) + (length * 1000) / bandwidth
+      const lost = length > 0 && loss > 0 && this.random() < loss
+      const late = lost ? Math.max(minRetransmitMillis, 2 * latencyMillis) : 0
+      this.lastArrival = Math.max(this.lastArrival, this.nextDeparture + latencyMillis + late)
+      return this.lastArrival
+    }
+    const before = this.inFlight.length
+    for (let room = this.room; this.unsentBytes > 0 && room > 0; room = this.room) {
+      const bytes = this.takeUnsent(Math.min(segmentSize, room))
+      this.inFlightBytes += bytes.length
+      this.inFlight.push({ bytes, arrival: departAt(bytes.length) })
+    }
+    if (this.finishing && this.unsentBytes === 0) {
+      this.finishing = false
+      this.inFlight.push({ bytes: undefined, arrival: departAt(0) })
+    }
+    if (this.inFlight.length > before) this.arrived.notify()
+  }
 
   get room() {
     return this.window - this.bufferedBytes - this.inFlightBytes
   }
 
   /** Up to `max` bytes off the head of the unsent queue. */
-  takeUnsent(max: number): Uint8Array {
+  private takeUnsent(max: number): Uint8Array {
     const head = this.unsent[0]!
     if (head.length <= max) {
       this.unsent.shift()
@@ -188,7 +222,7 @@ class Pipe {
       }
     }
     this.bufferedBytes -= want
-    this.toSend.notify() // the window opened
+    this.send() // the window opened
     return bytes
   }
 
@@ -196,8 +230,7 @@ class Pipe {
     this.stopped = true
     this.unsent.length = 0
     this.unsentBytes = 0
-    this.toSend.notify()
-    this.toDeliver.notify()
+    this.arrived.notify()
   }
 }
 
@@ -208,6 +241,7 @@ class MemoryDuplex implements Duplex {
   closed = false
   private peerEnded = false
   private readonly handlers: Record<DuplexEvent, Set<() => void>> = { readable: new Set(), drain: new Set(), close: new Set() }
+
   constructor(
     readonly remote: PeerAddress,
     readonly inbound: Pipe,
@@ -235,7 +269,7 @@ class MemoryDuplex implements Duplex {
     if (bytes.length > 0) {
       this.outbound.unsent.push(bytes)
       this.outbound.unsentBytes += bytes.length
-      this.outbound.toSend.notify()
+      this.outbound.send()
     }
     if (this.outbound.unsentBytes + this.outbound.inFlightBytes >= this.highWaterMark) this.needsDrain = true
     return !this.needsDrain
@@ -256,7 +290,7 @@ class MemoryDuplex implements Duplex {
     this.outbound.unsent.length = 0
     this.outbound.unsentBytes = 0
     this.outbound.finishing = true
-    this.outbound.toSend.notify()
+    this.outbound.send()
     this.inbound.stop()
     // like node, 'close' comes after the call, not inside it
     queueMicrotask(() => this.emit("close"))
@@ -284,48 +318,32 @@ class MemoryDuplex implements Duplex {
   }
 }
 
-/** Moves one direction's bytes: paced by the link's bandwidth onto the wire, then delivered `latency` later. */
-const runPipe = (pipe: Pipe, link: () => LinkSettings, sender: MemoryDuplex, receiver: MemoryDuplex) => {
-  const send: Effect.Effect<void> = Effect.gen(function* () {
+/** Hands a direction's segments to the receiver when they arrive, all that are due at once. */
+const deliver = (pipe: Pipe, clock: Clock.Clock, sender: MemoryDuplex, receiver: MemoryDuplex): Effect.Effect<void> =>
+  Effect.gen(function* () {
     while (true) {
-      yield* pipe.toSend.until(() => pipe.stopped || (pipe.unsentBytes > 0 && pipe.room > 0) || (pipe.finishing && pipe.unsentBytes === 0))
+      yield* pipe.arrived.until(() => pipe.stopped || pipe.inFlight.length > 0)
       if (pipe.stopped) return
-      const { bandwidth, latencyMillis, loss } = link()
-      const bytes = pipe.unsentBytes > 0 ? pipe.takeUnsent(Math.min(segmentSize, pipe.room)) : undefined
-      const length = bytes?.length ?? 0
-      pipe.inFlightBytes += length
-      const now = yield* Clock.currentTimeMillis
-      pipe.nextDeparture = Math.max(pipe.nextDeparture, now) + (length * 1000) / bandwidth
-      yield* sleepMillis(pipe.nextDeparture - now)
-      const lost = length > 0 && loss > 0 && pipe.random() < loss
-      const late = lost ? Math.max(minRetransmitMillis, 2 * latencyMillis) : 0
-      pipe.lastArrival = Math.max(pipe.lastArrival, pipe.nextDeparture + latencyMillis + late)
-      pipe.inFlight.push({ bytes, arrival: pipe.lastArrival })
-      pipe.toDeliver.notify()
-      if (bytes === undefined) return
-    }
-  })
-  const deliver: Effect.Effect<void> = Effect.gen(function* () {
-    while (true) {
-      yield* pipe.toDeliver.until(() => pipe.stopped || pipe.inFlight.length > 0)
-      if (pipe.stopped) return
-      const segment = pipe.inFlight[0]!
-      yield* sleepMillis(segment.arrival - (yield* Clock.currentTimeMillis))
-      if (pipe.stopped) return
-      pipe.inFlight.shift()
-      if (segment.bytes === undefined) {
-        pipe.stopped = true
-        return receiver.ended()
+      yield* sleepMillis(pipe.inFlight[0]!.arrival - clock.unsafeCurrentTimeMillis())
+      const now = clock.unsafeCurrentTimeMillis()
+      let got = 0
+      while (!pipe.stopped && pipe.inFlight.length > 0 && pipe.inFlight[0]!.arrival <= now) {
+        const { bytes } = pipe.inFlight.shift()!
+        if (bytes === undefined) {
+          pipe.stopped = true
+          if (got > 0) receiver.emit("readable")
+          return receiver.ended()
+        }
+        pipe.inFlightBytes -= bytes.length
+        pipe.buffered.push(bytes)
+        pipe.bufferedBytes += bytes.length
+        got += bytes.length
       }
-      pipe.inFlightBytes -= segment.bytes.length
-      pipe.buffered.push(segment.bytes)
-      pipe.bufferedBytes += segment.bytes.length
+      if (got === 0) continue
       receiver.emit("readable")
       sender.delivered()
     }
   })
-  return [send, deliver] as const
-}
 
 interface HostState {
   readonly address: string
@@ -336,9 +354,63 @@ interface HostState {
 
 const linkKey = (a: string, b: string) => (a < b ? `${a} ${b}` : `${b} ${a}`)
 
+/** The network's state, as dialling and listening see it. */
+interface World {
+  readonly hosts: ReadonlyMap<string, HostState>
+  readonly listeners: Map<string, Queue.Queue<Duplex>>
+  readonly linkBetween: (a: string, b: string) => LinkSettings
+  /** A connected pair: the dialling end (on `from`) and the accepted end (on `to`, at `port`). */
+  readonly connectPair: (from: HostState, to: HostState, port: number) => readonly [MemoryDuplex, MemoryDuplex]
+}
+
+/** Dials take a round trip of the link latency (refused ones too); an unreachable host never answers. */
+const dialFrom = (world: World, from: HostState) => (address: PeerAddress, dialOptions: DialOptions = {}) => {
+  const peer = formatPeer(address)
+  const attempt = Effect.gen(function* () {
+    const to = world.hosts.get(address.host)
+    if (to === undefined || to.down || from.down) return yield* Effect.never
+    const { latencyMillis } = world.linkBetween(from.address, to.address)
+    yield* sleepMillis(latencyMillis)
+    const queue = world.listeners.get(formatPeer({ host: to.address, port: address.port }))
+    if (queue === undefined) {
+      yield* sleepMillis(latencyMillis)
+      return yield* new PeerError({ peer, reason: "ConnectionRefused" })
+    }
+    const [dialling, accepted] = yield* Effect.acquireRelease(
+      Effect.sync(() => world.connectPair(from, to, address.port)),
+      ([dialling]) => Effect.sync(() => dialling.destroy())
+    )
+    if (!Queue.unsafeOffer(queue, accepted)) accepted.destroy()
+    yield* sleepMillis(latencyMillis)
+    return dialling as Duplex
+  })
+  return attempt.pipe(
+    Effect.timeoutFail({
+      duration: dialOptions.timeout ?? defaultDialTimeout,
+      onTimeout: () => new PeerError({ peer, reason: "ConnectTimeout" })
+    })
+  )
+}
+
+const listenOn = (world: World, host: HostState) => (listen: ListenOptions): Effect.Effect<Listening, ListenError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const fail = (code: string) => new ListenError({ host: listen.host, port: listen.port, cause: systemError(code) })
+    if (listen.host !== host.address && listen.host !== "0.0.0.0" && listen.host !== "::") return yield* fail("EADDRNOTAVAIL")
+    const port = listen.port === 0 ? host.nextPort++ : listen.port
+    const key = formatPeer({ host: host.address, port })
+    if (world.listeners.has(key)) return yield* fail("EADDRINUSE")
+    const queue = yield* acceptQueue
+    yield* Effect.acquireRelease(
+      Effect.sync(() => world.listeners.set(key, queue)),
+      () => Effect.sync(() => world.listeners.delete(key))
+    )
+    return { host: listen.host, port, connections: Stream.fromQueue(queue) }
+  })
+
 const make = (options: MemoryNetworkOptions = {}): Effect.Effect<MemoryNetwork, never, Scope.Scope> =>
   Effect.gen(function* () {
     const run = yield* FiberSet.makeRuntime<never, void, never>()
+    const clock = yield* Effect.clock
     const defaults = settings(options.link)
     const window = options.window ?? 1024 * 1024
     const highWaterMark = options.highWaterMark ?? 1024 * 1024
@@ -356,68 +428,26 @@ const make = (options: MemoryNetworkOptions = {}): Effect.Effect<MemoryNetwork, 
       return created
     }
 
-    /** A connected pair: the dialling end (on `from`) and the accepted end (on `to`, at `port`). */
-    const connectPair = (from: HostState, to: HostState, port: number): readonly [MemoryDuplex, MemoryDuplex] => {
-      const forth = new Pipe(window, seededRandom(Math.floor(random() * 2 ** 32)))
-      const back = new Pipe(window, seededRandom(Math.floor(random() * 2 ** 32)))
+    const connectPair: World["connectPair"] = (from, to, port) => {
+      const link = () => linkBetween(from.address, to.address)
+      const forth = new Pipe(window, seededRandom(Math.floor(random() * 2 ** 32)), link, clock)
+      const back = new Pipe(window, seededRandom(Math.floor(random() * 2 ** 32)), link, clock)
       const dialling: MemoryDuplex = new MemoryDuplex({ host: to.address, port }, back, forth, highWaterMark, () =>
         from.connections.delete(dialling))
       const accepted: MemoryDuplex = new MemoryDuplex({ host: from.address, port: from.nextPort++ }, forth, back, highWaterMark, () =>
         to.connections.delete(accepted))
       from.connections.add(dialling)
       to.connections.add(accepted)
-      const link = () => linkBetween(from.address, to.address)
-      for (const fiber of [...runPipe(forth, link, dialling, accepted), ...runPipe(back, link, accepted, dialling)]) run(fiber)
+      run(deliver(forth, clock, dialling, accepted))
+      run(deliver(back, clock, accepted, dialling))
       return [dialling, accepted]
     }
-
-    const dialFrom = (from: HostState) => (address: PeerAddress, dialOptions: DialOptions = {}) => {
-      const peer = formatPeer(address)
-      const attempt = Effect.gen(function* () {
-        const to = hosts.get(address.host)
-        if (to === undefined || to.down || from.down) return yield* Effect.never
-        const { latencyMillis } = linkBetween(from.address, to.address)
-        yield* sleepMillis(latencyMillis)
-        const queue = listeners.get(formatPeer({ host: to.address, port: address.port }))
-        if (queue === undefined) {
-          yield* sleepMillis(latencyMillis)
-          return yield* new PeerError({ peer, reason: "ConnectionRefused" })
-        }
-        const [dialling, accepted] = yield* Effect.acquireRelease(
-          Effect.sync(() => connectPair(from, to, address.port)),
-          ([dialling]) => Effect.sync(() => dialling.destroy())
-        )
-        if (!Queue.unsafeOffer(queue, accepted)) accepted.destroy()
-        yield* sleepMillis(latencyMillis)
-        return dialling as Duplex
-      })
-      return attempt.pipe(
-        Effect.timeoutFail({
-          duration: dialOptions.timeout ?? defaultDialTimeout,
-          onTimeout: () => new PeerError({ peer, reason: "ConnectTimeout" })
-        })
-      )
-    }
-
-    const listenOn = (host: HostState) => (listen: ListenOptions): Effect.Effect<Listening, ListenError, Scope.Scope> =>
-      Effect.gen(function* () {
-        const fail = (code: string) => new ListenError({ host: listen.host, port: listen.port, cause: systemError(code) })
-        if (listen.host !== host.address && listen.host !== "0.0.0.0" && listen.host !== "::") return yield* fail("EADDRNOTAVAIL")
-        const port = listen.port === 0 ? host.nextPort++ : listen.port
-        const key = formatPeer({ host: host.address, port })
-        if (listeners.has(key)) return yield* fail("EADDRINUSE")
-        const queue = yield* acceptQueue
-        yield* Effect.acquireRelease(
-          Effect.sync(() => listeners.set(key, queue)),
-          () => Effect.sync(() => listeners.delete(key))
-        )
-        return { host: listen.host, port, connections: Stream.fromQueue(queue) }
-      })
+    const world: World = { hosts, listeners, linkBetween, connectPair }
 
     return {
       host: (address) => {
         const host = state(address)
-        return { address, dial: dialFrom(host), listen: listenOn(host) }
+        return { address, dial: dialFrom(world, host), listen: listenOn(world, host) }
       },
       link: (a, b, link) => Effect.sync(() => void links.set(linkKey(a, b), settings(link))),
       disconnect: (address) =>
@@ -430,8 +460,5 @@ const make = (options: MemoryNetworkOptions = {}): Effect.Effect<MemoryNetwork, 
     }
   })
 
-export const MemoryNetwork = {
-  make,
-  /** The Transport of one host of `network`. */
-  layer: (network: MemoryNetwork, address: string): Layer.Layer<Transport> => Layer.succeed(Transport, network.host(address))
-}
+/** `MemoryNetwork.make(options)`; a host's Transport is `Layer.succeed(Transport, network.host(address))`. */
+export const MemoryNetwork = { make }

@@ -1,9 +1,10 @@
 import * as net from "node:net"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Deferred, Effect, Fiber, Layer, Option, Stream, TestClock } from "effect"
+import { Chunk, type Context, Deferred, Effect, Exit, Fiber, Layer, Option, Scope, Stream, TestClock } from "effect"
 import { toHex } from "../../src/domain/Bytes.js"
 import { encodeMessages, makeReserved, Message } from "../../src/domain/Wire.js"
 import { PeerError, PeerWire } from "../../src/services/PeerWire.js"
+import { MemoryNetwork } from "../../src/services/MemoryNetwork.js"
 import { Transport } from "../../src/services/Transport.js"
 import { dialFakePeer, type FakeConnection, fakePeerId, makeFakePeer } from "../support/FakePeer.js"
 
@@ -271,3 +272,125 @@ describe("PeerWire.accept", () => {
       })
     ))
 })
+
+/** Where both ends run PeerWire: over TCP on 127.0.0.1, and over the memory network (live clock) between two hosts. */
+const networks = [
+  {
+    name: "TCP",
+    make: Effect.map(Effect.provide(Transport, Transport.Tcp), (tcp) => ({ server: tcp, client: tcp, host: "127.0.0.1" }))
+  },
+  {
+    name: "the memory network",
+    make: Effect.map(
+      MemoryNetwork.make({ link: { latency: "1 millis", bandwidth: 256 * 1024 * 1024 } }),
+      (network) => ({ server: network.host("127.0.0.2"), client: network.host("127.0.0.3"), host: "127.0.0.2" })
+    )
+  }
+]
+
+const wireOver = (transport: Context.Tag.Service<Transport>) =>
+  Effect.provide(PeerWire, PeerWire.Live.pipe(Layer.provide(Layer.succeed(Transport, transport))))
+
+for (const network of networks) {
+  describe(`PeerWire over ${network.name}`, () => {
+    const lookup = (hash: Uint8Array) =>
+      toHex(hash) === toHex(infoHash) ? { peerId: otherHash, reserved: makeReserved({ fast: true }), pieceCount: 4096 } : undefined
+
+    /** A listening PeerWire and a dialling one; `accepted` takes the next inbound connection. */
+    const pair = Effect.gen(function* () {
+      const { server, client, host } = yield* network.make
+      const listening = yield* server.listen({ host, port: 0 })
+      const inbound = yield* wireOver(server)
+      const accepted = Effect.flatMap(
+        Effect.map(Stream.runHead(listening.connections), Option.getOrThrow),
+        (duplex) => inbound.accept(duplex, { lookup })
+      )
+      const address = { host, port: listening.port }
+      const dialler = yield* wireOver(client)
+      /** Both ends of one connection: [dialled, accepted]. */
+      const connected = Effect.all([dialler.connect(address, { ...options, pieceCount: 4096 }), accepted], { concurrency: 2 })
+      return { address, dialler, accepted, connected }
+    })
+
+    it.scopedLive("connects and accepts: handshakes both ways, then messages both ways", () =>
+      Effect.gen(function* () {
+        const [outbound, inbound] = yield* Effect.flatMap(pair, (p) => p.connected)
+        expect(toHex(outbound.remote.peerId)).toBe(toHex(otherHash))
+        expect(toHex(inbound.remote.peerId)).toBe(toHex(ourId))
+        expect(toHex(inbound.infoHash)).toBe(toHex(infoHash))
+        yield* outbound.send([Message.interested, Message.request(1, 0, 16384)])
+        const got = yield* Stream.runCollect(Stream.take(inbound.messages, 2))
+        expect(Chunk.toReadonlyArray(got)).toEqual([Message.interested, Message.request(1, 0, 16384)])
+        inbound.sendNow([Message.unchoke])
+        expect(yield* Stream.runHead(outbound.messages)).toEqual(Option.some(Message.unchoke))
+      }))
+
+    it.scopedLive("fails a dial with ConnectionRefused where nothing listens", () =>
+      Effect.gen(function* () {
+        const { address, dialler } = yield* pair
+        const e = yield* Effect.flip(dialler.connect({ ...address, port: address.port + 1 }, options))
+        expect(expectPeerError(e, "ConnectionRefused").message).toBe(`peer ${address.host}:${address.port + 1}: connection refused`)
+      }))
+
+    it.scopedLive("rejects an unknown info hash; the dialler sees the connection closed during the handshake", () =>
+      Effect.gen(function* () {
+        const { address, dialler, accepted } = yield* pair
+        const [outbound, inbound] = yield* Effect.all(
+          [Effect.flip(dialler.connect(address, { ...options, infoHash: otherHash })), Effect.flip(Effect.scoped(accepted))],
+          { concurrency: 2 }
+        )
+        expect(expectPeerError(inbound, "Protocol").detail).toBe(`unknown info hash ${toHex(otherHash)}`)
+        expect(outbound).toBeInstanceOf(PeerError)
+        expect(["Closed", "HandshakeTimeout"]).toContain((outbound as PeerError).reason)
+      }))
+
+    it.scopedLive("hands every read's messages to consume's handler, then fails Closed when the peer goes", () =>
+      Effect.gen(function* () {
+        const { address, dialler, accepted } = yield* pair
+        const acceptedScope = yield* Scope.make()
+        const [outbound, inbound] = yield* Effect.all(
+          [dialler.connect(address, { ...options, pieceCount: 4096 }), Scope.extend(accepted, acceptedScope)],
+          { concurrency: 2 }
+        )
+        const block = Uint8Array.from({ length: 16384 }, (_, i) => i & 0xff)
+        const blocks = 256
+        const all = yield* Deferred.make<void>()
+        const begins: Array<number> = []
+        let intact = true
+        const consumer = yield* Effect.fork(outbound.consume((messages) => {
+          for (const m of messages) {
+            if (m._tag !== "Piece") continue
+            begins.push(m.begin)
+            intact &&= m.block.length === block.length && m.block[100] === 100 && m.block[16383] === 0xff
+          }
+          if (begins.length === blocks) Deferred.unsafeDone(all, Exit.void)
+          return undefined
+        }))
+        for (let i = 0; i < blocks; i += 16) {
+          yield* inbound.send(Array.from({ length: 16 }, (_, j) => Message.piece(0, (i + j) * 16384, block)))
+        }
+        yield* Deferred.await(all)
+        expect(begins).toEqual(Array.from({ length: blocks }, (_, i) => i * 16384))
+        expect(intact).toBe(true)
+        yield* Scope.close(acceptedScope, Exit.void)
+        expectPeerError(yield* Effect.flip(Fiber.join(consumer)), "Closed")
+      }))
+
+    it.scopedLive("throttles a sender while the receiver does not read", () =>
+      Effect.gen(function* () {
+        const [outbound, inbound] = yield* Effect.flatMap(pair, (p) => p.connected)
+        const block = new Uint8Array(16384)
+        let sent = 0
+        yield* Effect.fork(Effect.forever(
+          Effect.zipRight(inbound.send([Message.piece(0, 0, block)]), Effect.sync(() => sent += block.length))
+        ))
+        yield* Effect.sleep("300 millis")
+        const sentWhileIdle = sent
+        expect(sentWhileIdle).toBeGreaterThan(0)
+        expect(sentWhileIdle).toBeLessThan(16 * 1024 * 1024)
+        yield* Stream.runDrain(Stream.take(outbound.messages, 512))
+        yield* Effect.sleep("50 millis")
+        expect(sent).toBeGreaterThan(sentWhileIdle)
+      }))
+  })
+}
