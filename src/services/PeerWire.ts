@@ -4,7 +4,7 @@
  *
  * Reads use a paused `node:net` socket and `socket.read()` only when the consumer pulls, so a fast
  * sender is throttled by TCP flow control instead of filling our memory (the platform Socket reads
- * in flowing mode into an unbounded mailbox, STYLE.md 2.3).
+ * in flowing mode into an unbounded mailbox).
  */
 import * as net from "node:net"
 import { Chunk, Context, Data, Duration, Effect, Either, Layer, Option, Scope, Stream } from "effect"
@@ -97,7 +97,7 @@ export interface ConnectOptions {
   readonly handshakeTimeout?: Duration.DurationInput
   /**
    * Source address to dial from, e.g. another 127.x: Transmission keys peers by address and drops a
-   * second connection from one that is mid-handshake (swarm README pitfall 17).
+   * second connection from one that is mid-handshake.
    */
   readonly localAddress?: string
 }

@@ -6,7 +6,7 @@ import type { Info } from "../../domain/Metainfo.js"
 import { readTorrent } from "./torrentFile.js"
 
 /**
- * The `info` lines (CONTRACT.md), shared with `magnet_info`. A multi-file torrent adds `Files:` and
+ * The `info` lines (the classic contract), shared with `magnet_info`. A multi-file torrent adds `Files:` and
  * one `<length> <path>` line per file. A torrent without any tracker has no `Tracker URL` line.
  */
 export const formatInfo = (trackerUrl: string | undefined, info: Info): string => {
