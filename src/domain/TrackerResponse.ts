@@ -71,7 +71,7 @@ export const percentEncodeBytes = (bytes: Uint8Array): string => {
 }
 
 /**
- * The full announce URL, query built by hand (STYLE.md 2.4: URLSearchParams would re-encode the
+ * The full announce URL, query built by hand (URLSearchParams would re-encode the
  * binary info_hash). An announce URL that already has a query gets ours appended with `&`.
  */
 export const announceUrl = (announce: string, request: AnnounceRequest): string => {

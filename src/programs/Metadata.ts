@@ -2,7 +2,7 @@
  * Magnet links: find peers for an info hash (the link's own and a tracker's), and fetch the info
  * dict from them over the metadata extension (BEP 9 over BEP 10).
  *
- * Message order on a magnet connection (CONTRACT.md), which strict peers check: after the
+ * Message order on a magnet connection (the classic contract), which strict peers check: after the
  * handshakes, our extension handshake is our first message, our metadata requests come next, and
  * nothing else (no keep-alive, bitfield or interested) is sent before them.
  */
@@ -112,7 +112,7 @@ export class MetadataError extends Data.TaggedError("MetadataError")<{
   }
 }
 
-/** Reserved bytes on a magnet connection: exactly the extension protocol bit (CONTRACT.md). */
+/** Reserved bytes on a magnet connection: exactly the extension protocol bit (the classic contract). */
 export const magnetReserved: Uint8Array = makeReserved({ extensions: true })
 
 /** Requests for metadata pieces in flight at once. */

@@ -59,7 +59,7 @@ export interface ConnectOptions {
   readonly handshakeTimeout?: Duration.DurationInput
   /**
    * Source address to dial from, e.g. another 127.x: Transmission keys peers by address and drops a
-   * second connection from one that is mid-handshake (swarm README pitfall 17).
+   * second connection from one that is mid-handshake.
    */
   readonly localAddress?: string
 }

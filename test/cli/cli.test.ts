@@ -1,6 +1,6 @@
 /**
  * The bundled CLI, run as a subprocess: exact stdout and exit codes of the classic commands
- * (CONTRACT.md), and one-line errors on stderr.
+ * (the classic contract), and one-line errors on stderr.
  */
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"

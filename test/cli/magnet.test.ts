@@ -1,6 +1,6 @@
 /**
  * `magnet_handshake` and `magnet_info` as subprocesses of the bundled CLI, against an in-process
- * fake tracker and fake peers: exact stdout (CONTRACT.md), the announce query, one-line errors.
+ * fake tracker and fake peers: exact stdout (the classic contract), the announce query, one-line errors.
  */
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"

@@ -110,7 +110,7 @@ describe("handshake", () => {
     expect([...makeReserved({})]).toEqual([0, 0, 0, 0, 0, 0, 0, 0])
     const both = makeReserved({ extensions: true, fast: true })
     expect(supportsExtensions(both) && supportsFast(both)).toBe(true)
-    // aria2 and Transmission send 0000000000100004 (swarm README pitfall 14)
+    // aria2 and Transmission send 0000000000100004
     const aria2 = Uint8Array.from(Buffer.from("0000000000100004", "hex"))
     expect(supportsExtensions(aria2)).toBe(true)
     expect(supportsFast(aria2)).toBe(true)

@@ -1,7 +1,7 @@
 /**
  * Our client downloads from real third-party seeders (aria2 and Transmission) on loopback: from
  * the .torrent, from the magnet link (metadata over BEP 9 from the aria2 seeders), one piece alone,
- * and a multi-file torrent with pieces spanning files. swarm.sh checks every file's SHA-256 and
+ * and a multi-file torrent with pieces spanning files. The harness checks every file's SHA-256 and
  * that every socket stayed on loopback.
  */
 import { createHash } from "node:crypto"
@@ -11,7 +11,7 @@ import { assert, describe, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { cliCommand, fetchWith, runCli, Swarm } from "../support/Swarm.js"
 
-/** Runs our CLI (`command`, a swarm.sh client template) as the swarm's client: exit 0, exact payload, loopback only. */
+/** Runs our CLI (`command`, a `fetchWith` client template) as the swarm's client: exit 0, exact payload, loopback only. */
 const fetchesExactly = (label: string, command: string) =>
   Effect.gen(function* () {
     const swarm = yield* Swarm

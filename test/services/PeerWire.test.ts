@@ -53,7 +53,7 @@ describe("PeerWire.connect", () => {
         expect(toHex(conn.remote.peerId)).toBe(toHex(fakePeerId))
         expect([...conn.remote.reserved]).toEqual([0, 0, 0, 0, 0, 0x10, 0, 0x04])
         expect(conn.address).toEqual(peer.address)
-        // the fake saw exactly our 68-byte handshake before it answered (aria2 pitfall 12)
+        // the fake saw exactly our 68-byte handshake before it answered (aria2 drops a peer whose first read holds more)
         expect(yield* Deferred.await(answered)).toBe(68)
         const [theirs] = yield* peer.handshakes
         expect(toHex(theirs!.infoHash)).toBe(toHex(infoHash))

@@ -1,54 +1,36 @@
 /**
- * Interop test support: a real loopback swarm (opentracker + aria2/Transmission/WebTorrent seeders)
- * from `../shared/swarm/swarm.sh`, our CLI and reference clients as subprocesses.
+ * Interop test and benchmark support: a real loopback swarm of third-party software (opentracker,
+ * and aria2 / Transmission / WebTorrent / libtorrent seeders) around a torrent of a pseudo-random
+ * payload, and measured downloads by reference clients or by our CLI.
  *
- * Every subprocess runs in its own process group under a timeout; a timeout, an interruption (a
- * vitest timeout aborts the test's fiber) or the release of a scope kills the whole group. A swarm
- * is brought down (`swarm.sh down --purge`) when its scope closes, whatever happened.
+ * Every process is started here (test/support/Process.ts: own process group, timeout, killed when
+ * its scope closes), bound to 127.0.0.0/8; each measured download is checked for sockets off the
+ * loopback. The torrent is private (BEP 27) unless `public`, and announces to the local tracker only.
  *
- * Ports: a swarm with base port P uses P (tracker, TCP and UDP), P+1.. (seeders), P+50 (fetch-with),
- * P+60 (CLIENT_PORT) and P+100+i (Transmission RPC), so each interop test file owns 200 ports:
- * 27600 tracker, 27800 handshake, 28000 swarm (harness self-test), 28200 onwards for new files;
- * 30000 seed, 30400 transmissionUpload (two swarms without Transmission seeders, 30400 and
- * 30500); scripts/bench.sh uses 29600. A file runs its swarms one after the other (one `layer` per
- * describe).
- * These sit below the ephemeral range (32768+) and away from the 46xxx ports other swarm users
- * pick; `swarm.sh up` checks every port anyway.
+ * Ports: a swarm with base port P uses P (tracker, TCP and UDP), P+i (seeder i), P+100+i
+ * (Transmission RPC), P+50 (`fetchWith`'s default) and P+60 (CLIENT_PORT, left for our client), so
+ * each interop test file owns 200 ports: 27600 tracker, 27800 handshake, 28000 swarm (the harness
+ * itself), 28400 and 28600 download, 30000 and 30200 seed, 30400 and 30500 transmissionUpload (two
+ * swarms without Transmission seeders); scripts/bench.ts uses 29600. All below the ephemeral range
+ * (32768+).
  */
-import { spawn, type ChildProcess } from "node:child_process"
-import { existsSync } from "node:fs"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
 import { assert } from "@effect/vitest"
-import { Context, Data, Deferred, Duration, Effect, Either, Layer, Schedule, type Scope } from "effect"
+import { Context, Data, Duration, Effect, Layer, Schedule, type Scope } from "effect"
 import * as Bencode from "../../src/domain/Bencode.js"
-import { fromHex } from "../../src/domain/Bytes.js"
-import { cliPath, ensureBuilt, repoRoot, type CliResult } from "./cli.js"
+import { fromHex, toHex } from "../../src/domain/Bytes.js"
+import { cliPath, ensureBuilt, type CliResult } from "./cli.js"
+import { type BackgroundOptions, ProcessError, runProcess, startProcess, tail } from "./Process.js"
+import * as Reference from "./ReferenceClients.js"
+import { sha1 } from "./torrent.js"
+import { infoOf, type PayloadFile, payloadSha256, writePayload } from "./SwarmPayload.js"
 
-export const sharedDir = path.resolve(repoRoot, "../shared")
-export const swarmScript = path.join(sharedDir, "swarm/swarm.sh")
+export { ProcessError, runProcess, startProcess, type Background, type BackgroundOptions } from "./Process.js"
+export type { SeederKind } from "./ReferenceClients.js"
 
-// ---------------------------------------------------------------------------------------------
-// Subprocesses
-
-/** A subprocess could not start, or outlived its timeout (it was killed). */
-export class ProcessError extends Data.TaggedError("ProcessError")<{
-  readonly command: string
-  readonly reason: "Spawn" | "Timeout" | "Exited"
-  readonly timeoutMs: number
-  readonly output: string
-  readonly cause?: unknown
-}> {
-  override get message() {
-    const what = this.reason === "Spawn" ? "could not start"
-      : this.reason === "Timeout" ? `timed out after ${this.timeoutMs} ms (killed)`
-      : "exited before it was ready"
-    return `${this.command}: ${what}${this.output === "" ? "" : `\n${tail(this.output)}`}`
-  }
-}
-
-/** A swarm.sh command failed, or printed something we could not parse. */
+/** The swarm could not be brought up, or a measured download could not be measured. */
 export class SwarmError extends Data.TaggedError("SwarmError")<{
   readonly command: string
   readonly reason: string
@@ -58,179 +40,6 @@ export class SwarmError extends Data.TaggedError("SwarmError")<{
     return `${this.command}: ${this.reason}${this.output === "" ? "" : `\n${tail(this.output)}`}`
   }
 }
-
-const tail = (text: string, lines = 30): string => text.trimEnd().split("\n").slice(-lines).join("\n")
-
-export interface ProcessOutput extends CliResult {
-  readonly signal: NodeJS.Signals | null
-}
-
-export interface ProcessOptions {
-  readonly timeoutMs: number
-  readonly cwd?: string
-  readonly env?: Readonly<Record<string, string>>
-}
-
-/** Time a TERM-ed process group gets before KILL. */
-const killGraceMs = 5_000
-/** How long to wait for the pipes once the process has exited (a detached grandchild may hold them). */
-const drainMs = 2_000
-
-const describeCommand = (file: string, args: ReadonlyArray<string>): string =>
-  [path.basename(file), ...args].join(" ").slice(0, 300)
-
-const signalGroup = (child: ChildProcess, signal: NodeJS.Signals): void => {
-  if (child.pid === undefined) return
-  try {
-    process.kill(-child.pid, signal)
-  } catch {
-    // ESRCH: the group is already gone, which is what we want.
-  }
-}
-
-/** TERM to the group, KILL after a grace period (the timer does not keep the test process alive). */
-const stopGroup = (child: ChildProcess): void => {
-  signalGroup(child, "SIGTERM")
-  setTimeout(() => signalGroup(child, "SIGKILL"), killGraceMs).unref()
-}
-
-const spawnGroup = (file: string, args: ReadonlyArray<string>, options: Omit<ProcessOptions, "timeoutMs">) =>
-  spawn(file, args, {
-    cwd: options.cwd ?? repoRoot,
-    env: { ...process.env, ...options.env },
-    detached: true, // its own process group, so that a kill reaches its children too
-    stdio: ["ignore", "pipe", "pipe"]
-  })
-
-/** Runs a command to completion; a non-zero exit is a result, not an error. */
-export const runProcess = (
-  file: string,
-  args: ReadonlyArray<string>,
-  options: ProcessOptions
-): Effect.Effect<ProcessOutput, ProcessError> =>
-  Effect.async<ProcessOutput, ProcessError>((resume) => {
-    const command = describeCommand(file, args)
-    const child = spawnGroup(file, args, options)
-    const stdout: Array<Buffer> = []
-    const stderr: Array<Buffer> = []
-    child.stdout.on("data", (c: Buffer) => stdout.push(c))
-    child.stderr.on("data", (c: Buffer) => stderr.push(c))
-    let settled = false
-    let timedOut = false
-    let drain: NodeJS.Timeout | undefined
-    const timer = setTimeout(() => {
-      timedOut = true
-      stopGroup(child)
-    }, options.timeoutMs)
-    const finish = (code: number | null, signal: NodeJS.Signals | null) => {
-      if (settled) return
-      settled = true
-      clearTimeout(timer)
-      clearTimeout(drain)
-      const out = Buffer.concat(stdout).toString("utf8")
-      const err = Buffer.concat(stderr).toString("utf8")
-      resume(
-        timedOut
-          ? Effect.fail(new ProcessError({ command, reason: "Timeout", timeoutMs: options.timeoutMs, output: out + err }))
-          : Effect.succeed({ code, signal, stdout: out, stderr: err })
-      )
-    }
-    child.on("error", (cause) => {
-      if (settled) return
-      settled = true
-      clearTimeout(timer)
-      resume(Effect.fail(new ProcessError({ command, reason: "Spawn", timeoutMs: options.timeoutMs, output: "", cause })))
-    })
-    child.on("exit", (code, signal) => {
-      drain = setTimeout(() => finish(code, signal), drainMs)
-    })
-    child.on("close", finish)
-    return Effect.sync(() => {
-      clearTimeout(timer)
-      if (!settled) stopGroup(child)
-    })
-  })
-
-/** A process left running in the background for the rest of a scope (e.g. our client seeding). */
-export interface Background {
-  readonly pid: number
-  /** Everything it printed so far (stdout then stderr). */
-  readonly output: Effect.Effect<{ readonly stdout: string; readonly stderr: string }>
-}
-
-export interface BackgroundOptions extends Omit<ProcessOptions, "timeoutMs"> {
-  /** Wait until stdout or stderr matches this before returning. */
-  readonly ready?: RegExp
-  readonly readyTimeoutMs?: number
-}
-
-/**
- * Starts a command and keeps it running until the scope closes, then TERMs its process group
- * (KILL after a grace period) and waits for it to exit. Fails if it exits before it is ready.
- */
-export const startProcess = (
-  file: string,
-  args: ReadonlyArray<string>,
-  options: BackgroundOptions = {}
-): Effect.Effect<Background, ProcessError, Scope.Scope> =>
-  Effect.gen(function* () {
-    const command = describeCommand(file, args)
-    const readyTimeoutMs = options.readyTimeoutMs ?? 30_000
-    const exited = yield* Deferred.make<number | null>()
-    const ready = yield* Deferred.make<void>()
-    const stdout: Array<Buffer> = []
-    const stderr: Array<Buffer> = []
-    const text = () => ({ stdout: Buffer.concat(stdout).toString("utf8"), stderr: Buffer.concat(stderr).toString("utf8") })
-    let isReady = options.ready === undefined
-    const checkReady = () => {
-      if (isReady) return // a chatty process is not re-scanned once ready
-      const { stdout, stderr } = text()
-      if (options.ready!.test(stdout) || options.ready!.test(stderr)) {
-        isReady = true
-        Deferred.unsafeDone(ready, Effect.void)
-      }
-    }
-    // listeners go on in the same tick as the spawn, so that an early exit cannot be missed
-    const launch = () => {
-      const child = spawnGroup(file, args, options)
-      child.stdout.on("data", (c: Buffer) => {
-        stdout.push(c)
-        checkReady()
-      })
-      child.stderr.on("data", (c: Buffer) => {
-        stderr.push(c)
-        checkReady()
-      })
-      child.on("error", () => Deferred.unsafeDone(exited, Effect.succeed(null)))
-      child.on("exit", (code) => Deferred.unsafeDone(exited, Effect.succeed(code)))
-      return child
-    }
-    const child = yield* Effect.acquireRelease(
-      Effect.try({
-        try: launch,
-        catch: (cause) => new ProcessError({ command, reason: "Spawn", timeoutMs: readyTimeoutMs, output: "", cause })
-      }),
-      (child) =>
-        Effect.sync(() => stopGroup(child)).pipe(
-          Effect.zipRight(Deferred.await(exited).pipe(Effect.timeout(Duration.millis(killGraceMs + 1_000)), Effect.ignore))
-        )
-    )
-    if (isReady) Deferred.unsafeDone(ready, Effect.void)
-    const outcome = yield* Effect.raceFirst(
-      Deferred.await(ready).pipe(Effect.as("ready" as const)),
-      Deferred.await(exited).pipe(Effect.as("exited" as const))
-    ).pipe(Effect.timeoutTo({ duration: Duration.millis(readyTimeoutMs), onTimeout: () => "timeout" as const, onSuccess: (x) => x }))
-    if (outcome !== "ready") {
-      const { stdout, stderr } = text()
-      return yield* new ProcessError({
-        command,
-        reason: outcome === "exited" ? "Exited" : "Timeout",
-        timeoutMs: readyTimeoutMs,
-        output: stdout + stderr
-      })
-    }
-    return { pid: child.pid ?? -1, output: Effect.sync(text) }
-  })
 
 // ---------------------------------------------------------------------------------------------
 // Our CLI
@@ -256,15 +65,13 @@ export const startCli = (args: ReadonlyArray<string>, options: BackgroundOptions
 const shellQuote = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`
 
 /**
- * A `fetch-with custom --client-cmd` line that runs our CLI, e.g. `cliCommand("download -o {out} {torrent}")`
- * (swarm.sh substitutes and quotes the placeholders itself).
+ * A `fetchWith(swarm, "custom", { clientCmd })` command line that runs our CLI, e.g.
+ * `cliCommand("download -o {out} {torrent}")` (`fetchWith` substitutes and quotes the placeholders).
  */
 export const cliCommand = (template: string): string => `${shellQuote(process.execPath)} ${shellQuote(cliPath)} ${template}`
 
 // ---------------------------------------------------------------------------------------------
 // The swarm
-
-export type SeederKind = "aria2" | "transmission" | "webtorrent"
 
 export interface SwarmOptions {
   /** The swarm's folder; by default a fresh temporary folder, deleted on release. */
@@ -273,45 +80,48 @@ export interface SwarmOptions {
   readonly sizeMib: number
   /** 0: tracker, payload and torrent only (our client seeds). */
   readonly seeders: number
-  readonly mix?: ReadonlyArray<SeederKind>
-  readonly announce?: "http" | "udp" | "both"
+  /** Seeder kinds, cycled (default aria2, transmission). */
+  readonly mix?: ReadonlyArray<Reference.SeederKind>
+  /** No `private` flag in the info dictionary. */
   readonly public?: boolean
+  /** 1 (default): `payload.bin`; more: a folder `payload` of files of unequal sizes. */
   readonly files?: number
   readonly pieceKib?: number
+  /** The payload's bytes derive from it (default: random); same seed, same info hash. */
+  readonly payloadSeed?: string
   /**
-   * `distinct` (the default here) puts seeder i on 127.0.0.(10+i). Transmission refuses a connection
-   * while another handshake from the same address is in progress, and the aria2 seeders keep
-   * dialling it from their own address: on `same` (127.0.0.1 for all), our client at 127.0.0.1
-   * was refused by the Transmission seeder within 3 s of `up`.
+   * `distinct` (the default) puts seeder i on 127.0.0.(10+i): Transmission refuses a connection
+   * while another handshake from the same address is in progress, and tells peers apart by address
+   * alone, so on `same` (127.0.0.1 for all) it refuses our client at 127.0.0.1 now and then.
    */
   readonly seederAddrs?: "same" | "distinct"
-  /** Further `swarm.sh up` options, e.g. `["--payload-seed", "x"]`. */
-  readonly extraArgs?: ReadonlyArray<string>
 }
 
-/** `D/swarm.env`, typed. Names as in ../shared/swarm/README.md. */
 export interface SwarmEnv {
   readonly SWARM_DIR: string
   readonly TORRENT: string
   readonly MAGNET: string
   readonly INFO_HASH: string
+  /** `payload.bin` (one file) or `payload` (a folder). */
   readonly TORRENT_NAME: string
+  /** The torrent's announce URL (HTTP). */
   readonly TRACKER: string
   readonly TRACKER_HTTP: string
-  /** Empty with the npm tracker. */
+  /** The same tracker over UDP (BEP 15). */
   readonly TRACKER_UDP: string
   readonly SCRAPE: string
-  readonly ANNOUNCE_MODE: "http" | "udp" | "both"
-  readonly ANNOUNCE_URLS: ReadonlyArray<string>
   readonly PRIVATE: boolean
   readonly SIZE_BYTES: number
   readonly PIECE_LENGTH: number
   readonly NUM_PIECES: number
   readonly NUM_FILES: number
+  /** What the seeders serve: `DATA_DIR/TORRENT_NAME` is `DATA_PATH`. */
   readonly DATA_DIR: string
   readonly DATA_PATH: string
+  /** SHA-256 of every file concatenated in torrent order. */
   readonly DATA_SHA256: string
-  readonly SEEDERS: ReadonlyArray<{ readonly kind: SeederKind; readonly address: string }>
+  readonly FILES: ReadonlyArray<PayloadFile>
+  readonly SEEDERS: ReadonlyArray<{ readonly kind: Reference.SeederKind; readonly address: string }>
   /** `ip:port` of each seeder. */
   readonly SEEDER_PEERS: ReadonlyArray<string>
   readonly TRACKER_PORT: number
@@ -320,132 +130,153 @@ export interface SwarmEnv {
   readonly CLIENT_PORT: number
 }
 
-/** Parses swarm.env (`KEY='value'` lines, written by swarm.sh without escapes). */
-export const parseSwarmEnv = (text: string): Either.Either<SwarmEnv, string> => {
-  const vars = new Map<string, string>()
-  for (const line of text.split("\n")) {
-    const m = /^([A-Z0-9_]+)='(.*)'$/.exec(line)
-    if (m !== null) vars.set(m[1]!, m[2]!)
-  }
-  const missing: Array<string> = []
-  const str = (key: string): string => {
-    const v = vars.get(key)
-    if (v === undefined) missing.push(key)
-    return v ?? ""
-  }
-  const num = (key: string): number => {
-    const n = Number(str(key))
-    if (!Number.isSafeInteger(n)) missing.push(`${key} (a number)`)
-    return n
-  }
-  const words = (key: string): Array<string> => str(key).split(/[\s,]+/).filter((w) => w !== "")
-  const mode = str("ANNOUNCE_MODE")
-  const env: SwarmEnv = {
-    SWARM_DIR: str("SWARM_DIR"),
-    TORRENT: str("TORRENT"),
-    MAGNET: str("MAGNET"),
-    INFO_HASH: str("INFO_HASH"),
-    TORRENT_NAME: str("TORRENT_NAME"),
-    TRACKER: str("TRACKER"),
-    TRACKER_HTTP: str("TRACKER_HTTP"),
-    TRACKER_UDP: str("TRACKER_UDP"),
-    SCRAPE: str("SCRAPE"),
-    ANNOUNCE_MODE: mode === "udp" || mode === "both" ? mode : "http",
-    ANNOUNCE_URLS: words("ANNOUNCE_URLS"),
-    PRIVATE: str("PRIVATE") === "1",
-    SIZE_BYTES: num("SIZE_BYTES"),
-    PIECE_LENGTH: num("PIECE_LENGTH"),
-    NUM_PIECES: num("NUM_PIECES"),
-    NUM_FILES: num("NUM_FILES"),
-    DATA_DIR: str("DATA_DIR"),
-    DATA_PATH: str("DATA_PATH"),
-    DATA_SHA256: str("DATA_SHA256"),
-    SEEDERS: words("SEEDERS").map((w) => {
-      const [kind, address] = w.split("@")
-      return { kind: kind as SeederKind, address: address ?? "" }
-    }),
-    SEEDER_PEERS: words("SEEDER_PEERS"),
-    TRACKER_PORT: num("TRACKER_PORT"),
-    BASE_PORT: num("BASE_PORT"),
-    FETCH_PORT: num("FETCH_PORT"),
-    CLIENT_PORT: num("CLIENT_PORT")
-  }
-  const state = str("STATE")
-  if (missing.length > 0) return Either.left(`missing or bad keys: ${missing.join(", ")}`)
-  if (state !== "up") return Either.left(`STATE is '${state}', not 'up'`)
-  return Either.right(env)
+const loopback = "127.0.0.1"
+
+const swarmFailure = (command: string, reason: string, output = "") => new SwarmError({ command, reason, output })
+
+const promise = <A>(command: string, run: () => Promise<A>): Effect.Effect<A, SwarmError> =>
+  Effect.tryPromise({ try: run, catch: (cause) => swarmFailure(command, String(cause)) })
+
+/** Payload, torrent and magnet link of a swarm in `dir`. */
+const makeTorrent = (options: SwarmOptions, dir: string) =>
+  promise("payload", async () => {
+    const pieceLength = (options.pieceKib ?? 256) * 1024
+    const dataDir = path.join(dir, "data")
+    const payload = await writePayload({
+      dataDir,
+      sizeBytes: options.sizeMib * 1024 * 1024,
+      files: options.files ?? 1,
+      pieceLength,
+      seed: options.payloadSeed ?? `${Date.now()}-${Math.random()}`
+    })
+    const info = infoOf(payload, pieceLength, options.public !== true)
+    const announce = `http://${loopback}:${options.basePort}/announce`
+    const torrent = path.join(dir, "test.torrent")
+    await fs.writeFile(torrent, Bencode.encode(Bencode.dict({ announce: Bencode.text(announce), info })))
+    const infoHash = toHex(sha1(Bencode.encode(info)))
+    return { payload, pieceLength, dataDir, announce, torrent, infoHash }
+  })
+
+/** opentracker on P (TCP and UDP), tracking only the swarm's info hash (Debian builds it in whitelist mode). */
+const startTracker = (dir: string, port: number, infoHash: string) =>
+  Effect.gen(function* () {
+    const trackerDir = path.join(dir, "tracker")
+    // as root it chroots to -d and drops to `nobody`: the whitelist must be world-readable, and
+    // -w is read relative to the working folder
+    yield* promise("tracker", async () => {
+      await fs.mkdir(trackerDir, { recursive: true, mode: 0o755 })
+      await fs.writeFile(path.join(trackerDir, "whitelist.txt"), `${infoHash}\n`, { mode: 0o644 })
+    })
+    const port_ = String(port)
+    yield* startProcess("opentracker", ["-i", loopback, "-p", port_, "-P", port_, "-d", trackerDir, "-w", "whitelist.txt"], {
+      cwd: trackerDir
+    })
+  })
+
+interface SeederSpec {
+  readonly kind: Reference.SeederKind
+  readonly index: number
+  readonly address: string
+  readonly port: number
 }
 
-/** Runs `swarm.sh <args>`; a non-zero exit is a SwarmError carrying its output. */
-const swarmSh = (args: ReadonlyArray<string>, timeoutMs: number): Effect.Effect<ProcessOutput, SwarmError | ProcessError> =>
-  runProcess("bash", [swarmScript, ...args], { timeoutMs }).pipe(
-    Effect.filterOrFail(
-      (out) => out.code === 0,
-      (out) =>
-        new SwarmError({ command: `swarm.sh ${args[0]}`, reason: `exited with ${out.code ?? out.signal}`, output: out.stdout + out.stderr })
-    )
+/** Starts one seeder for the rest of the scope. */
+const startSeeder = (spec: SeederSpec, swarm: Pick<SwarmEnv, "SWARM_DIR" | "TORRENT" | "DATA_DIR" | "BASE_PORT">) =>
+  Effect.gen(function* () {
+    const workDir = path.join(swarm.SWARM_DIR, "seeders", `s${spec.index}-${spec.kind}`)
+    yield* promise("seeder", () => fs.mkdir(workDir, { recursive: true }))
+    const start = (command: Reference.Command, ready?: RegExp) =>
+      startProcess(command.file, command.args, {
+        cwd: workDir,
+        ...(command.env === undefined ? {} : { env: command.env }),
+        ...(ready === undefined ? {} : { ready, readyTimeoutMs: 60_000 })
+      })
+    switch (spec.kind) {
+      case "aria2":
+        return yield* start(Reference.aria2Seeder(swarm.TORRENT, swarm.DATA_DIR, spec.address, spec.port))
+      case "webtorrent":
+        return yield* start(Reference.webtorrent("seed", swarm.TORRENT, swarm.DATA_DIR, spec.address, spec.port), /seeding/)
+      case "libtorrent":
+        return yield* start(Reference.libtorrent("seed", swarm.TORRENT, swarm.DATA_DIR, spec.address, spec.port), /seeding/)
+      case "transmission": {
+        const rpcPort = swarm.BASE_PORT + 100 + spec.index
+        yield* promise("seeder", () =>
+          Reference.writeTransmissionSettings(workDir, { bind: spec.address, port: spec.port, downloadDir: swarm.DATA_DIR, rpcPort }))
+        yield* start(Reference.transmissionDaemon(workDir))
+        // the RPC port opens a moment after the daemon starts
+        const add = runProcess("transmission-remote", [`${loopback}:${rpcPort}`, "-a", swarm.TORRENT, "-w", swarm.DATA_DIR], {
+          timeoutMs: 10_000
+        }).pipe(
+          Effect.filterOrFail((r) => r.code === 0, (r) => swarmFailure("transmission-remote -a", `exit ${r.code}`, r.stdout + r.stderr))
+        )
+        return yield* add.pipe(Effect.retry(Schedule.spaced("500 millis").pipe(Schedule.upTo("20 seconds"))))
+      }
+    }
+  })
+
+const seederSpecs = (options: SwarmOptions): Array<SeederSpec> => {
+  const mix = options.mix ?? ["aria2", "transmission"]
+  return Array.from({ length: options.seeders }, (_, i) => ({
+    kind: mix[i % mix.length]!,
+    index: i + 1,
+    address: options.seederAddrs === "same" ? loopback : `127.0.0.${10 + i + 1}`,
+    port: options.basePort + i + 1
+  }))
+}
+
+/** The swarm's folder for the rest of the scope: a temporary one is deleted at the end, a given one keeps all but the outputs. */
+const swarmDir = (options: SwarmOptions) =>
+  Effect.acquireRelease(
+    Effect.promise(() =>
+      options.dir === undefined
+        ? fs.mkdtemp(path.join(os.tmpdir(), "bt-swarm-"))
+        : fs.mkdir(options.dir, { recursive: true }).then(() => options.dir!)
+    ),
+    (dir) => Effect.promise(() => fs.rm(options.dir === undefined ? dir : outBase(dir), { recursive: true, force: true }))
   )
 
-const requireSwarmScript = Effect.suspend(() =>
-  existsSync(swarmScript)
-    ? Effect.void
-    : Effect.fail(
-        new SwarmError({
-          command: "swarm.sh",
-          reason: `${swarmScript} not found: the interop tests need ../shared beside the repository (run scripts/ci-setup.sh)`,
-          output: ""
-        })
-      )
-)
-
-const upArgs = (o: SwarmOptions, dir: string): Array<string> => [
-  "up", "--dir", dir,
-  "--base-port", String(o.basePort),
-  "--size-mib", String(o.sizeMib),
-  "--seeders", String(o.seeders),
-  "--wait", "120",
-  "--seeder-addrs", o.seederAddrs ?? "distinct",
-  ...(o.mix === undefined ? [] : ["--mix", o.mix.join(",")]),
-  ...(o.announce === undefined ? [] : ["--announce", o.announce]),
-  ...(o.public === true ? ["--public"] : []),
-  ...(o.files === undefined ? [] : ["--files", String(o.files)]),
-  ...(o.pieceKib === undefined ? [] : ["--piece-kib", String(o.pieceKib)]),
-  ...(o.extraArgs ?? [])
-]
-
-/** The fetch outputs of `fetchWith`, kept inside the swarm folder. */
-const outBase = (env: Pick<SwarmEnv, "SWARM_DIR">) => path.join(env.SWARM_DIR, "fetch-out")
-
 /**
- * Starts a swarm for the rest of the scope. The release runs `swarm.sh down --purge` even when `up`
- * failed or timed out half-way (down stops whatever swarm.env lists), then deletes the folder if
- * it was a temporary one (or only the fetch outputs in a given folder).
+ * Starts a swarm for the rest of the scope: payload and torrent, the tracker, the seeders; returns
+ * once the tracker lists every seeder. The scope's release stops them all (in reverse order).
  */
 export const swarmUp = (options: SwarmOptions): Effect.Effect<SwarmEnv, SwarmError | ProcessError, Scope.Scope> =>
   Effect.gen(function* () {
-    yield* requireSwarmScript
-    const dir = yield* Effect.acquireRelease(
-      Effect.promise(() =>
-        options.dir === undefined
-          ? fs.mkdtemp(path.join(os.tmpdir(), "bt-swarm-"))
-          : fs.mkdir(options.dir, { recursive: true }).then(() => options.dir!)
-      ),
-      (dir) =>
-        swarmSh(["down", "--dir", dir, "--purge"], 60_000).pipe(
-          Effect.tapError((e) => Effect.logWarning(`swarm in ${dir} may not be fully down: ${e.message}`)),
-          Effect.ignore,
-          Effect.zipRight(
-            Effect.promise(() => fs.rm(options.dir === undefined ? dir : outBase({ SWARM_DIR: dir }), { recursive: true, force: true }))
-          )
-        )
-    )
-    // payload creation dominates for big swarms (1 GiB takes about 8 s); seeders register in seconds
-    yield* swarmSh(upArgs(options, dir), 240_000 + options.sizeMib * 100)
-    const text = yield* Effect.promise(() => fs.readFile(path.join(dir, "swarm.env"), "utf8"))
-    return yield* Either.match(parseSwarmEnv(text), {
-      onLeft: (reason) => Effect.fail(new SwarmError({ command: "swarm.sh up", reason: `swarm.env: ${reason}`, output: text })),
-      onRight: Effect.succeed
-    })
+    const dir = yield* swarmDir(options)
+    const made = yield* makeTorrent(options, dir)
+    const specs = seederSpecs(options)
+    const base = options.basePort
+    const magnet = `magnet:?xt=urn:btih:${made.infoHash}&dn=${encodeURIComponent(made.payload.name)}&tr=${encodeURIComponent(made.announce)}`
+    const env: SwarmEnv = {
+      SWARM_DIR: dir,
+      TORRENT: made.torrent,
+      MAGNET: magnet,
+      INFO_HASH: made.infoHash,
+      TORRENT_NAME: made.payload.name,
+      TRACKER: made.announce,
+      TRACKER_HTTP: made.announce,
+      TRACKER_UDP: `udp://${loopback}:${base}/announce`,
+      SCRAPE: `http://${loopback}:${base}/scrape`,
+      PRIVATE: options.public !== true,
+      SIZE_BYTES: options.sizeMib * 1024 * 1024,
+      PIECE_LENGTH: made.pieceLength,
+      NUM_PIECES: made.payload.pieces.length / 20,
+      NUM_FILES: made.payload.files.length,
+      DATA_DIR: made.dataDir,
+      DATA_PATH: made.payload.dataPath,
+      DATA_SHA256: made.payload.sha256,
+      FILES: made.payload.files,
+      SEEDERS: specs.map((s) => ({ kind: s.kind, address: `${s.address}:${s.port}` })),
+      SEEDER_PEERS: specs.map((s) => `${s.address}:${s.port}`),
+      TRACKER_PORT: base,
+      BASE_PORT: base,
+      FETCH_PORT: base + 50,
+      CLIENT_PORT: base + 60
+    }
+    yield* startTracker(dir, base, made.infoHash)
+    yield* scrape(env).pipe(Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("15 seconds"))))
+    yield* Effect.forEach(specs, (spec) => startSeeder(spec, env), { discard: true })
+    yield* awaitSeeders(env, specs.length, "120 seconds")
+    return env
   })
 
 /**
@@ -459,12 +290,16 @@ export class Swarm extends Context.Tag("test/Swarm")<Swarm, SwarmEnv>() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Downloads measured by swarm.sh
+// Measured downloads
 
-export type FetchClient = "aria2c" | "transmission" | "webtorrent" | "custom"
+export type FetchClient = Reference.LeecherKind | "custom"
 
 export interface FetchOptions {
-  /** Required for `custom`: the command line, with `{torrent}`, `{out}`, `{magnet}`, `{port}`... (see `cliCommand`). */
+  /**
+   * Required for `custom`: the command line (run by bash), with placeholders replaced by their
+   * shell-quoted values: `{torrent}`, `{magnet}`, `{out}` (the torrent's file or folder in the
+   * output folder), `{outdir}`, `{port}`, `{bind}`, `{tracker}`, `{peers}` (ip:port,...). See `cliCommand`.
+   */
   readonly clientCmd?: string
   readonly label?: string
   /** Start the reference client from the magnet link. */
@@ -475,42 +310,112 @@ export interface FetchOptions {
   readonly out?: string
   readonly port?: number
   readonly bind?: string
+  /** libtorrent only: peers to dial besides the tracker's (`ip:port`). */
+  readonly peers?: ReadonlyArray<string>
 }
 
-/** The `RESULT ...` line of one fetch. */
 export interface FetchResult {
+  /** The client, `+magnet` when started from the magnet link, or the custom label. */
   readonly client: string
   /** The client's exit status (124: timed out). */
   readonly rc: number
-  /** `OK`, `MISMATCH`, `na`... */
+  /** `OK`, `MISMATCH`, or why the files could not be compared. */
   readonly sha256: string
-  /** `OK` or `VIOLATION`. */
+  /** `OK`, or `VIOLATION` when a socket of the client's process group left 127.0.0.0/8. */
   readonly loopback: string
+  /** Wall seconds from the client's start to its exit. */
   readonly seconds: number
-  /** Every key=value pair of the line. */
-  readonly fields: Readonly<Record<string, string>>
-  /** Exit status of swarm.sh itself (0 only when rc=0, sha256 OK and loopback OK). */
-  readonly exitCode: number | null
+  /** CPU seconds (user + system, children included) and peak RSS, from /usr/bin/time -v. */
+  readonly userS: number
+  readonly sysS: number
+  readonly maxRssKib: number
+  /** 0 only when rc is 0, the payload matches and every socket stayed on loopback. */
+  readonly exitCode: number
   /** The folder the payload was written to. */
   readonly out: string
-  /** swarm.sh's progress lines, for failure messages. */
+  /** What the client printed, and the off-loopback sockets seen, for failure messages. */
   readonly log: string
 }
 
-export const parseResultLine = (stdout: string): Record<string, string> | undefined => {
-  const line = stdout.split("\n").filter((l) => l.startsWith("RESULT ")).at(-1)
-  if (line === undefined) return undefined
-  const fields: Record<string, string> = {}
-  for (const pair of line.slice("RESULT ".length).trim().split(/\s+/)) {
-    const at = pair.indexOf("=")
-    if (at > 0) fields[pair.slice(0, at)] = pair.slice(at + 1)
+const outBase = (swarmDir: string) => path.join(swarmDir, "fetch-out")
+
+const substitute = (template: string, values: Record<string, string>): string =>
+  template.replace(/\{(\w+)\}/g, (whole, key: string) => (key in values ? shellQuote(values[key]!) : whole))
+
+const hostOf = (endpoint: string): string =>
+  endpoint.slice(0, endpoint.lastIndexOf(":")).replace(/^\[|\]$/g, "").replace(/%.*$/, "")
+const isLoopbackHost = (host: string): boolean => /^127\./.test(host) || host === "::1" || /^::ffff:127\./.test(host)
+
+/** The pids of process group `pgid`, from /proc (the group of a client we started). */
+const groupPids = (pgid: number): Promise<Set<string>> =>
+  fs.readdir("/proc").then(async (entries) => {
+    const pids = new Set<string>()
+    for (const entry of entries.filter((e) => /^\d+$/.test(e))) {
+      const stat = await fs.readFile(`/proc/${entry}/stat`, "utf8").catch(() => "")
+      // after the command name (which may hold spaces): state ppid pgrp ...
+      if (stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2] === String(pgid)) pids.add(entry)
+    }
+    return pids
+  })
+
+/** Sockets (`ss -tanup` lines) of process group `pgid` bound or connected outside the loopback. */
+const offLoopbackSockets = (pgid: number): Effect.Effect<Array<string>> =>
+  Effect.gen(function* () {
+    const pids = yield* Effect.promise(() => groupPids(pgid))
+    if (pids.size === 0) return []
+    const ss = yield* runProcess("ss", ["-Htanup"], { timeoutMs: 5_000 }).pipe(
+      Effect.map((r) => r.stdout),
+      Effect.orElseSucceed(() => "")
+    )
+    return ss.split("\n").filter((line) => {
+      if (![...line.matchAll(/pid=(\d+)/g)].some((m) => pids.has(m[1]!))) return false
+      const [, , , , local = "", peer = ""] = line.trim().split(/\s+/)
+      return !(isLoopbackHost(hostOf(local)) && (peer.endsWith(":*") || isLoopbackHost(hostOf(peer))))
+    })
+  })
+
+const parseTimeV = (text: string) => {
+  const field = (label: string) => Number(new RegExp(`${label}: ([\\d.]+)`).exec(text)?.[1] ?? NaN)
+  return {
+    userS: field("User time \\(seconds\\)"),
+    sysS: field("System time \\(seconds\\)"),
+    maxRssKib: field("Maximum resident set size \\(kbytes\\)")
   }
-  return fields
+}
+
+const clientCommand = (swarm: SwarmEnv, client: FetchClient, options: FetchOptions, ctx: {
+  readonly out: string
+  readonly port: number
+  readonly bind: string
+  readonly timeoutS: number
+  readonly workDir: string
+}): Effect.Effect<Reference.Command, SwarmError> => {
+  if (client === "custom") {
+    if (options.clientCmd === undefined) return Effect.fail(swarmFailure("fetchWith custom", "no clientCmd"))
+    const line = substitute(options.clientCmd, {
+      torrent: swarm.TORRENT,
+      magnet: swarm.MAGNET,
+      out: path.join(ctx.out, swarm.TORRENT_NAME),
+      outdir: ctx.out,
+      port: String(ctx.port),
+      bind: ctx.bind,
+      tracker: swarm.TRACKER,
+      peers: swarm.SEEDER_PEERS.join(",")
+    })
+    return Effect.succeed({ file: "bash", args: ["-c", line] })
+  }
+  return promise(`fetchWith ${client}`, () =>
+    Reference.leecher(client, options.magnet === true ? swarm.MAGNET : swarm.TORRENT, ctx.out, {
+      ...ctx,
+      ...(options.peers === undefined ? {} : { peers: options.peers })
+    }))
 }
 
 /**
- * One download of the swarm's torrent, measured by `swarm.sh fetch-with`. A failed download is
- * a result (look at `rc`, `sha256`, `exitCode`); only a missing RESULT line is an error.
+ * One download of the swarm's torrent into an emptied folder, measured: wall seconds, CPU and
+ * peak RSS (/usr/bin/time -v), every file's SHA-256, and every socket of the client's process
+ * group sampled each 0.5 s (a socket living less than that can be missed). A failed or timed-out
+ * download is a result (look at `rc`, `sha256`, `exitCode`), not an error.
  */
 export const fetchWith = (
   swarm: SwarmEnv,
@@ -519,33 +424,51 @@ export const fetchWith = (
 ): Effect.Effect<FetchResult, SwarmError | ProcessError> =>
   Effect.gen(function* () {
     if (client === "custom") yield* built
+    const label = client === "custom" ? options.label ?? "custom" : options.magnet === true ? `${client}+magnet` : client
     const timeoutS = options.timeoutS ?? 120
-    const out = options.out ?? path.join(outBase(swarm), options.label ?? client)
-    const args = [
-      "fetch-with", client, "--dir", swarm.SWARM_DIR, "--out", out, "--clean", "--timeout", String(timeoutS),
-      ...(options.magnet === true ? ["--magnet"] : []),
-      ...(options.clientCmd === undefined ? [] : ["--client-cmd", options.clientCmd]),
-      ...(options.label === undefined ? [] : ["--label", options.label]),
-      ...(options.port === undefined ? [] : ["--port", String(options.port)]),
-      ...(options.bind === undefined ? [] : ["--bind", options.bind])
-    ]
-    yield* Effect.promise(() => fs.mkdir(out, { recursive: true }))
-    // swarm.sh kills a client 15 s after its timeout; leave room for that and the checks after it
-    const res = yield* runProcess("bash", [swarmScript, ...args], { timeoutMs: (timeoutS + 60) * 1000 })
-    const fields = parseResultLine(res.stdout)
-    if (fields === undefined) {
-      return yield* new SwarmError({ command: `swarm.sh fetch-with ${client}`, reason: "no RESULT line", output: res.stdout + res.stderr })
-    }
+    const out = options.out ?? path.join(outBase(swarm.SWARM_DIR), options.label ?? client)
+    const workDir = path.join(swarm.SWARM_DIR, "fetch", `${label}-${Date.now()}`)
+    yield* promise("fetchWith", async () => {
+      await fs.rm(out, { recursive: true, force: true })
+      await fs.mkdir(out, { recursive: true })
+      await fs.mkdir(workDir, { recursive: true })
+    })
+    const ctx = { out, port: options.port ?? swarm.FETCH_PORT, bind: options.bind ?? loopback, timeoutS, workDir }
+    const command = yield* clientCommand(swarm, client, options, ctx)
+    const timeFile = path.join(workDir, "time.txt")
+    const violations = new Set<string>()
+    let pgid: number | undefined
+    const sampler = Effect.suspend(() => (pgid === undefined ? Effect.succeed([]) : offLoopbackSockets(pgid))).pipe(
+      Effect.tap((lines) => Effect.sync(() => lines.forEach((l) => violations.add(l)))),
+      Effect.repeat(Schedule.spaced("500 millis"))
+    )
+    const started = performance.now()
+    const run = runProcess("/usr/bin/time", ["-v", "-o", timeFile, command.file, ...command.args], {
+      // the client's own timeout first, ours 15 s later (aria2 announces `stopped` for a while after TERM)
+      timeoutMs: (timeoutS + 15) * 1000,
+      cwd: workDir,
+      ...(command.env === undefined ? {} : { env: command.env }),
+      onSpawn: (pid) => (pgid = pid)
+    }).pipe(
+      Effect.map((r) => ({ rc: r.code ?? 128, log: r.stdout + r.stderr })),
+      Effect.catchIf((e) => e.reason === "Timeout", (e) => Effect.succeed({ rc: 124, log: e.output }))
+    )
+    const { rc, log } = yield* Effect.raceFirst(run, sampler.pipe(Effect.zipRight(Effect.never)))
+    const seconds = (performance.now() - started) / 1000
+    const usage = parseTimeV(yield* Effect.promise(() => fs.readFile(timeFile, "utf8").catch(() => "")))
+    const digest = yield* Effect.promise(() => payloadSha256(out, { name: swarm.TORRENT_NAME, files: swarm.FILES }))
+    const sha256 = digest === swarm.DATA_SHA256 ? "OK" : /^[0-9a-f]{64}$/.test(digest) ? "MISMATCH" : digest
+    const loopbackCheck = violations.size === 0 ? "OK" : "VIOLATION"
     return {
-      client: fields["client"] ?? client,
-      rc: Number(fields["rc"] ?? NaN),
-      sha256: fields["sha256"] ?? "na",
-      loopback: fields["loopback"] ?? "na",
-      seconds: Number(fields["seconds"] ?? NaN),
-      fields,
-      exitCode: res.code,
+      client: label,
+      rc,
+      sha256,
+      loopback: loopbackCheck,
+      seconds,
+      ...usage,
+      exitCode: rc !== 0 ? rc : sha256 !== "OK" ? 1 : loopbackCheck !== "OK" ? 3 : 0,
       out,
-      log: res.stderr
+      log: `${log}${violations.size === 0 ? "" : `\noff-loopback sockets:\n${[...violations].join("\n")}`}`
     }
   })
 
@@ -569,40 +492,43 @@ export const ourSeeder = (swarm: SwarmEnv) =>
 // Tracker state
 
 /** `complete` (seeders) and `incomplete` (leechers) of the swarm's torrent, from the tracker's scrape. */
-export const scrape = (swarm: SwarmEnv): Effect.Effect<{ readonly complete: number; readonly incomplete: number }, SwarmError> => {
+export const scrape = (
+  swarm: Pick<SwarmEnv, "INFO_HASH" | "SCRAPE">
+): Effect.Effect<{ readonly complete: number; readonly incomplete: number }, SwarmError> => {
   const hash = fromHex(swarm.INFO_HASH, 20) ?? new Uint8Array(20)
   const query = Array.from(hash, (b) => `%${b.toString(16).padStart(2, "0")}`).join("")
   const url = `${swarm.SCRAPE}?info_hash=${query}`
-  const fail = (reason: string) => new SwarmError({ command: `scrape ${swarm.SCRAPE}`, reason, output: "" })
+  const fail = (reason: string) => swarmFailure(`scrape ${swarm.SCRAPE}`, reason)
   return Effect.tryPromise({
     try: (signal) => fetch(url, { signal }).then((r) => r.arrayBuffer()),
     catch: (cause) => fail(String(cause))
   }).pipe(
     Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => fail("no answer in 5 s") }),
-    Effect.flatMap((body) =>
-      Either.match(Bencode.decode(new Uint8Array(body)), {
-        onLeft: (e) => Effect.fail(fail(e.message)),
-        onRight: (value) => {
-          const files = Bencode.isDict(value) ? Bencode.get(value, "files") : undefined
-          // an info hash nobody announced is simply absent (d5:filesdee)
-          const entry = Bencode.isDict(files) ? files.get(Bencode.bytesToKey(hash)) : undefined
-          const count = (key: string) => {
-            const v = Bencode.isDict(entry) ? Bencode.get(entry, key) : undefined
-            return Bencode.isInt(v) ? Number(v) : 0
-          }
-          return Effect.succeed({ complete: count("complete"), incomplete: count("incomplete") })
-        }
-      })
-    )
+    Effect.flatMap((body) => {
+      const value = Bencode.decode(new Uint8Array(body))
+      if (value._tag === "Left") return Effect.fail(fail(value.left.message))
+      const files = Bencode.isDict(value.right) ? Bencode.get(value.right, "files") : undefined
+      // an info hash nobody announced is simply absent (d5:filesdee)
+      const entry = Bencode.isDict(files) ? files.get(Bencode.bytesToKey(hash)) : undefined
+      const count = (key: string) => {
+        const v = Bencode.isDict(entry) ? Bencode.get(entry, key) : undefined
+        return Bencode.isInt(v) ? Number(v) : 0
+      }
+      return Effect.succeed({ complete: count("complete"), incomplete: count("incomplete") })
+    })
   )
 }
 
 /** Waits (polling the scrape, bounded) until the tracker lists at least `count` seeders. */
-export const awaitSeeders = (swarm: SwarmEnv, count: number, timeout: Duration.DurationInput = "30 seconds") =>
+export const awaitSeeders = (
+  swarm: Pick<SwarmEnv, "INFO_HASH" | "SCRAPE">,
+  count: number,
+  timeout: Duration.DurationInput = "30 seconds"
+) =>
   scrape(swarm).pipe(
     Effect.filterOrFail(
       (s) => s.complete >= count,
-      (s) => new SwarmError({ command: "awaitSeeders", reason: `tracker lists ${s.complete} of ${count} seeders`, output: "" })
+      (s) => swarmFailure("awaitSeeders", `tracker lists ${s.complete} of ${count} seeders`)
     ),
     Effect.retry(Schedule.spaced("250 millis").pipe(Schedule.upTo(timeout)))
   )

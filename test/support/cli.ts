@@ -1,7 +1,7 @@
 /**
  * Runs the bundled CLI (bin/bittorrent.cjs, which runs dist/main.cjs) as a subprocess, the way users and harnesses run it.
- * Paths are computed from this file's location: the repository root, and the shared fixtures
- * checked out beside it (`../shared/codecrafters-fixtures`).
+ * Paths are computed from this file's location: the repository root and the sample torrents in
+ * test/fixtures/codecrafters.
  */
 import { execFile } from "node:child_process"
 import { readdirSync, statSync } from "node:fs"
@@ -9,7 +9,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
-export const fixturesDir = path.resolve(repoRoot, "../shared/codecrafters-fixtures")
+export const fixturesDir = path.join(repoRoot, "test/fixtures/codecrafters")
 export const cliPath = path.join(repoRoot, "bin/bittorrent.cjs")
 const bundlePath = path.join(repoRoot, "dist/main.cjs")
 

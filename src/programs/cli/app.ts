@@ -1,6 +1,6 @@
 /**
  * The command tree of the `bittorrent` CLI. Each command lives in its own module; this one only
- * assembles them. Deep imports keep the bundled CLI's start-up short (STYLE.md §3.9).
+ * assembles them. Deep imports keep the bundled CLI's start-up short.
  */
 import * as CliConfig from "@effect/cli/CliConfig"
 import * as Command from "@effect/cli/Command"

@@ -3,7 +3,7 @@ import * as Command from "@effect/cli/Command"
 import { Console, Effect } from "effect"
 import * as Bencode from "../../domain/Bencode.js"
 
-/** `decode <bencoded>`: prints the value as one line of JSON (CONTRACT.md). */
+/** `decode <bencoded>`: prints the value as one line of JSON (the classic contract). */
 export const decodeCommand = Command.make(
   "decode",
   { input: Args.text({ name: "bencoded" }).pipe(Args.withDescription("a bencoded value, e.g. 5:hello")) },

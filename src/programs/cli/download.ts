@@ -73,7 +73,7 @@ export const downloadCommand = makeDownloadCommand("download", "torrent", "a .to
   Command.withDescription("Download a torrent (file or magnet link), verified piece by piece, to a file or folder")
 )
 
-/** `magnet_download -o <out> <magnet>` (CONTRACT.md): the same from a magnet link. */
+/** `magnet_download -o <out> <magnet>` (the classic contract): the same from a magnet link. */
 export const magnetDownloadCommand = makeDownloadCommand("magnet_download", "magnet", "a magnet link").pipe(
   Command.withDescription("Download a magnet link's torrent, verified, to a file or folder")
 )

@@ -60,7 +60,7 @@ export const downloadPieceCommand = makeDownloadPieceCommand("download_piece", "
   Command.withDescription("Download one piece of a torrent, verified, to a file")
 )
 
-/** `magnet_download_piece -o <out> <magnet> <index>` (CONTRACT.md). */
+/** `magnet_download_piece -o <out> <magnet> <index>` (the classic contract). */
 export const magnetDownloadPieceCommand = makeDownloadPieceCommand("magnet_download_piece", "magnet", "a magnet link").pipe(
   Command.withDescription("Download one piece of a magnet link's torrent, verified, to a file")
 )

@@ -21,7 +21,7 @@ const peerArg = Args.text({ name: "ip:port" }).pipe(
 
 /**
  * `handshake <file.torrent> <ip:port>`: connects, exchanges handshakes (with the extension
- * protocol bit, reserved bytes 00 00 00 00 00 10 00 00) and prints the peer's id (CONTRACT.md).
+ * protocol bit, reserved bytes 00 00 00 00 00 10 00 00) and prints the peer's id (the classic contract).
  */
 export const handshakeCommand = Command.make(
   "handshake",

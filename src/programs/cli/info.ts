@@ -16,7 +16,7 @@ const classicHead = (trackerUrl: string | undefined, info: Info): Array<string> 
 const hashLines = (info: Info): Array<string> => ["Piece Hashes:", ...info.pieceHashes.map(toHex)]
 
 /**
- * The `info` lines (CONTRACT.md), shared with `magnet_info`. A multi-file torrent adds `Files:` and
+ * The `info` lines (the classic contract), shared with `magnet_info`. A multi-file torrent adds `Files:` and
  * one `<length> <path>` line per file. A torrent without any tracker has no `Tracker URL` line.
  */
 export const formatInfo = (trackerUrl: string | undefined, info: Info): string => {

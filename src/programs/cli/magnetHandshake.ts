@@ -12,7 +12,7 @@ export const MagnetLayer = Layer.mergeAll(TrackerClientLayer, PeerWire.Tcp)
 
 /**
  * `magnet_handshake <magnet>`: announces, connects to a peer with the extension bit set, exchanges
- * extension handshakes and prints the peer's id and its ut_metadata id (CONTRACT.md).
+ * extension handshakes and prints the peer's id and its ut_metadata id (the classic contract).
  */
 export const magnetHandshakeCommand = Command.make("magnet_handshake", { magnet: magnetArg, port: portOption }, ({ magnet, port }) =>
   Effect.gen(function* () {

@@ -4,7 +4,7 @@ import { toHex } from "../../domain/Bytes.js"
 import { parseMagnet } from "../../domain/Magnet.js"
 import { magnetArg } from "./clientOptions.js"
 
-/** `magnet_parse <magnet>`: the first tracker and the info hash (CONTRACT.md). */
+/** `magnet_parse <magnet>`: the first tracker and the info hash (the classic contract). */
 export const magnetParseCommand = Command.make(
   "magnet_parse",
   { magnet: magnetArg },

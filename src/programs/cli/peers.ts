@@ -11,7 +11,7 @@ import { TrackerClientLayer } from "./layers.js"
 
 /**
  * `peers <file.torrent>`: announces to the torrent's trackers (BEP 12 tiers, HTTP or UDP) and
- * prints one `ip:port` per peer (CONTRACT.md). It never connects to the peers.
+ * prints one `ip:port` per peer (the classic contract). It never connects to the peers.
  */
 export const peersCommand = Command.make(
   "peers",

@@ -1,0 +1,175 @@
+/**
+ * `npm run bench`: our client against reference clients on the loopback swarm of
+ * test/support/Swarm.ts, per payload size:
+ * - downloading: aria2c, WebTorrent, libtorrent and ours from 3 seeders (aria2, Transmission,
+ *   aria2), the clients interleaved run by run;
+ * - seeding: a libtorrent leecher downloading from our seeder (`seed ... --host 127.0.0.1`), then
+ *   from a libtorrent seeder, alone on a swarm of their own, interleaved.
+ * Prints medians, the ratio to the best reference (downloads) or to libtorrent (seeding), CPU
+ * seconds per GiB and peak RSS of every client, and writes them all to a summary file.
+ *
+ * Environment (all optional):
+ *   BENCH_SIZES="256 1024"  payload sizes in MiB        BENCH_RUNS=3       runs per client and size
+ *   BENCH_CLIENTS=aria2c,webtorrent,libtorrent,ours     BENCH_TIMEOUT=600  seconds per download
+ *   BENCH_SEEDING=1         0: downloads only           BENCH_BASE_PORT=29600 (P..P+160, P+200..P+360)
+ *   BENCH_OUT=/tmp/bench-results/<UTC date>.txt          the summary file (outside the repository)
+ * A failed run is reported in its table and the rest goes on; the exit status is 1 if any failed.
+ */
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import { Effect } from "effect"
+import { cliCommand, fetchWith, runProcess, startCli, startProcess, swarmUp, type FetchClient, type SwarmEnv } from "../test/support/Swarm.js"
+import * as Reference from "../test/support/ReferenceClients.js"
+
+const env = process.env
+const sizes = (env["BENCH_SIZES"] ?? "256 1024").split(/[\s,]+/).filter((s) => s !== "").map(Number)
+const runs = Number(env["BENCH_RUNS"] ?? 3)
+const clients = (env["BENCH_CLIENTS"] ?? "aria2c,webtorrent,libtorrent,ours").split(",")
+const timeoutS = Number(env["BENCH_TIMEOUT"] ?? 600)
+const withSeeding = env["BENCH_SEEDING"] !== "0"
+const basePort = Number(env["BENCH_BASE_PORT"] ?? 29600)
+const outFile = env["BENCH_OUT"] ?? `/tmp/bench-results/${new Date().toISOString().replace(/[-:]|\.\d+/g, "")}.txt`
+
+interface Sample {
+  readonly ok: boolean
+  readonly seconds: number
+  /** CPU seconds of the measured process (the downloader, or the seeder while it served). */
+  readonly cpuS: number
+  readonly rssKib: number
+}
+
+const median = (xs: ReadonlyArray<number>): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length === 0 ? NaN : s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
+}
+
+const lines: Array<string> = []
+const say = (line: string) => {
+  lines.push(line)
+  console.log(line)
+}
+let failed = false
+
+/** A table of medians: seconds, MiB/s, CPU s per GiB, peak RSS, and the ratio to `baseline`'s median. */
+const report = (title: string, sizeMib: number, samples: ReadonlyMap<string, Array<Sample>>, baselines: ReadonlyArray<string>) => {
+  const medianOf = (name: string) => median((samples.get(name) ?? []).filter((s) => s.ok).map((s) => s.seconds))
+  const best = baselines.map((b) => [b, medianOf(b)] as const).filter(([, m]) => !Number.isNaN(m)).sort((a, b) => a[1] - b[1])[0]
+  say(`\n${title}, ${sizeMib} MiB (medians of successful runs; ratio to ${best?.[0] ?? "no reference"})`)
+  say("client            ok   median s   MiB/s   CPU s/GiB   peak RSS MiB   ratio")
+  const ratios: Array<string> = []
+  for (const [name, all] of samples) {
+    const ok = all.filter((s) => s.ok)
+    const m = medianOf(name)
+    const cpu = median(ok.map((s) => s.cpuS)) / (sizeMib / 1024)
+    const rss = Math.max(0, ...ok.map((s) => s.rssKib)) / 1024
+    const ratio = best === undefined ? NaN : m / best[1]
+    say(`${name.padEnd(16)} ${`${ok.length}/${all.length}`.padStart(4)} ${m.toFixed(2).padStart(10)} ${(sizeMib / m).toFixed(1).padStart(7)} ` +
+      `${cpu.toFixed(2).padStart(11)} ${rss.toFixed(0).padStart(14)} ${ratio.toFixed(2).padStart(7)}`)
+    if (!baselines.includes(name) && best !== undefined) ratios.push(`RATIO ${title} ${sizeMib} MiB ${name}/${best[0]}=${ratio.toFixed(2)}`)
+  }
+  ratios.forEach(say)
+}
+
+const record = (samples: Map<string, Array<Sample>>, name: string, sample: Sample) => {
+  if (!sample.ok) failed = true
+  samples.set(name, [...(samples.get(name) ?? []), sample])
+}
+
+const download = (swarm: SwarmEnv, client: string) =>
+  fetchWith(swarm, client === "ours" ? "custom" : (client as FetchClient), {
+    label: client,
+    timeoutS,
+    ...(client === "ours" ? { clientCmd: cliCommand("download -o {out} {torrent} --port {port}") } : {})
+  }).pipe(
+    Effect.tap((r) => (r.exitCode === 0 ? Effect.void : Effect.sync(() => console.error(`bench: ${client} failed (rc ${r.rc}, ${r.sha256}):\n${r.log.slice(-2000)}`)))),
+    Effect.tap((r) => Effect.promise(() => fs.rm(r.out, { recursive: true, force: true }))),
+    Effect.map((r): Sample => ({ ok: r.exitCode === 0, seconds: r.seconds, cpuS: r.userS + r.sysS, rssKib: r.maxRssKib }))
+  )
+
+const downloads = (sizeMib: number) =>
+  Effect.gen(function* () {
+    const swarm = yield* swarmUp({ basePort, sizeMib, seeders: 3, mix: ["aria2", "transmission"] })
+    const samples = new Map<string, Array<Sample>>(clients.map((c) => [c, []]))
+    for (let run = 1; run <= runs; run++) {
+      for (const client of clients) {
+        const sample = yield* download(swarm, client)
+        record(samples, client, sample)
+        console.error(`bench: ${sizeMib} MiB run ${run} ${client}: ${sample.seconds.toFixed(2)} s${sample.ok ? "" : " FAILED"}`)
+      }
+    }
+    report("download", sizeMib, samples, clients.filter((c) => c !== "ours"))
+  }).pipe(Effect.scoped)
+
+/** CPU seconds (user + system) and peak RSS of a live process, from /proc. */
+const processUsage = (pid: number) =>
+  Effect.promise(async () => {
+    const stat = await fs.readFile(`/proc/${pid}/stat`, "utf8")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    const status = await fs.readFile(`/proc/${pid}/status`, "utf8")
+    // utime and stime are fields 14 and 15 of stat (11 and 12 after the name), in clock ticks of 1/100 s
+    return { cpuS: (Number(fields[11]) + Number(fields[12])) / 100, rssKib: Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) }
+  })
+
+const startSeeder = (swarm: SwarmEnv, seeder: "ours" | "libtorrent") => {
+  if (seeder === "ours") {
+    return startCli(["seed", swarm.TORRENT, swarm.DATA_PATH, "--host", "127.0.0.1", "--port", String(swarm.CLIENT_PORT)], {
+      ready: /listening on/,
+      readyTimeoutMs: 120_000
+    })
+  }
+  const command = Reference.libtorrent("seed", swarm.TORRENT, swarm.DATA_DIR, "127.0.0.1", swarm.CLIENT_PORT)
+  return startProcess(command.file, command.args, { ready: /seeding/, readyTimeoutMs: 120_000 })
+}
+
+/** One libtorrent download from `seeder`; the sample is the seeder's CPU and RSS while it served. */
+const seedOnce = (swarm: SwarmEnv, seeder: "ours" | "libtorrent") =>
+  Effect.gen(function* () {
+    const process_ = yield* startSeeder(swarm, seeder)
+    const before = yield* processUsage(process_.pid)
+    const result = yield* fetchWith(swarm, "libtorrent", { label: `lt-from-${seeder}`, timeoutS, peers: [`127.0.0.1:${swarm.CLIENT_PORT}`] })
+    const after = yield* processUsage(process_.pid)
+    yield* Effect.promise(() => fs.rm(result.out, { recursive: true, force: true }))
+    if (result.exitCode !== 0) console.error(`bench: libtorrent from ${seeder} failed:\n${result.log.slice(-2000)}`)
+    return { ok: result.exitCode === 0, seconds: result.seconds, cpuS: after.cpuS - before.cpuS, rssKib: after.rssKib }
+  }).pipe(Effect.scoped)
+
+const seeding = (sizeMib: number) =>
+  Effect.gen(function* () {
+    const swarm = yield* swarmUp({ basePort: basePort + 200, sizeMib, seeders: 0 })
+    const samples = new Map<string, Array<Sample>>([["ours", []], ["libtorrent", []]])
+    for (let run = 1; run <= runs; run++) {
+      for (const seeder of ["ours", "libtorrent"] as const) {
+        const sample = yield* seedOnce(swarm, seeder)
+        record(samples, seeder, sample)
+        console.error(`bench: ${sizeMib} MiB seeding run ${run} ${seeder}: ${sample.seconds.toFixed(2)} s${sample.ok ? "" : " FAILED"}`)
+      }
+    }
+    say("(seeding: the seeder's CPU while it served, and its peak RSS; seconds are the libtorrent leecher's)")
+    report("seeding", sizeMib, samples, ["libtorrent"])
+  }).pipe(Effect.scoped)
+
+const main = Effect.gen(function* () {
+  const commit = yield* runProcess("git", ["rev-parse", "--short", "HEAD"], { timeoutMs: 10_000 }).pipe(
+    Effect.map((r) => r.stdout.trim()),
+    Effect.orElseSucceed(() => "unknown")
+  )
+  say(`# effect-bittorrent benchmark, ${new Date().toISOString()}, node ${process.version}, commit ${commit}`)
+  say(`# sizes ${sizes.join(", ")} MiB, ${runs} runs, clients ${clients.join(",")}${withSeeding ? ", seeding" : ""}`)
+  for (const sizeMib of sizes) {
+    yield* downloads(sizeMib)
+    if (withSeeding) yield* seeding(sizeMib)
+  }
+})
+
+Effect.runPromise(main).then(
+  async () => {
+    await fs.mkdir(path.dirname(outFile), { recursive: true })
+    await fs.writeFile(outFile, `${lines.join("\n")}\n`)
+    console.error(`bench: results in ${outFile}`)
+    process.exitCode = failed ? 1 : 0
+  },
+  (error) => {
+    console.error(`bench: ${error instanceof Error ? error.message : String(error)}`)
+    process.exitCode = 1
+  }
+)
