@@ -79,7 +79,7 @@ const download = (swarm: SwarmEnv, client: string) =>
   fetchWith(swarm, client === "ours" ? "custom" : (client as FetchClient), {
     label: client,
     timeoutS,
-    ...(client === "ours" ? { clientCmd: cliCommand("download -o {out} {torrent} --port {port}") } : {})
+    ...(client === "ours" ? { clientCmd: cliCommand("download -o {out} {torrent} --host 127.0.0.1 --port {port}") } : {})
   }).pipe(
     Effect.tap((r) => (r.exitCode === 0 ? Effect.void : Effect.sync(() => console.error(`bench: ${client} failed (rc ${r.rc}, ${r.sha256}):\n${r.log.slice(-2000)}`)))),
     Effect.tap((r) => Effect.promise(() => fs.rm(r.out, { recursive: true, force: true }))),

@@ -88,7 +88,7 @@ describe("seed: beside third-party seeders", () => {
           assertFetched(
             yield* fetchWith(swarm, "custom", {
               label: "ours",
-              clientCmd: cliCommand("download -o {out} {torrent} --port {port} --quiet"),
+              clientCmd: cliCommand("download -o {out} {torrent} --host 127.0.0.1 --port {port} --quiet"),
               timeoutS: 60
             })
           )
@@ -101,7 +101,7 @@ describe("seed: beside third-party seeders", () => {
           const swarm = yield* Swarm
           const out = path.join(swarm.SWARM_DIR, "fetch-out", "download-seed", swarm.TORRENT_NAME)
           const before = (yield* scrape(swarm)).complete
-          yield* startCli(["download", "-o", out, swarm.TORRENT, "--seed", "--port", String(swarm.BASE_PORT + 70)], {
+          yield* startCli(["download", "-o", out, swarm.TORRENT, "--seed", "--host", "127.0.0.1", "--port", String(swarm.BASE_PORT + 70)], {
             ready: /listening on/,
             readyTimeoutMs: 60_000
           })

@@ -483,7 +483,7 @@ export const assertFetched = (result: FetchResult) => {
 
 /** Our CLI's `seed` on the swarm's CLIENT_PORT, re-announcing every 2 s, for the rest of the scope. */
 export const ourSeeder = (swarm: SwarmEnv) =>
-  startCli(["seed", swarm.TORRENT, swarm.DATA_PATH, "--port", String(swarm.CLIENT_PORT), "--announce-interval", "2"], {
+  startCli(["seed", swarm.TORRENT, swarm.DATA_PATH, "--host", "127.0.0.1", "--port", String(swarm.CLIENT_PORT), "--announce-interval", "2"], {
     ready: /listening on/,
     readyTimeoutMs: 30_000
   })

@@ -3,18 +3,29 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import { Data, Duration, Effect, Option, Stream } from "effect"
 import type { StorageError } from "../../services/Storage.js"
-import { download } from "../Download.js"
+import { formatPeer } from "../../domain/Peer.js"
+import { download, type DownloadEvent } from "../Download.js"
 import { defaultPort, fastOption, listenPortOption, maxPeersOption, newPeerId, outputOption, quietOption, sequentialOption } from "./clientOptions.js"
 import { makeJsonRenderer } from "./downloadJson.js"
 import { makeRenderer, progressMode } from "./progress.js"
 import { announceIntervalOption, hostOption } from "./seed.js"
 import { ClientLayer } from "./layers.js"
+import { note } from "./report.js"
 import { resolveSource } from "./source.js"
 
 /** The output holds something that is not this torrent's data, and --force was not given. */
 export class OutputNotOurs extends Data.TaggedError("OutputNotOurs")<{ readonly path: string }> {
   override get message() {
     return `${this.path} exists and is not this torrent's data (use --force to overwrite)`
+  }
+}
+
+/** With --seed: once the download is complete, where it goes on serving (after its summary). */
+const seedingNotice = () => {
+  let listening = ""
+  return (e: DownloadEvent): Effect.Effect<void> => {
+    if (e._tag === "Started" && e.port !== undefined) listening = formatPeer({ host: e.host ?? "", port: e.port })
+    return e._tag === "Completed" ? note(`seeding, listening on ${listening}; Ctrl-C to stop`) : Effect.void
   }
 }
 
@@ -57,6 +68,7 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
           ...Option.match(announceInterval, { onNone: () => ({}), onSome: (s) => ({ announceInterval: Duration.seconds(s) }) })
         }
         yield* download(resolved, target, options, { overwrite: force }).pipe(
+          Stream.tap(seed ? seedingNotice() : () => Effect.void),
           Stream.runForEach(renderer.render),
           Effect.catchIf(
             (e): e is StorageError => e._tag === "StorageError" && e.reason === "NotOurs",
