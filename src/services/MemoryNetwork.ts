@@ -165,7 +165,8 @@ class Pipe {
       this.nextDeparture = Math.max(this.nextDeparture, now) + (length * 1000) / bandwidth
       const lost = length > 0 && loss > 0 && this.random() < loss
       const late = lost ? Math.max(minRetransmitMillis, 2 * latencyMillis) : 0
-      this.lastArrival = Math.max(this.lastArrival, this.nextDeparture + latencyMillis + late)
+      // Whole milliseconds: a clock of whole milliseconds must reach the arrival, or delivery would spin.
+      this.lastArrival = Math.max(this.lastArrival, Math.ceil(this.nextDeparture + latencyMillis + late))
       return this.lastArrival
     }
     const before = this.inFlight.length

@@ -6,7 +6,7 @@
  * for 3 minutes are dropped, every peer hears from us at least every 2 minutes, and peers that
  * keep us choked or have nothing we want make room when others wait for a slot.
  */
-import { Chunk, Deferred, Effect, FiberSet, Option, Queue, Schedule, type Scope, Stream } from "effect"
+import { Chunk, Deferred, Effect, FiberSet, Queue, Schedule, type Scope, Stream } from "effect"
 import { equalBytes } from "../../domain/Bytes.js"
 import { formatPeer, isOwnAddress, type PeerAddress } from "../../domain/Peer.js"
 import { Message } from "../../domain/Wire.js"
@@ -70,7 +70,13 @@ export const makePeerManager = (
     const retries = yield* FiberSet.make()
     /** Addresses with a job: queued, running or waiting to retry. */
     const known = new Map<string, PeerAddress>()
+    /** Jobs running (holding a connection slot), and jobs queued for one (the pipeline may hold them already). */
     let running = 0
+    let waiting = 0
+    const enqueue = (job: SessionJob) => Effect.suspend(() => {
+      waiting++
+      return Queue.offer(jobs, job)
+    })
 
     const addPeer = (address: PeerAddress): Effect.Effect<void> => {
       const key = formatPeer(address)
@@ -78,14 +84,14 @@ export const makePeerManager = (
       if (isOwnAddress(address, state.port)) return Effect.void
       known.set(key, address)
       state.counters.peersSeen++
-      return Queue.offer(jobs, { key, inbound: false, open: dial(address), retry: undefined })
+      return enqueue({ key, inbound: false, open: dial(address), retry: undefined })
     }
 
     const addInbound = (key: string, open: SessionJob["open"]) =>
       Effect.suspend(() => {
         if (state.banned.has(key)) return Effect.succeed(false)
         if (running >= state.options.maxPeers && !evictOne(state.now())) return Effect.succeed(false)
-        return Effect.as(Queue.offer(jobs, { key, inbound: true, open, retry: undefined }), true)
+        return Effect.as(enqueue({ key, inbound: true, open, retry: undefined }), true)
       })
 
     /** Ends the peer that has been of least use the longest; false when every peer is useful. */
@@ -115,7 +121,7 @@ export const makePeerManager = (
         // A session that worked starts the backoff afresh.
         if (connected) yield* driver.reset
         yield* driver.next(input).pipe(
-          Effect.zipRight(Queue.offer(jobs, job)),
+          Effect.zipRight(enqueue(job)),
           Effect.catchAll(() => Effect.sync(() => known.delete(job.key))),
           FiberSet.run(retries)
         )
@@ -152,6 +158,7 @@ export const makePeerManager = (
       return Stream.unwrapScoped(
         Effect.gen(function* () {
           running++
+          waiting--
           yield* Effect.addFinalizer(() => Effect.sync(() => running--))
           const s = (session = yield* open(job))
           // The upload side beside the reader, in the session's scope; a disk that cannot be read
@@ -196,7 +203,9 @@ export const makePeerManager = (
         if (now - s.lastSentAt > keepAliveMillis) s.outbox.push(Message.keepAlive)
         flush(s, now)
       }
-      if (running >= state.options.maxPeers && Option.getOrElse(jobs.unsafeSize(), () => 0) > 0) evictOne(now)
+      // As many useless peers make room as there are candidates waiting for a slot.
+      if (running < state.options.maxPeers) return
+      for (let wanted = waiting; wanted > 0 && evictOne(now); wanted--);
     }
 
     return { jobs, addPeer, addInbound, run, upkeep, pending: () => known.size }

@@ -9,7 +9,7 @@
  * runs once per chunk; completed pieces go through `mapEffect(verify and write, { concurrency })`.
  * Interrupting the torrent ends every session, fiber and socket.
  */
-import { Deferred, Duration, Effect, Queue, Stream, Take } from "effect"
+import { Deferred, Duration, Effect, Queue, Random, Stream, Take } from "effect"
 import { Bitfield } from "../../domain/Bitfield.js"
 import { equalBytes } from "../../domain/Bytes.js"
 import { formatPeer, type PeerAddress } from "../../domain/Peer.js"
@@ -65,7 +65,7 @@ export const run = (
   Stream.unwrapScoped(
     Effect.gen(function* () {
       const events = yield* Queue.bounded<Take.Take<TorrentEvent, TorrentError>>(256)
-      yield* engine(source, sink, have, options, (e) => (process.env.BT_DEBUG ? console.error(JSON.stringify(e)) : 0, Queue.offer(events, Take.of(e)))).pipe(
+      yield* engine(source, sink, have, options, (e) => Queue.offer(events, Take.of(e))).pipe(
         Effect.exit,
         Effect.flatMap((exit) => Queue.offer(events, exit._tag === "Success" ? Take.end : Take.failCause(exit.cause))),
         Effect.forkScoped
@@ -105,6 +105,8 @@ const engine = (
       const now = () => clock.unsafeCurrentTimeMillis()
       const startedAt = now()
       const picker = new PiecePicker({
+        // From Effect's Random, so a seeded run (tests, simulations) picks the same pieces every time.
+        random: seededRandom(yield* Random.nextIntBetween(1, 0x7fffffff)),
         pieceCount: info.pieceCount,
         pieceLength: info.pieceLength,
         totalLength: info.totalLength,
@@ -176,6 +178,17 @@ const engine = (
       if (resolved.seed) yield* Deferred.await(state.failed)
     })
   )
+
+/** A small fast generator (mulberry32) for the picker's per-pick tie-breaks, seeded once. */
+const seededRandom = (seed: number) => {
+  let a = seed
+  return () => {
+    a = (a + 0x6d2b79f5) | 0
+    let t = Math.imul(a ^ (a >>> 15), 1 | a)
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
 
 const wantedPieces = (count: number, pieces: ReadonlyArray<number>) => {
   const wanted = Bitfield.empty(count)
