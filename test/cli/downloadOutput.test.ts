@@ -46,7 +46,9 @@ const Time = Schema.String.pipe(Schema.filter((s) => !Number.isNaN(Date.parse(s)
 const Count = Schema.Int.pipe(Schema.nonNegative())
 const JsonEvent = Schema.Union(
   Schema.Struct({ event: Schema.Literal("started"), time: Time, path: Schema.String, pieces: Count, verified: Count, totalBytes: Count, bytesLeft: Count }),
-  Schema.Struct({ event: Schema.Literal("peer_connected"), time: Time, peer: Schema.String, client: Schema.String }),
+  Schema.Struct({ event: Schema.Literal("announced"), time: Time, url: Schema.String, peers: Schema.Number }),
+  Schema.Struct({ event: Schema.Literal("tracker_error"), time: Time, url: Schema.String, message: Schema.String }),
+  Schema.Struct({ event: Schema.Literal("peer_connected"), time: Time, peer: Schema.String, client: Schema.String, inbound: Schema.Boolean }),
   Schema.Struct({ event: Schema.Literal("peer_dropped"), time: Time, peer: Schema.String, reason: Schema.String }),
   Schema.Struct({ event: Schema.Literal("peer_banned"), time: Time, peer: Schema.String }),
   Schema.Struct({ event: Schema.Literal("piece_verified"), time: Time, index: Count }),
