@@ -13,6 +13,7 @@
  *   BENCH_CLIENTS=aria2c,webtorrent,libtorrent,ours     BENCH_TIMEOUT=600  seconds per download
  *   BENCH_SEEDING=1         0: downloads only           BENCH_BASE_PORT=29600 (P..P+160, P+200..P+360)
  *   BENCH_OUT=/tmp/bench-results/<UTC date>.txt          the summary file (outside the repository)
+ *   BENCH_BASELINE=<path to another checkout's bin/bittorrent.cjs>   also measure that build ("baseline")
  * A failed run is reported in its table and the rest goes on; the exit status is 1 if any failed.
  */
 import * as fs from "node:fs/promises"
@@ -24,7 +25,10 @@ import * as Reference from "../test/support/ReferenceClients.js"
 const env = process.env
 const sizes = (env["BENCH_SIZES"] ?? "256 1024").split(/[\s,]+/).filter((s) => s !== "").map(Number)
 const runs = Number(env["BENCH_RUNS"] ?? 3)
-const clients = (env["BENCH_CLIENTS"] ?? "aria2c,webtorrent,libtorrent,ours").split(",")
+/** Another build of our CLI (e.g. an earlier commit's `bin/bittorrent.cjs`), measured as `baseline` beside ours. */
+const baselineBin = env["BENCH_BASELINE"]
+const clients = [...(env["BENCH_CLIENTS"] ?? "aria2c,webtorrent,libtorrent,ours").split(","), ...(baselineBin === undefined ? [] : ["baseline"])]
+const isOurs = (client: string) => client === "ours" || client === "baseline"
 const timeoutS = Number(env["BENCH_TIMEOUT"] ?? 600)
 const withSeeding = env["BENCH_SEEDING"] !== "0"
 const basePort = Number(env["BENCH_BASE_PORT"] ?? 29600)
@@ -75,11 +79,17 @@ const record = (samples: Map<string, Array<Sample>>, name: string, sample: Sampl
   samples.set(name, [...(samples.get(name) ?? []), sample])
 }
 
+/** Our download command line; a baseline build may predate `--host` (it then listened on nothing). */
+const ourCommand = (client: string) =>
+  client === "ours"
+    ? cliCommand("download -o {out} {torrent} --host 127.0.0.1 --port {port}")
+    : `${JSON.stringify(process.execPath)} ${JSON.stringify(baselineBin)} download -o {out} {torrent} --port {port}`
+
 const download = (swarm: SwarmEnv, client: string) =>
-  fetchWith(swarm, client === "ours" ? "custom" : (client as FetchClient), {
+  fetchWith(swarm, isOurs(client) ? "custom" : (client as FetchClient), {
     label: client,
     timeoutS,
-    ...(client === "ours" ? { clientCmd: cliCommand("download -o {out} {torrent} --host 127.0.0.1 --port {port}") } : {})
+    ...(isOurs(client) ? { clientCmd: ourCommand(client) } : {})
   }).pipe(
     Effect.tap((r) => (r.exitCode === 0 ? Effect.void : Effect.sync(() => console.error(`bench: ${client} failed (rc ${r.rc}, ${r.sha256}):\n${r.log.slice(-2000)}`)))),
     Effect.tap((r) => Effect.promise(() => fs.rm(r.out, { recursive: true, force: true }))),
@@ -97,7 +107,7 @@ const downloads = (sizeMib: number) =>
         console.error(`bench: ${sizeMib} MiB run ${run} ${client}: ${sample.seconds.toFixed(2)} s${sample.ok ? "" : " FAILED"}`)
       }
     }
-    report("download", sizeMib, samples, clients.filter((c) => c !== "ours"))
+    report("download", sizeMib, samples, clients.filter((c) => !isOurs(c)))
   }).pipe(Effect.scoped)
 
 /** CPU seconds (user + system) and peak RSS of a live process, from /proc. */

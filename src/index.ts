@@ -41,6 +41,16 @@ export { MemoryNetwork } from "./services/MemoryNetwork.js"
 export type { LinkOptions, MemoryHost, MemoryNetworkOptions } from "./services/MemoryNetwork.js"
 
 // Programs: compositions of the services
+export { layer } from "./programs/ClientLayer.js"
+export * as Torrent from "./programs/torrent/Torrent.js"
+export {
+  DownloadStalled,
+  NoPeerSources,
+  TorrentEvent,
+  type TorrentError,
+  type TorrentOptions,
+  type TorrentSource
+} from "./programs/torrent/TorrentEvent.js"
 export * as CreateTorrent from "./programs/CreateTorrent.js"
 export * as Download from "./programs/Download.js"
 export * as Metadata from "./programs/Metadata.js"

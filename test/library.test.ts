@@ -3,7 +3,6 @@
  * layers composed the same way, a download of a torrent read from disk. The swarm is one fake
  * seeder on 127.0.0.1 behind a fake HTTP tracker.
  */
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { createHash } from "node:crypto"
@@ -11,20 +10,14 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Stream } from "effect"
-import { Bencode, Download, Hasher, Metainfo, Peer, PeerWire, Storage, Tracker } from "../src/index.js"
+import { Effect, Stream } from "effect"
+import { Bencode, layer, Metainfo, Peer, Storage, Torrent } from "../src/index.js"
 import { compactPeers, fakeHttpTracker } from "./support/FakeTracker.js"
 import { makeFakePeer, seeder } from "./support/FakePeer.js"
 import { payloadBytes, singleFileInfo, torrentBytes } from "./support/torrent.js"
 
-const Live = Layer.mergeAll(
-  Tracker.Live.pipe(Layer.provide(FetchHttpClient.layer)),
-  PeerWire.Tcp,
-  Storage.Live
-).pipe(Layer.provideMerge(Hasher.Sync), Layer.provideMerge(NodeContext.layer))
-
 describe("library entry point", () => {
-  it.live("downloads a torrent with the documented composition", () =>
+  it.live("downloads a torrent with the documented program: the ready layer, a Torrent handle, its events and stats", () =>
     Effect.gen(function* () {
       const pieceLength = 64 * 1024
       const payload = payloadBytes(20 * pieceLength + 999, 3)
@@ -42,19 +35,30 @@ describe("library entry point", () => {
       )
       const out = path.join(dir, "lib.bin")
 
-      // The README's program, verbatim but for the paths.
+      // The README's program, verbatim but for the paths, the listening address and what it logs.
       const verified: Array<number> = []
       const program = Effect.gen(function* () {
         const fs = yield* FileSystem.FileSystem
         const meta = yield* Metainfo.parseTorrent(yield* fs.readFile(torrentPath))
         const peerId = Peer.makePeerId((n) => crypto.getRandomValues(new Uint8Array(n)))
-        yield* Download.download({ info: meta.info, trackers: Metainfo.trackerTiers(meta) }, out, { peerId, port: 6881 }).pipe(
-          Stream.runForEach((event) => (event._tag === "PieceVerified" ? Effect.sync(() => verified.push(event.index)) : Effect.void))
+        const storage = yield* (yield* Storage).open(meta.info, out)
+        const torrent = yield* Torrent.start({ info: meta.info, trackers: Metainfo.trackerTiers(meta) }, storage, yield* storage.scan, {
+          peerId,
+          listen: { host: "127.0.0.1", port: 0 }
+        })
+        yield* torrent.events.pipe(
+          Stream.runForEach((event) => (event._tag === "PieceVerified" ? Effect.sync(() => verified.push(event.index)) : Effect.void)),
+          Effect.fork
         )
+        yield* torrent.done
+        return yield* torrent.stats
       })
-      yield* program.pipe(Effect.provide(Live))
+      const stats = yield* program.pipe(Effect.scoped, Effect.provide(layer), Effect.provide(NodeContext.layer))
 
-      assert.strictEqual(verified.length, 21)
+      assert.strictEqual(stats.piecesDone, 21)
+      assert.strictEqual(stats.verifiedBytes, payload.length)
+      assert.isAbove(stats.port ?? 0, 0)
+      assert.isAtMost(verified.length, 21)
       const written = yield* Effect.promise(() => readFile(out))
       const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex")
       assert.strictEqual(sha(written), sha(payload))

@@ -1,20 +1,2 @@
-/**
- * The live services the networked commands run on: real trackers over HTTP (Node's fetch) and
- * UDP, real TCP peers (dialled and accepted), files on disk, and SHA-1 on the event loop
- * (measured the cheapest, see src/services/Hasher.ts).
- */
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
-import { Layer } from "effect"
-import { Hasher } from "../../services/Hasher.js"
-import { PeerWire } from "../../services/PeerWire.js"
-import { Storage } from "../../services/Storage.js"
-import { Tracker } from "../../services/Tracker.js"
-import { Transport } from "../../services/Transport.js"
-
-/** Trackers over Node's built-in fetch (not a bundled undici: a third of the CLI's start-up). */
-export const TrackerClientLayer = Tracker.Live.pipe(Layer.provide(FetchHttpClient.layer))
-
-export const ClientLayer = Layer.mergeAll(TrackerClientLayer, PeerWire.Live, Storage.Live).pipe(
-  Layer.provideMerge(Transport.Tcp),
-  Layer.provideMerge(Hasher.Sync)
-)
+/** The live services the networked commands run on: the library's ready layer. */
+export { layer as ClientLayer, TrackerClientLayer } from "../ClientLayer.js"

@@ -9,7 +9,7 @@
  * runs once per chunk; completed pieces go through `mapEffect(verify and write, { concurrency })`.
  * Interrupting the torrent ends every session, fiber and socket.
  */
-import { Deferred, Duration, Effect, Queue, Random, Stream, Take } from "effect"
+import { Deferred, Duration, Effect, Fiber, Queue, Random, type Scope, Stream, Take } from "effect"
 import { Bitfield } from "../../domain/Bitfield.js"
 import { equalBytes } from "../../domain/Bytes.js"
 import { formatPeer, type PeerAddress } from "../../domain/Peer.js"
@@ -52,6 +52,38 @@ const chunkBuffer = 16
 /** Ports tried after a taken one before any free port. */
 const fallbackPorts = 8
 
+/** Where a torrent stands, at any time. */
+export interface TorrentStats {
+  readonly piecesDone: number
+  readonly piecesTotal: number
+  readonly verifiedBytes: number
+  readonly totalBytes: number
+  /** Payload bytes accepted from peers, sent to peers, and lost to pieces that failed their hash. */
+  readonly downloadedBytes: number
+  readonly uploadedBytes: number
+  readonly wastedBytes: number
+  readonly peers: number
+  /** The port it listens on, if it does. */
+  readonly port: number | undefined
+}
+
+/** A running torrent, for library users: what it says, where it stands, and how to end it. */
+export interface TorrentHandle {
+  /**
+   * Its events, for one consumer. A consumer that falls behind loses the oldest (the torrent never
+   * waits for it); `run` is the backpressured alternative.
+   */
+  readonly events: Stream.Stream<TorrentEvent, TorrentError>
+  readonly stats: Effect.Effect<TorrentStats>
+  /** Waits for the end: every wanted piece verified (without `seed`), or the error that ended it. */
+  readonly done: Effect.Effect<void, TorrentError>
+  /** Stops it now (a `stopped` announce goes out, bounded); stopping twice is fine. */
+  readonly stop: Effect.Effect<void>
+}
+
+/** Events a handle keeps for a slow consumer. */
+const handleEvents = 4096
+
 /**
  * Runs a torrent over an opened storage: its events, until every wanted piece is verified (or,
  * with `seed`, until interrupted). Fails with a typed error when it cannot go on.
@@ -63,16 +95,55 @@ export const run = (
   options: TorrentOptions
 ): Stream.Stream<TorrentEvent, TorrentError, TorrentServices> =>
   Stream.unwrapScoped(
-    Effect.gen(function* () {
-      const events = yield* Queue.bounded<Take.Take<TorrentEvent, TorrentError>>(256)
-      yield* engine(source, sink, have, options, (e) => Queue.offer(events, Take.of(e))).pipe(
-        Effect.exit,
-        Effect.flatMap((exit) => Queue.offer(events, exit._tag === "Success" ? Take.end : Take.failCause(exit.cause))),
-        Effect.forkScoped
-      )
-      return Stream.fromQueue(events).pipe(Stream.flattenTake)
-    })
+    Effect.map(launch(source, sink, have, options, Queue.bounded(256)), ({ events }) => events)
   )
+
+/** Starts a torrent in the current scope and hands back its handle; closing the scope stops it. */
+export const start = (
+  source: TorrentSource,
+  sink: PieceSink,
+  have: Bitfield,
+  options: TorrentOptions
+): Effect.Effect<TorrentHandle, never, TorrentServices | Scope.Scope> =>
+  Effect.map(launch(source, sink, have, options, Queue.sliding(handleEvents)), ({ events, fiber, state }) => ({
+    events,
+    stats: Effect.sync(() => statsOf(state.current)),
+    done: Fiber.join(fiber),
+    stop: Effect.asVoid(Fiber.interrupt(fiber))
+  }))
+
+/** Forks the engine in the scope; its events go through `queue`, and its end closes them. */
+const launch = (
+  source: TorrentSource,
+  sink: PieceSink,
+  have: Bitfield,
+  options: TorrentOptions,
+  queue: Effect.Effect<Queue.Queue<Take.Take<TorrentEvent, TorrentError>>>
+) =>
+  Effect.gen(function* () {
+    const events = yield* queue
+    const state: { current: TorrentState | undefined } = { current: undefined }
+    const fiber = yield* engine(source, sink, have, options, (e) => Queue.offer(events, Take.of(e)), state).pipe(
+      Effect.onExit((exit) => Queue.offer(events, exit._tag === "Success" ? Take.end : Take.failCause(exit.cause))),
+      Effect.forkScoped
+    )
+    return { events: Stream.fromQueue(events).pipe(Stream.flattenTake), fiber, state }
+  })
+
+const statsOf = (state: TorrentState | undefined): TorrentStats =>
+  state === undefined
+    ? { piecesDone: 0, piecesTotal: 0, verifiedBytes: 0, totalBytes: 0, downloadedBytes: 0, uploadedBytes: 0, wastedBytes: 0, peers: 0, port: undefined }
+    : {
+        piecesDone: state.picker.have.cardinality,
+        piecesTotal: state.info.pieceCount,
+        verifiedBytes: state.counters.verifiedBytes,
+        totalBytes: state.picker.bytesWanted,
+        downloadedBytes: state.counters.downloaded,
+        uploadedBytes: state.uploader.uploaded(),
+        wastedBytes: state.counters.wasted,
+        peers: state.sessions.size,
+        port: state.listening ? state.port : undefined
+      }
 
 /** Binds the listen port: the one asked for, else (with `fallback`) the next few, else any free port. */
 const bindListener = (listen: NonNullable<TorrentOptions["listen"]>) =>
@@ -95,7 +166,8 @@ const engine = (
   sink: PieceSink,
   have: Bitfield,
   options: TorrentOptions,
-  emit: (e: TorrentEvent) => Effect.Effect<unknown>
+  emit: (e: TorrentEvent) => Effect.Effect<unknown>,
+  exposed: { current: TorrentState | undefined }
 ): Effect.Effect<void, TorrentError, TorrentServices> =>
   Effect.scoped(
     Effect.gen(function* () {
@@ -140,6 +212,7 @@ const engine = (
         failed: yield* Deferred.make<never, TorrentError>()
       }
       state.counters.verifiedBytes = picker.bytesWanted - picker.bytesLeft
+      exposed.current = state
 
       const reserved = makeReserved({ extensions: true, fast: resolved.fast })
       const wire = yield* PeerWire
