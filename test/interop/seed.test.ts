@@ -16,7 +16,6 @@ import * as path from "node:path"
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect, Schedule } from "effect"
 import {
-  assertFetched,
   awaitSeeders,
   cliCommand,
   type FetchClient,
@@ -27,6 +26,7 @@ import {
   Swarm,
   SwarmError
 } from "../support/Swarm.js"
+import { assertFetched } from "../support/SwarmAssert.js"
 
 describe("seed: our client as the only seeder", () => {
   layer(Swarm.layer({ basePort: 30000, sizeMib: 8, seeders: 0 }), { excludeTestServices: true })("no other seeder", (it) => {

@@ -15,7 +15,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { assertFetched, awaitSeeders, fetchWith, ourSeeder, swarmUp, type SwarmOptions } from "../support/Swarm.js"
+import { awaitSeeders, fetchWith, ourSeeder, swarmUp, type SwarmOptions } from "../support/Swarm.js"
+import { assertFetched } from "../support/SwarmAssert.js"
 
 const sizeMib = 100
 /** The same payload (and info hash) in both swarms. */

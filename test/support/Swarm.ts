@@ -17,7 +17,6 @@
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
-import { assert } from "@effect/vitest"
 import { Context, Data, Duration, Effect, Layer, Schedule, type Scope } from "effect"
 import * as Bencode from "../../src/domain/Bencode.js"
 import { fromHex, toHex } from "../../src/domain/Bytes.js"
@@ -471,15 +470,6 @@ export const fetchWith = (
       log: `${log}${violations.size === 0 ? "" : `\noff-loopback sockets:\n${[...violations].join("\n")}`}`
     }
   })
-
-/** Asserts a fetch got the exact payload, over loopback only. */
-export const assertFetched = (result: FetchResult) => {
-  const why = `${result.client}: rc=${result.rc} sha256=${result.sha256}\n${result.log}`
-  assert.strictEqual(result.rc, 0, why)
-  assert.strictEqual(result.sha256, "OK", why)
-  assert.strictEqual(result.loopback, "OK", why)
-  assert.strictEqual(result.exitCode, 0, why)
-}
 
 /** Our CLI's `seed` on the swarm's CLIENT_PORT, re-announcing every 2 s, for the rest of the scope. */
 export const ourSeeder = (swarm: SwarmEnv) =>
