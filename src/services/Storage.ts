@@ -67,7 +67,7 @@ export interface StoredFile {
 export interface TorrentStorage {
   /**
    * Writes a whole, verified piece (`data` must be exactly the piece's size). Different pieces may be
-   * written concurrently. A file whose pieces are now all written is synced and renamed into place.
+   * written concurrently. A file whose pieces are now all written is renamed into place.
    */
   readonly writePiece: (index: number, data: Uint8Array) => Effect.Effect<void, StorageError>
   readonly readPiece: (index: number) => Effect.Effect<Uint8Array, StorageError>
@@ -122,7 +122,7 @@ interface PieceIo {
   readonly slots: ReadonlyArray<FileSlot>
   /** False when seeding: no file is created, replaced or renamed. */
   readonly writable: boolean
-  /** Makes a complete `.part` file durable and renames it to its path. */
+  /** Renames a complete `.part` file to its path. */
   readonly finish: (fileIndex: number) => Effect.Effect<void, StorageError>
   /** Empties a file found at its path and moves it to `.part` (overwrite). */
   readonly replace: (fileIndex: number) => Effect.Effect<void, StorageError>
@@ -456,7 +456,9 @@ const openLive = (info: Info, target: string, options: OpenOptions, hasher: Hash
       slots,
       writable: create,
       // Durable before its name says it is complete.
-      finish: (i) => Effect.zipRight(syncFile(files[i]!), move(i, paths[i]!, false)),
+      // No fdatasync first: it costs seconds per GiB on a machine with little page cache, and a
+      // crash before writeback only leaves pieces that the next run's scan finds missing.
+      finish: (i) => move(i, paths[i]!, false),
       replace: (i) => {
         const file = files[i]!
         const truncate = (size: number) => nodeCall<void>(file.path, "truncate", (done) => fs.ftruncate(file.fd, size, (err) => done(err, undefined)))

@@ -6,20 +6,14 @@
  * for 3 minutes are dropped, every peer hears from us at least every 2 minutes, and peers that
  * keep us choked or have nothing we want make room when others wait for a slot.
  */
-import { Chunk, Deferred, Effect, FiberSet, Queue, Schedule, type Scope, Stream } from "effect"
+import { Deferred, Effect, FiberSet, Queue, Schedule, type Scope, Stream } from "effect"
 import { equalBytes } from "../../domain/Bytes.js"
 import { formatPeer, isOwnAddress, type PeerAddress } from "../../domain/Peer.js"
-import { Message } from "../../domain/Wire.js"
+import { type Message, Message as Msg } from "../../domain/Wire.js"
 import { type PeerConnection, PeerError } from "../../services/PeerWire.js"
-import { clientName, greet, makeSession } from "./PeerSession.js"
+import { clientName, greet, handleChunk, makeSession } from "./PeerSession.js"
 import { TorrentEvent } from "./TorrentEvent.js"
 import { endSession, flush, type PeerSession, SessionEnd, type TorrentState } from "./TorrentState.js"
-
-/** One TCP read's worth of a peer's messages, with the session they belong to. */
-export interface PeerChunk {
-  readonly session: PeerSession
-  readonly messages: ReadonlyArray<Message>
-}
 
 /** A connection to make (dial) or take (accept), and how it is retried. */
 export interface SessionJob {
@@ -53,7 +47,7 @@ export interface PeerManager {
   /** An inbound connection; refused when every slot is taken by a useful peer. */
   readonly addInbound: (key: string, open: SessionJob["open"]) => Effect.Effect<boolean>
   /** Runs a job: its session's message chunks until it ends; failures end the stream quietly. */
-  readonly run: (job: SessionJob) => Stream.Stream<PeerChunk>
+  readonly run: (job: SessionJob) => Stream.Stream<never>
   /** Keep-alives, silent peers, eviction: run with the torrent's tick. */
   readonly upkeep: (now: number) => void
   /** Addresses being dialled, connected or waiting for a retry. */
@@ -153,7 +147,19 @@ export const makePeerManager = (
         return s
       })
 
-    const run = (job: SessionJob): Stream.Stream<PeerChunk> => {
+    /**
+     * The bookkeeping stage, run on each TCP read's messages inside the socket's callback; the
+     * pieces they complete go on to the verify stage. Only a full verify queue makes Effect run
+     * here: then this socket is not read until there is room (backpressure).
+     */
+    const deliver = (session: PeerSession, messages: ReadonlyArray<Message>) => {
+      const pieces = handleChunk(state, session, messages)
+      if (pieces.length === 0) return undefined
+      const waiting = pieces.filter((piece) => !Queue.unsafeOffer(state.completedPieces, piece))
+      return waiting.length === 0 ? undefined : Queue.offerAll(state.completedPieces, waiting)
+    }
+
+    const run = (job: SessionJob): Stream.Stream<never> => {
       let session: PeerSession | undefined
       return Stream.unwrapScoped(
         Effect.gen(function* () {
@@ -170,11 +176,7 @@ export const makePeerManager = (
             }),
             Effect.forkScoped
           )
-          return s.conn.messages.pipe(
-            Stream.chunks,
-            Stream.map((messages): PeerChunk => ({ session: s, messages: Chunk.toReadonlyArray(messages) })),
-            Stream.interruptWhen(s.end)
-          )
+          return Stream.fromEffect(s.conn.consume((messages) => deliver(s, messages))).pipe(Stream.interruptWhen(s.end))
         })
       ).pipe(
         Stream.catchAll((e) =>
@@ -200,7 +202,7 @@ export const makePeerManager = (
         const useful = !s.choked && state.picker.isInteresting(s.key)
         if (useful) s.uselessSince = undefined
         else s.uselessSince ??= now
-        if (now - s.lastSentAt > keepAliveMillis) s.outbox.push(Message.keepAlive)
+        if (now - s.lastSentAt > keepAliveMillis) s.outbox.push(Msg.keepAlive)
         flush(s, now)
       }
       // As many useless peers make room as there are candidates waiting for a slot.

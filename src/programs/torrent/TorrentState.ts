@@ -3,9 +3,9 @@
  * and the counters. Plain mutable data, touched only from the torrent's fibers (one JavaScript
  * thread), so every per-message update is a synchronous field write.
  */
-import { Deferred, Duration, Effect } from "effect"
+import { Deferred, Duration, Effect, type Queue } from "effect"
 import type { Info } from "../../domain/Metainfo.js"
-import type { PiecePicker } from "../../domain/PiecePicker.js"
+import type { CompletedPiece, PiecePicker } from "../../domain/PiecePicker.js"
 import type { Message } from "../../domain/Wire.js"
 import type { PeerConnection } from "../../services/PeerWire.js"
 import type { Uploader, UploadPeer } from "../Upload.js"
@@ -105,6 +105,8 @@ export interface TorrentState {
   readonly emit: (event: TorrentEvent) => Effect.Effect<unknown>
   /** Succeeds once every wanted piece is verified. */
   readonly completed: Deferred.Deferred<void>
+  /** Pieces whose blocks are all in, for the verify stage (bounded: a full queue stops the reads). */
+  readonly completedPieces: Queue.Queue<CompletedPiece>
   /** Fails with what ends the torrent (a disk error, giving up). */
   readonly failed: Deferred.Deferred<never, TorrentError>
 }
