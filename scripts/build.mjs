@@ -1,18 +1,25 @@
-// Bundles the CLI into one CommonJS file (one module graph, deep imports), then runs it once
-// through bin/bittorrent.cjs so that V8's code cache for the bundle exists.
+// Bundles the CLI into two CommonJS files (one module graph each, deep imports): dist/main.cjs,
+// the whole CLI, and dist/decode.cjs, `decode <bencoded>` alone (see bin/bittorrent.cjs). Then
+// runs each once through bin/bittorrent.cjs so that V8's code cache for it exists.
 import { execFileSync } from "node:child_process"
 import { rmSync } from "node:fs"
 import { build } from "esbuild"
 
-await build({
-  entryPoints: ["src/main.ts"],
-  bundle: true,
-  platform: "node",
-  format: "cjs",
-  target: "node20",
-  outfile: "dist/main.cjs",
-  sourcemap: false,
-  logLevel: "warning"
-})
-rmSync("dist/main.cjs.v8cache", { force: true })
-execFileSync(process.execPath, ["bin/bittorrent.cjs", "decode", "0:"], { stdio: "ignore" })
+const bundles = [
+  { entry: "src/main.ts", outfile: "dist/main.cjs", warmUp: ["decode", "--", "0:"] },
+  { entry: "src/decodeMain.ts", outfile: "dist/decode.cjs", warmUp: ["decode", "0:"] }
+]
+for (const { entry, outfile, warmUp } of bundles) {
+  await build({
+    entryPoints: [entry],
+    bundle: true,
+    platform: "node",
+    format: "cjs",
+    target: "node20",
+    outfile,
+    sourcemap: false,
+    logLevel: "warning"
+  })
+  rmSync(`${outfile}.v8cache`, { force: true })
+  execFileSync(process.execPath, ["bin/bittorrent.cjs", ...warmUp], { stdio: "ignore" })
+}

@@ -5,14 +5,12 @@
  */
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Effect, Logger, LogLevel } from "effect"
+import { Effect } from "effect"
 import { cli, commandHelps, program } from "./programs/cli/app.js"
 import { type CommandHelp, type HelpStyle, renderCommandHelp, renderRootHelp, renderUsage } from "./programs/cli/helpText.js"
 import { classify } from "./programs/cli/invocation.js"
-import { describeFailure, describeUsageError } from "./programs/cli/report.js"
-
-const StderrLogger = Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ stderr: true, colors: false }))
+import { describeUsageError } from "./programs/cli/report.js"
+import { reportFailure, runCliMain } from "./programs/cli/runtime.js"
 
 /** Wrap at $COLUMNS, else the terminal's width, else 80; bold only on a terminal that allows colour. */
 const styleOf = (stream: NodeJS.WriteStream): HelpStyle => {
@@ -41,14 +39,7 @@ const withoutCliErrorOutput = <A, E, R>(self: Effect.Effect<A, E, R>) =>
 const runCommand = (command: CommandHelp | undefined) =>
   withoutCliErrorOutput(cli(process.argv)).pipe(
     Effect.catchIf(ValidationError.isValidationError, (e) => reportUsageError(command, describeUsageError(e, process.argv.slice(2)))),
-    Effect.catchAllCause((cause) =>
-      Cause.isInterruptedOnly(cause)
-        ? Effect.sync(() => { process.exitCode = 130 })
-        : Effect.sync(() => {
-            process.stderr.write(`error: ${describeFailure(cause)}\n`)
-            process.exitCode = 1
-          })
-    )
+    reportFailure
   )
 
 const main = Effect.suspend(() => {
@@ -67,19 +58,4 @@ const main = Effect.suspend(() => {
   }
 })
 
-main.pipe(
-  Effect.provide(NodeContext.layer),
-  Effect.provide(StderrLogger),
-  Logger.withMinimumLogLevel(LogLevel.Info),
-  NodeRuntime.runMain({
-    disableErrorReporting: true,
-    disablePrettyLogger: true,
-    // Exit as soon as the command is done, whatever sockets a peer or tracker keeps open: 130
-    // after Ctrl-C (the finalizers have run by then), else the code the command set.
-    teardown: (exit, onExit) => {
-      const interrupted = exit._tag === "Failure" && Cause.isInterruptedOnly(exit.cause)
-      onExit(interrupted ? 130 : exit._tag === "Failure" ? 1 : Number(process.exitCode ?? 0))
-      process.exit()
-    }
-  })
-)
+runCliMain(Effect.provide(main, NodeContext.layer))

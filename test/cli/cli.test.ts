@@ -62,6 +62,13 @@ describe("decode", () => {
   it("rejects 10^5 nested lists without a stack overflow", async () => {
     expectOneLineError(await runCli(["decode", "l".repeat(100_000)]), /at byte 256: expected nesting of at most 256 levels/)
   })
+
+  // `decode <bencoded>` runs from its own bundle (bin/bittorrent.cjs); `decode -- <bencoded>` goes
+  // through the full CLI's parser. Both must answer alike, output and exit code.
+  it.each(["d3:foo3:bar5:helloi52ee", "i03e", "5:abc", "l".repeat(300)])("decode %s answers as the full CLI does", async (input) => {
+    const [alone, parsed] = await Promise.all([runCli(["decode", input]), runCli(["decode", "--", input])])
+    expect(alone).toEqual(parsed)
+  })
 })
 
 describe("info", () => {

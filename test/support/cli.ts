@@ -1,5 +1,5 @@
 /**
- * Runs the bundled CLI (bin/bittorrent.cjs, which runs dist/main.cjs) as a subprocess, the way users and harnesses run it.
+ * Runs the bundled CLI (bin/bittorrent.cjs, which runs dist/main.cjs or dist/decode.cjs) as a subprocess, the way users and harnesses run it.
  * Paths are computed from this file's location: the repository root and the sample torrents in
  * test/fixtures/codecrafters.
  */
@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url"
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 export const fixturesDir = path.join(repoRoot, "test/fixtures/codecrafters")
 export const cliPath = path.join(repoRoot, "bin/bittorrent.cjs")
-const bundlePath = path.join(repoRoot, "dist/main.cjs")
+const bundlePaths = [path.join(repoRoot, "dist/main.cjs"), path.join(repoRoot, "dist/decode.cjs")]
 
 export interface CliResult {
   /** Exit code, or null when the process was killed (e.g. by the timeout). */
@@ -43,7 +43,7 @@ const newestMtime = (dir: string): number => {
 
 const isFresh = (): boolean => {
   try {
-    const built = statSync(bundlePath).mtimeMs
+    const built = Math.min(...bundlePaths.map((bundle) => statSync(bundle).mtimeMs))
     return built >= newestMtime(path.join(repoRoot, "src")) && built >= statSync(path.join(repoRoot, "package-lock.json")).mtimeMs
   } catch {
     return false
@@ -52,7 +52,7 @@ const isFresh = (): boolean => {
 
 let building: Promise<void> | undefined
 
-/** Bundles the CLI unless dist/main.cjs is newer than every source file; once per test process. */
+/** Bundles the CLI unless its bundles are newer than every source file; once per test process. */
 export const ensureBuilt = (): Promise<void> =>
   (building ??= isFresh()
     ? Promise.resolve()
