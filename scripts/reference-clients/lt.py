@@ -11,9 +11,10 @@ several connections per IP allowed (on loopback every peer is 127.0.0.x). `--set
 settings_pack key (`--set connections_limit=50`; true/false, integers, else strings).
 
 `seed` checks the data, prints `lt: seeding <info hash> on <addr>` once every piece is there and
-serves until SIGTERM/SIGINT. `leech` prints `lt: progress ...` each second and, once every piece
-is verified on disk, `lt: done in <s> s (<MiB/s> MiB/s)`, then exits 0; 124 on --timeout, 1 on
-a torrent error. `--peer` adds a peer to dial besides the tracker's.
+serves until SIGTERM/SIGINT. `leech` prints `lt: metadata <name> (<n> pieces)` once it has the
+torrent's metadata (at once from a .torrent, from a peer for a magnet link), `lt: progress ...`
+each second and, once every piece is verified on disk, `lt: done in <s> s (<MiB/s> MiB/s)`, then
+exits 0; 124 on --timeout, 1 on a torrent error. `--peer` adds a peer to dial besides the tracker's.
 """
 import argparse
 import signal
@@ -92,9 +93,14 @@ def seed(session, handle, args, stopping):
 def leech(session, handle, args, stopping):
     started = time.monotonic()
     last_report = 0.0
+    has_metadata = False
     while not stopping():
         status = handle.status()
         elapsed = time.monotonic() - started
+        if not has_metadata and status.has_metadata:
+            has_metadata = True
+            info = handle.torrent_file()
+            print(f"lt: metadata {info.name()} ({info.num_pieces()} pieces)", flush=True)
         errors = torrent_errors(session)
         if errors:
             print("lt: error: " + "; ".join(errors), file=sys.stderr, flush=True)
