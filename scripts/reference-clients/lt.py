@@ -15,6 +15,7 @@ serves until SIGTERM/SIGINT. `leech` prints `lt: metadata <name> (<n> pieces)` o
 torrent's metadata (at once from a .torrent, from a peer for a magnet link), `lt: progress ...`
 each second and, once every piece is verified on disk, `lt: done in <s> s (<MiB/s> MiB/s)`, then
 exits 0; 124 on --timeout, 1 on a torrent error. `--peer` adds a peer to dial besides the tracker's.
+Why a peer left (libtorrent's words) goes to stderr as `lt: peer: ...`.
 """
 import argparse
 import signal
@@ -45,7 +46,7 @@ def session_for(listen, overrides):
         "enable_incoming_utp": False,
         "enable_outgoing_utp": False,
         "allow_multiple_connections_per_ip": True,
-        "alert_mask": lt.alert_category.error | lt.alert_category.status,
+        "alert_mask": lt.alert_category.error | lt.alert_category.status | lt.alert_category.peer | lt.alert_category.connect,
     }
     for pair in overrides:
         key, _, value = pair.partition("=")
@@ -70,7 +71,14 @@ def add_peers(handle, peers):
 
 
 def torrent_errors(session):
-    return [a.message() for a in session.pop_alerts() if isinstance(a, (lt.torrent_error_alert, lt.file_error_alert))]
+    """The torrent's errors since the last call; on the way, says on stderr why each peer left."""
+    errors = []
+    for a in session.pop_alerts():
+        if isinstance(a, (lt.torrent_error_alert, lt.file_error_alert)):
+            errors.append(a.message())
+        elif isinstance(a, (lt.peer_disconnected_alert, lt.peer_error_alert)):
+            print(f"lt: peer: {a.message()}", file=sys.stderr, flush=True)
+    return errors
 
 
 def seed(session, handle, args, stopping):
