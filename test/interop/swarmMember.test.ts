@@ -60,7 +60,7 @@ const watch = (lt: Background, ours: Background, enough: (s: Sample) => boolean,
     return yield* new SwarmError({
       command: "watch",
       reason: `not done within ${timeoutS} s`,
-      output: `libtorrent:\n${last?.lt ?? ""}\nours:\n${(yield* ours.output).stderr}`
+      output: `libtorrent:\n${last?.lt ?? ""}${(yield* lt.output).stderr}\nours:\n${(yield* ours.output).stderr}`
     })
   })
 
