@@ -11,9 +11,11 @@ several connections per IP allowed (on loopback every peer is 127.0.0.x). `--set
 settings_pack key (`--set connections_limit=50`; true/false, integers, else strings).
 
 `seed` checks the data, prints `lt: seeding <info hash> on <addr>` once every piece is there and
-serves until SIGTERM/SIGINT. `leech` prints `lt: progress ...` each second and, once every piece
-is verified on disk, `lt: done in <s> s (<MiB/s> MiB/s)`, then exits 0; 124 on --timeout, 1 on
-a torrent error. `--peer` adds a peer to dial besides the tracker's.
+serves until SIGTERM/SIGINT. `leech` prints `lt: metadata <name> (<n> pieces)` once it has the
+torrent's metadata (at once from a .torrent, from a peer for a magnet link), `lt: progress ...`
+each second and, once every piece is verified on disk, `lt: done in <s> s (<MiB/s> MiB/s)`, then
+exits 0; 124 on --timeout, 1 on a torrent error. `--peer` adds a peer to dial besides the tracker's.
+Why a peer left (libtorrent's words) goes to stderr as `lt: peer: ...`.
 """
 import argparse
 import signal
@@ -44,7 +46,7 @@ def session_for(listen, overrides):
         "enable_incoming_utp": False,
         "enable_outgoing_utp": False,
         "allow_multiple_connections_per_ip": True,
-        "alert_mask": lt.alert_category.error | lt.alert_category.status,
+        "alert_mask": lt.alert_category.error | lt.alert_category.status | lt.alert_category.peer | lt.alert_category.connect,
     }
     for pair in overrides:
         key, _, value = pair.partition("=")
@@ -69,7 +71,14 @@ def add_peers(handle, peers):
 
 
 def torrent_errors(session):
-    return [a.message() for a in session.pop_alerts() if isinstance(a, (lt.torrent_error_alert, lt.file_error_alert))]
+    """The torrent's errors since the last call; on the way, says on stderr why each peer left."""
+    errors = []
+    for a in session.pop_alerts():
+        if isinstance(a, (lt.torrent_error_alert, lt.file_error_alert)):
+            errors.append(a.message())
+        elif isinstance(a, (lt.peer_disconnected_alert, lt.peer_error_alert)):
+            print(f"lt: peer: {a.message()}", file=sys.stderr, flush=True)
+    return errors
 
 
 def seed(session, handle, args, stopping):
@@ -92,9 +101,14 @@ def seed(session, handle, args, stopping):
 def leech(session, handle, args, stopping):
     started = time.monotonic()
     last_report = 0.0
+    has_metadata = False
     while not stopping():
         status = handle.status()
         elapsed = time.monotonic() - started
+        if not has_metadata and status.has_metadata:
+            has_metadata = True
+            info = handle.torrent_file()
+            print(f"lt: metadata {info.name()} ({info.num_pieces()} pieces)", flush=True)
         errors = torrent_errors(session)
         if errors:
             print("lt: error: " + "; ".join(errors), file=sys.stderr, flush=True)

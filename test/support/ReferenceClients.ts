@@ -37,12 +37,23 @@ const aria2Common = [
   "--bt-require-crypto=false", "--bt-min-crypto-level=plain", "--rpc-save-upload-metadata=false"
 ]
 
-/** aria2c seeding `torrent` from `dataDir`, re-announcing every `announceS` seconds. */
-export const aria2Seeder = (torrent: string, dataDir: string, bind: string, port: number, announceS = 2): Command => ({
+/**
+ * aria2c seeding `torrent` from `dataDir`, re-announcing every `announceS` seconds; `uploadLimit`
+ * (aria2's syntax: `1M` is 1 MiB/s) caps what it sends in all.
+ */
+export const aria2Seeder = (
+  torrent: string,
+  dataDir: string,
+  bind: string,
+  port: number,
+  options: { readonly announceS?: number; readonly uploadLimit?: string | undefined } = {}
+): Command => ({
   file: "aria2c",
   args: [
     ...aria2Common, `--interface=${bind}`, `--listen-port=${port}`, "--check-integrity=true", "--seed-ratio=0.0",
-    `--bt-tracker-interval=${announceS}`, "-d", dataDir, torrent
+    `--bt-tracker-interval=${options.announceS ?? 2}`,
+    ...(options.uploadLimit === undefined ? [] : [`--max-overall-upload-limit=${options.uploadLimit}`]),
+    "-d", dataDir, torrent
   ]
 })
 

@@ -11,8 +11,8 @@
  * (Transmission RPC), P+50 (`fetchWith`'s default) and P+60 (CLIENT_PORT, left for our client), so
  * each interop test file owns 200 ports: 27600 tracker, 27800 handshake, 28000 swarm (the harness
  * itself), 28400 and 28600 download, 30000 and 30200 seed, 30400 and 30500 transmissionUpload (two
- * swarms without Transmission seeders); scripts/bench.ts uses 29600. All below the ephemeral range
- * (32768+).
+ * swarms without Transmission seeders), 30800 swarmMember; scripts/bench.ts uses 29600. All below
+ * the ephemeral range (32768+).
  */
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
@@ -94,6 +94,8 @@ export interface SwarmOptions {
    * alone, so on `same` (127.0.0.1 for all) it refuses our client at 127.0.0.1 now and then.
    */
   readonly seederAddrs?: "same" | "distinct"
+  /** aria2 seeders only: a cap on what each sends in all, in aria2's syntax (`1M`: 1 MiB/s). */
+  readonly seederUploadLimit?: string
 }
 
 export interface SwarmEnv {
@@ -177,6 +179,7 @@ interface SeederSpec {
   readonly index: number
   readonly address: string
   readonly port: number
+  readonly uploadLimit: string | undefined
 }
 
 /** Starts one seeder for the rest of the scope. */
@@ -192,7 +195,9 @@ const startSeeder = (spec: SeederSpec, swarm: Pick<SwarmEnv, "SWARM_DIR" | "TORR
       })
     switch (spec.kind) {
       case "aria2":
-        return yield* start(Reference.aria2Seeder(swarm.TORRENT, swarm.DATA_DIR, spec.address, spec.port))
+        return yield* start(
+          Reference.aria2Seeder(swarm.TORRENT, swarm.DATA_DIR, spec.address, spec.port, { uploadLimit: spec.uploadLimit })
+        )
       case "webtorrent":
         return yield* start(Reference.webtorrent("seed", swarm.TORRENT, swarm.DATA_DIR, spec.address, spec.port), /seeding/)
       case "libtorrent":
@@ -219,7 +224,8 @@ const seederSpecs = (options: SwarmOptions): Array<SeederSpec> => {
     kind: mix[i % mix.length]!,
     index: i + 1,
     address: options.seederAddrs === "same" ? loopback : `127.0.0.${10 + i + 1}`,
-    port: options.basePort + i + 1
+    port: options.basePort + i + 1,
+    uploadLimit: options.seederUploadLimit
   }))
 }
 
