@@ -267,11 +267,12 @@ export const makeUploader = (
           Effect.flatMap((data) => {
             const out: Array<Message> = []
             let bytes = 0
-            if (!p.choked) {
+            // A choke while reading cancels the batch (`cancelled`), but for Allowed Fast pieces.
+            {
               runs.forEach((run, k) => {
                 for (let i = run.first; i < run.first + run.count; i++) {
                   const r = batch[i]!
-                  if (p.cancelled.has(r)) continue
+                  if (p.cancelled.has(r) || (p.choked && !(p.fast && p.allowedFast.has(r.index)))) continue
                   const at = r.begin - run.begin
                   out.push(Message.piece(r.index, r.begin, data[k]!.subarray(at, at + r.length)))
                   bytes += r.length

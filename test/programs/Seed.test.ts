@@ -17,6 +17,7 @@ import {
 } from "../../src/domain/Extension.js"
 import { type Info, parseInfo } from "../../src/domain/Metainfo.js"
 import type { PeerAddress } from "../../src/domain/Peer.js"
+import { allowedFastSet } from "../../src/domain/FastExtension.js"
 import { makeReserved, Message } from "../../src/domain/Wire.js"
 import { type DownloadSource, runEngine } from "../../src/programs/Download.js"
 import { fetchMetadata } from "../../src/programs/Metadata.js"
@@ -620,5 +621,37 @@ describe("seed: metadata for magnet links (BEP 9)", () => {
       expect(r.code).toBe(0)
       const hashes = metaInfo.pieceHashes.map(toHex)
       expect(r.stdout).toBe([`Length: ${metaInfo.totalLength}`, `Info Hash: ${hash}`, "Piece Length: 256", "Piece Hashes:", ...hashes, ""].join("\n"))
+    }).pipe(Effect.provide(SeedLayer)))
+})
+
+describe("seed: the Fast extension (BEP 6), with a peer that sets its bit", () => {
+  const fastReserved = makeReserved({ fast: true })
+  const allowed = allowedFastSet(info.infoHash, "127.0.0.1", info.pieceCount, 10)
+  // Two Allowed Fast pieces of full size (the last piece is short).
+  const [first, second] = allowed.filter((i) => i !== info.pieceCount - 1)
+
+  it.scoped("a complete seed says Have All, grants the canonical Allowed Fast set, and serves those pieces while it chokes", () =>
+    Effect.gen(function* () {
+      const seeder = yield* startSeeder({ uploadSlots: 0 })
+      const l = yield* leecher(seeder.address, 1, fastReserved)
+      yield* expectNext(l.next, Message.haveAll)
+      for (const index of allowed) yield* expectNext(l.next, Message.allowedFast(index))
+      // choked (no slot), yet an Allowed Fast piece is served
+      yield* l.socket.send([Message.request(first!, 0, 16384)])
+      yield* expectNext(l.next, Message.piece(first!, 0, block(first!, 0)))
+    }).pipe(Effect.provide(SeedLayer)))
+
+  it.scoped("a partial seed rejects a request for a piece it lacks (Reject Request) and keeps the connection", () =>
+    Effect.gen(function* () {
+      const have = Bitfield.full(info.pieceCount)
+      have.remove(first!)
+      const seeder = yield* startSeeder({ uploadSlots: 0 }, have)
+      const l = yield* leecher(seeder.address, 2, fastReserved)
+      yield* expectNext(l.next, Message.bitfield(have.bytes))
+      for (const index of allowed) yield* expectNext(l.next, Message.allowedFast(index))
+      yield* l.socket.send([Message.request(first!, 0, 16384), Message.request(second!, 0, 16384)])
+      yield* expectNext(l.next, Message.rejectRequest(first!, 0, 16384))
+      yield* expectNext(l.next, Message.piece(second!, 0, block(second!, 0)))
+      expect(dropReasons(seeder.events)).toEqual([])
     }).pipe(Effect.provide(SeedLayer)))
 })
