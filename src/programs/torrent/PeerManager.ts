@@ -25,11 +25,7 @@ export interface SessionJob {
   retry: Schedule.ScheduleDriver<unknown, PeerError> | undefined
 }
 
-/**
- * Backoff from a quarter second: the first failure is often a simultaneous open (a seeder that
- * learnt our port dials us while we dial it, and drops one of the two), which a second try fixes.
- */
-export const defaultPeerRetry: Schedule.Schedule<unknown, PeerError> = Schedule.exponential("250 millis", 2).pipe(
+export const defaultPeerRetry: Schedule.Schedule<unknown, PeerError> = Schedule.exponential("1 second", 2).pipe(
   Schedule.jittered,
   Schedule.either(Schedule.spaced("60 seconds")),
   Schedule.intersect(Schedule.recurs(12)),
