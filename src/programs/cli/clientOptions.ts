@@ -45,3 +45,9 @@ export const checked = <A>(flag: string, problem: (value: A) => string | undefin
 /** The `problem` of `checked` for a count that must be at least `min`. */
 export const atLeast = (min: number) => (n: number): string | undefined =>
   n >= min ? undefined : `must be at least ${min}, not ${n}`
+
+export const giveUpAfterOption = Options.integer("give-up-after").pipe(
+  Options.withDescription("seconds to go on once every peer source failed for good and no peer is left"),
+  withShownDefault(20),
+  checked("--give-up-after", atLeast(1))
+)

@@ -5,7 +5,7 @@ import { Data, Duration, Effect, Option, Stream } from "effect"
 import type { StorageError } from "../../services/Storage.js"
 import { formatPeer } from "../../domain/Peer.js"
 import { download, type DownloadEvent } from "../Download.js"
-import { defaultPort, fastOption, listenPortOption, maxPeersOption, newPeerId, outputOption, quietOption, sequentialOption } from "./clientOptions.js"
+import { defaultPort, fastOption, giveUpAfterOption, listenPortOption, maxPeersOption, newPeerId, outputOption, quietOption, sequentialOption } from "./clientOptions.js"
 import { makeJsonRenderer } from "./downloadJson.js"
 import { makeRenderer, progressMode } from "./progress.js"
 import { announceIntervalOption, hostOption } from "./seed.js"
@@ -43,13 +43,14 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
       json: Options.boolean("json").pipe(Options.withDescription("events as JSON Lines on stdout (see docs/cli.md), no progress on stderr")),
       port: listenPortOption,
       maxPeers: maxPeersOption,
+      giveUpAfter: giveUpAfterOption,
       sequential: sequentialOption,
       seed: Options.boolean("seed").pipe(Options.withDescription("keep seeding after the download, until interrupted")),
       fast: fastOption,
       host: hostOption,
       announceInterval: announceIntervalOption
     },
-    ({ announceInterval, fast, force, host, json, maxPeers, output, port, quiet, seed, sequential, source }) =>
+    ({ announceInterval, fast, force, giveUpAfter, host, json, maxPeers, output, port, quiet, seed, sequential, source }) =>
       Effect.gen(function* () {
         const peerId = newPeerId()
         const listenPort = Option.getOrElse(port, () => defaultPort)
@@ -62,6 +63,7 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
           peerId,
           listen: { host, port: listenPort, fallback: Option.isNone(port) },
           maxPeers,
+          giveUpAfter: Duration.seconds(giveUpAfter),
           sequential,
           fast,
           seed,
