@@ -5,10 +5,10 @@
  * asked to fetch nothing and go on; its events are the seeder's view of the torrent's.
  */
 import { Data, type Duration, Effect, Option, Stream } from "effect"
-import { Bitfield } from "../domain/Bitfield.js"
+import type { Bitfield } from "../domain/Bitfield.js"
 import type { Hasher } from "../services/Hasher.js"
 import type { PeerWire } from "../services/PeerWire.js"
-import { Storage, StorageError, type TorrentStorage } from "../services/Storage.js"
+import { Storage, type StorageError, type TorrentStorage } from "../services/Storage.js"
 import type { Tracker } from "../services/Tracker.js"
 import type { ListenError, Transport } from "../services/Transport.js"
 import { run } from "./torrent/Torrent.js"
@@ -130,4 +130,3 @@ export const seedPath = (
     })
   )
 
-export { Bitfield, StorageError }

@@ -84,22 +84,9 @@ export const makePeerManager = (
     const addInbound = (key: string, open: SessionJob["open"]) =>
       Effect.suspend(() => {
         if (state.banned.has(key)) return Effect.succeed(false)
-        if (running >= state.options.maxPeers && !evictOne(state.now())) return Effect.succeed(false)
+        if (running >= state.options.maxPeers && !evictOne(state, state.now())) return Effect.succeed(false)
         return Effect.as(enqueue({ key, inbound: true, open, retry: undefined }), true)
       })
-
-    /** Ends the peer that has been of least use the longest; false when every peer is useful. */
-    const evictOne = (now: number): boolean => {
-      let worst: PeerSession | undefined
-      for (const s of state.sessions.values()) {
-        const since = s.uselessSince
-        if (since === undefined || now - since < uselessMillis || s.up.interested) continue
-        if (worst === undefined || since < worst.uselessSince!) worst = s
-      }
-      if (worst === undefined) return false
-      endSession(worst, "evicted: it kept us choked or had nothing we want while other peers waited", true)
-      return true
-    }
 
     /** Waits out the backoff in a fiber of its own (holding no slot), then queues the job again. */
     const retryOrForget = (job: SessionJob, error: PeerError | SessionEnd, connected: boolean) =>
@@ -121,44 +108,6 @@ export const makePeerManager = (
         )
       })
 
-    const open = (job: SessionJob) =>
-      Effect.gen(function* () {
-        const { conn, reserved } = yield* job.open
-        if (equalBytes(conn.remote.peerId, state.peerId)) {
-          state.banned.add(job.key)
-          return yield* Effect.fail(new SessionEnd("connected to ourselves", false))
-        }
-        const s = makeSession(state, conn, job.key, job.inbound, reserved)
-        if (state.banned.has(s.identity)) return yield* Effect.fail(new SessionEnd("banned peer", false))
-        for (const other of state.sessions.values()) {
-          if (other.identity === s.identity) return yield* Effect.fail(new SessionEnd("already connected to this peer", false))
-        }
-        state.picker.addPeer(s.key)
-        state.sessions.set(s.key, s)
-        yield* Effect.addFinalizer(() =>
-          Effect.sync(() => {
-            state.sessions.delete(s.key)
-            state.picker.removePeer(s.key)
-            state.uploader.remove(s.key)
-          })
-        )
-        yield* state.emit(TorrentEvent.PeerConnected({ peer: s.key, client: clientNameOf(conn), inbound: job.inbound }))
-        greet(state, s)
-        return s
-      })
-
-    /**
-     * The bookkeeping stage, run on each TCP read's messages inside the socket's callback; the
-     * pieces they complete go on to the verify stage. Only a full verify queue makes Effect run
-     * here: then this socket is not read until there is room (backpressure).
-     */
-    const deliver = (session: PeerSession, messages: ReadonlyArray<Message>) => {
-      const pieces = handleChunk(state, session, messages)
-      if (pieces.length === 0) return undefined
-      const waiting = pieces.filter((piece) => !Queue.unsafeOffer(state.completedPieces, piece))
-      return waiting.length === 0 ? undefined : Queue.offerAll(state.completedPieces, waiting)
-    }
-
     const run = (job: SessionJob): Stream.Stream<never> => {
       let session: PeerSession | undefined
       return Stream.unwrapScoped(
@@ -166,7 +115,7 @@ export const makePeerManager = (
           running++
           waiting--
           yield* Effect.addFinalizer(() => Effect.sync(() => running--))
-          const s = (session = yield* open(job))
+          const s = (session = yield* openSession(state, job))
           // The upload side beside the reader, in the session's scope; a disk that cannot be read
           // back ends the torrent.
           yield* state.uploader.serve(s.up).pipe(
@@ -176,7 +125,7 @@ export const makePeerManager = (
             }),
             Effect.forkScoped
           )
-          return Stream.fromEffect(s.conn.consume((messages) => deliver(s, messages))).pipe(Stream.interruptWhen(s.end))
+          return Stream.fromEffect(s.conn.consume((messages) => deliver(state, s, messages))).pipe(Stream.interruptWhen(s.end))
         })
       ).pipe(
         Stream.catchAll((e) =>
@@ -207,10 +156,60 @@ export const makePeerManager = (
       }
       // As many useless peers make room as there are candidates waiting for a slot.
       if (running < state.options.maxPeers) return
-      for (let wanted = waiting; wanted > 0 && evictOne(now); wanted--);
+      for (let wanted = waiting; wanted > 0 && evictOne(state, now); wanted--);
     }
 
     return { jobs, addPeer, addInbound, run, upkeep, pending: () => known.size }
   })
 
-const clientNameOf = (conn: PeerConnection) => clientName(conn.remote.peerId)
+/** Ends the peer that has been of least use the longest; false when every peer is useful. */
+const evictOne = (state: TorrentState, now: number): boolean => {
+  let worst: PeerSession | undefined
+  for (const s of state.sessions.values()) {
+    const since = s.uselessSince
+    if (since === undefined || now - since < uselessMillis || s.up.interested) continue
+    if (worst === undefined || since < worst.uselessSince!) worst = s
+  }
+  if (worst === undefined) return false
+  endSession(worst, "evicted: it kept us choked or had nothing we want while other peers waited", true)
+  return true
+}
+
+/** A handshaken connection becomes a session of the torrent (unless it is ourselves, banned or a duplicate). */
+const openSession = (state: TorrentState, job: SessionJob) =>
+  Effect.gen(function* () {
+    const { conn, reserved } = yield* job.open
+    if (equalBytes(conn.remote.peerId, state.peerId)) {
+      state.banned.add(job.key)
+      return yield* Effect.fail(new SessionEnd("connected to ourselves", false))
+    }
+    const s = makeSession(state, conn, job.key, job.inbound, reserved)
+    if (state.banned.has(s.identity)) return yield* Effect.fail(new SessionEnd("banned peer", false))
+    for (const other of state.sessions.values()) {
+      if (other.identity === s.identity) return yield* Effect.fail(new SessionEnd("already connected to this peer", false))
+    }
+    state.picker.addPeer(s.key)
+    state.sessions.set(s.key, s)
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        state.sessions.delete(s.key)
+        state.picker.removePeer(s.key)
+        state.uploader.remove(s.key)
+      })
+    )
+    yield* state.emit(TorrentEvent.PeerConnected({ peer: s.key, client: clientName(conn.remote.peerId), inbound: job.inbound }))
+    greet(state, s)
+    return s
+  })
+
+/**
+ * The bookkeeping stage, run on each TCP read's messages inside the socket's callback; the
+ * pieces they complete go on to the verify stage. Only a full verify queue makes Effect run
+ * here: then this socket is not read until there is room (backpressure).
+ */
+const deliver = (state: TorrentState, session: PeerSession, messages: ReadonlyArray<Message>) => {
+  const pieces = handleChunk(state, session, messages)
+  if (pieces.length === 0) return undefined
+  const waiting = pieces.filter((piece) => !Queue.unsafeOffer(state.completedPieces, piece))
+  return waiting.length === 0 ? undefined : Queue.offerAll(state.completedPieces, waiting)
+}
