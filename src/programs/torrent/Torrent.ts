@@ -14,6 +14,7 @@ import { Bitfield } from "../../domain/Bitfield.js"
 import { equalBytes } from "../../domain/Bytes.js"
 import { formatPeer, type PeerAddress } from "../../domain/Peer.js"
 import { type CompletedPiece, PiecePicker } from "../../domain/PiecePicker.js"
+import { seededRandom } from "../../domain/SeededRandom.js"
 import { makeReserved } from "../../domain/Wire.js"
 import { Hasher } from "../../services/Hasher.js"
 import { PeerWire } from "../../services/PeerWire.js"
@@ -252,17 +253,6 @@ const engine = (
       if (resolved.seed) yield* Deferred.await(state.failed)
     })
   )
-
-/** A small fast generator (mulberry32) for the picker's per-pick tie-breaks, seeded once. */
-const seededRandom = (seed: number) => {
-  let a = seed
-  return () => {
-    a = (a + 0x6d2b79f5) | 0
-    let t = Math.imul(a ^ (a >>> 15), 1 | a)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const wantedPieces = (count: number, pieces: ReadonlyArray<number>) => {
   const wanted = Bitfield.empty(count)
