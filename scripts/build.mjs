@@ -6,7 +6,7 @@ import { rmSync } from "node:fs"
 import { build } from "esbuild"
 
 const bundles = [
-  { entry: "src/main.ts", outfile: "dist/main.cjs", warmUp: ["decode", "--", "0:"] },
+  { entry: "src/main.ts", outfile: "dist/main.cjs", warmUp: ["demo", "--size-mib", "4", "--seeders", "2", "--quiet"] },
   { entry: "src/decodeMain.ts", outfile: "dist/decode.cjs", warmUp: ["decode", "0:"] }
 ]
 for (const { entry, outfile, warmUp } of bundles) {

@@ -314,7 +314,9 @@ const deliver = (pipe: Pipe, clock: Clock.Clock, sender: MemoryDuplex, receiver:
     while (true) {
       yield* pipe.arrived.until(() => pipe.stopped || pipe.inFlight.length > 0)
       if (pipe.stopped) return
-      yield* sleepMillis(pipe.inFlight[0]!.arrival - clock.unsafeCurrentTimeMillis())
+      // Up to a whole millisecond: a jittered sleep elsewhere can leave the clock a rounding error short
+      // of the arrival, and a Duration below a nanosecond sleeps for nothing (this loop would spin).
+      yield* sleepMillis(Math.ceil(pipe.inFlight[0]!.arrival - clock.unsafeCurrentTimeMillis()))
       const now = clock.unsafeCurrentTimeMillis()
       let got = 0
       while (!pipe.stopped && pipe.inFlight.length > 0 && pipe.inFlight[0]!.arrival <= now) {
