@@ -12,7 +12,7 @@ import { type Context, Duration, Effect, FiberSet, Runtime, type Scope } from "e
 import { formatPeer } from "../domain/Peer.js"
 import { seededRandom } from "../domain/SeededRandom.js"
 import { ListenError, type ListenOptions } from "./Transport.js"
-import { type DatagramSocket, makeDispatch, type Udp } from "./Udp.js"
+import { type DatagramSocket, makeDispatch, shareBinds, type Udp } from "./Udp.js"
 
 export interface UdpLinkOptions {
   /** One way; default 0. */
@@ -85,6 +85,8 @@ export const makeMemoryUdpNetwork = (
     const down = new Set<string>()
     const counts = { delivered: 0, dropped: 0 }
     let nextPort = firstEphemeralPort
+    /** One Udp per host, so that its binds of one port share a socket, as on the live network. */
+    const hostServices = new Map<string, Context.Tag.Service<Udp>>()
 
     const linkKey = (a: string, b: string) => (a < b ? `${a}|${b}` : `${b}|${a}`)
 
@@ -130,7 +132,7 @@ export const makeMemoryUdpNetwork = (
       })
 
     return {
-      host: (address) => ({ bind: bind(address) }),
+      host: (address) => hostServices.get(address) ?? hostServices.set(address, shareBinds({ bind: bind(address) })).get(address)!,
       link: (a, b, link) => Effect.sync(() => void links.set(linkKey(a, b), settings(link))),
       disconnect: (address) => Effect.sync(() => void down.add(address)),
       reconnect: (address) => Effect.sync(() => void down.delete(address)),

@@ -7,7 +7,7 @@
  * cannot pay for a fiber hop per datagram. `receive` gives a bounded Stream for the rest.
  */
 import * as dgram from "node:dgram"
-import { Context, Effect, Layer, Queue, type Scope, Stream } from "effect"
+import { Context, Effect, Exit, Layer, Queue, Scope, Stream } from "effect"
 import type { PeerAddress } from "../domain/Peer.js"
 import { ListenError, type ListenOptions } from "./Transport.js"
 
@@ -40,7 +40,52 @@ export class Udp extends Context.Tag("bt/Udp")<
   }
 >() {
   // sync, not succeed: bindLive is defined further down this module
-  static readonly Live: Layer.Layer<Udp> = Layer.sync(Udp, () => ({ bind: bindLive }))
+  static readonly Live: Layer.Layer<Udp> = Layer.sync(Udp, () => shareBinds({ bind: bindLive }))
+}
+
+interface SharedSocket {
+  readonly socket: DatagramSocket
+  readonly scope: Scope.CloseableScope
+  refs: number
+}
+
+/**
+ * Binds of one host and port share one socket (the DHT and uTP both bind the listen port), which
+ * closes when the last binder's scope does. Port 0 binds are never shared.
+ */
+export const shareBinds = (udp: Context.Tag.Service<Udp>): Context.Tag.Service<Udp> => {
+  const open = new Map<string, SharedSocket>()
+  const opening = Effect.unsafeMakeSemaphore(1)
+  const acquire = (options: ListenOptions, key: string) =>
+    opening.withPermits(1)(
+      Effect.suspend(() => {
+        const shared = open.get(key)
+        if (shared !== undefined) {
+          shared.refs++
+          return Effect.succeed(shared)
+        }
+        return Effect.gen(function* () {
+          const scope = yield* Scope.make()
+          const socket = yield* udp.bind(options).pipe(Scope.extend(scope), Effect.onError(() => Scope.close(scope, Exit.void)))
+          const created = { socket, scope, refs: 1 }
+          open.set(key, created)
+          return created
+        })
+      })
+    )
+  const release = (shared: SharedSocket, key: string) =>
+    Effect.suspend(() => {
+      if (--shared.refs > 0) return Effect.void
+      open.delete(key)
+      return Scope.close(shared.scope, Exit.void)
+    })
+  return {
+    bind: (options) => {
+      if (options.port === 0) return udp.bind(options)
+      const key = `${options.host}|${options.port}`
+      return Effect.map(Effect.acquireRelease(acquire(options, key), (shared) => release(shared, key)), (shared) => shared.socket)
+    }
+  }
 }
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Clock, Effect, Either, Fiber, Stream, TestClock } from "effect"
+import { Chunk, Clock, Effect, Either, Exit, Fiber, Option, Scope, Stream, TestClock } from "effect"
 import { makeMemoryUdpNetwork } from "../../src/services/MemoryUdpNetwork.js"
 import { type Datagram, receive, Udp } from "../../src/services/Udp.js"
 
@@ -46,6 +46,35 @@ describe("Udp.Live (loopback)", () => {
       )
       a.send(Uint8Array.of(1), { host: "127.0.0.1", port: 9 })
     }).pipe(Effect.provide(Udp.Live)))
+})
+
+describe("Udp binds of one port (the DHT and uTP on the listen port)", () => {
+  it.live("share one socket, each protocol taking its datagrams, until the last binder lets go", () =>
+    Effect.gen(function* () {
+      const udp = yield* Udp
+      const port = yield* Effect.scoped(Effect.map(udp.bind({ host: "127.0.0.1", port: 0 }), (s) => s.port))
+      const sender = yield* udp.bind({ host: "127.0.0.1", port: 0 })
+      const to = { host: "127.0.0.1", port }
+      const dhtScope = yield* Scope.make()
+      const dht = yield* udp.bind(to).pipe(Scope.extend(dhtScope))
+      const utp = yield* udp.bind(to)
+      expect(dht.port).toBe(port)
+      const krpc = yield* Effect.fork(Stream.runHead(receive(dht, isKrpc)).pipe(Scope.extend(dhtScope)))
+      const other = yield* Effect.fork(Effect.scoped(Stream.runHead(receive(utp, notKrpc))))
+      yield* Effect.sleep("10 millis")
+      sender.send(new TextEncoder().encode("d1:ae"), to)
+      sender.send(Uint8Array.of(0x41, 0), to)
+      const gotKrpc = yield* Fiber.join(krpc).pipe(Effect.timeout("5 seconds"))
+      const gotOther = yield* Fiber.join(other).pipe(Effect.timeout("5 seconds"))
+      expect(Option.getOrThrow(gotKrpc).bytes[0]).toBe(0x64)
+      expect(Option.getOrThrow(gotOther).bytes[0]).toBe(0x41)
+      // One binder gone: the socket stays for the other (a fresh bind elsewhere would fail).
+      yield* Scope.close(dhtScope, Exit.void)
+      const stillThere = yield* Effect.fork(Effect.scoped(Stream.runHead(receive(utp, () => true))))
+      yield* Effect.sleep("10 millis")
+      sender.send(Uint8Array.of(0x41, 1), to)
+      expect(Option.getOrThrow(yield* Fiber.join(stillThere).pipe(Effect.timeout("5 seconds"))).bytes[1]).toBe(1)
+    }).pipe(Effect.scoped, Effect.provide(Udp.Live)))
 })
 
 describe("MemoryUdpNetwork (TestClock)", () => {
