@@ -8,7 +8,7 @@
  * mode into an unbounded mailbox).
  */
 import { Chunk, Context, Duration, Effect, Either, Layer, Option, Scope, Stream } from "effect"
-import { equalBytes, toHex } from "../domain/Bytes.js"
+import { concatBytes, equalBytes, toHex } from "../domain/Bytes.js"
 import { formatPeer, type PeerAddress } from "../domain/Peer.js"
 import * as Wire from "../domain/Wire.js"
 import { type Duplex, type DuplexEvent, PeerError, Transport } from "./Transport.js"
@@ -157,10 +157,17 @@ const read = (link: Link, size: number): Effect.Effect<Uint8Array | undefined, P
     return link.duplex.readEnded ? Effect.succeed(undefined) : undefined
   })
 
-const write = (link: Link, bytes: Uint8Array): Effect.Effect<void, PeerError> =>
+/** Writes the bytes (or the buffers, gathered where the duplex can), waiting for "drain" if asked to. */
+const write = (link: Link, bytes: Uint8Array | ReadonlyArray<Uint8Array>): Effect.Effect<void, PeerError> =>
   Effect.suspend(() => {
     if (link.duplex.closed) return Effect.fail(closedError(link, "before sending"))
-    return link.duplex.write(bytes)
+    const { duplex } = link
+    const accepted = bytes instanceof Uint8Array
+      ? duplex.write(bytes)
+      : duplex.writeGathered !== undefined
+      ? duplex.writeGathered(bytes)
+      : duplex.write(concatBytes(bytes))
+    return accepted
       ? Effect.void
       : when(link, drainEvents, () => {
         if (link.duplex.failure !== undefined) return Effect.fail(link.duplex.failure)
@@ -252,7 +259,7 @@ const fromLink = (link: Link, address: PeerAddress, remote: Wire.Handshake, piec
       messages: Stream.repeatEffectChunkOption(pull),
       consume,
       send: (messages) =>
-        messages.length === 0 ? Effect.void : sending.withPermits(1)(Effect.suspend(() => write(link, Wire.encodeMessages(messages)))),
+        messages.length === 0 ? Effect.void : sending.withPermits(1)(Effect.suspend(() => write(link, Wire.encodeFrames(messages)))),
       sendNow: (messages) => {
         if (messages.length > 0 && !link.duplex.closed) link.duplex.write(Wire.encodeMessages(messages))
       }

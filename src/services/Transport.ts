@@ -86,6 +86,8 @@ export interface Duplex {
   readonly failure: PeerError | undefined
   /** Queues the bytes; false when the caller should wait for "drain" before writing more. */
   write(bytes: Uint8Array): boolean
+  /** Queues the buffers as one gathered write (no copy into one buffer), where the duplex can. */
+  readonly writeGathered?: (chunks: ReadonlyArray<Uint8Array>) => boolean
   readonly needsDrain: boolean
   /** Destroyed or ended: nothing can be written any more. */
   readonly closed: boolean
@@ -195,6 +197,14 @@ class TcpDuplex implements Duplex {
   }
   write(bytes: Uint8Array) {
     return this.socket.write(bytes)
+  }
+  readonly writeGathered = (chunks: ReadonlyArray<Uint8Array>) => {
+    // Corked, node hands the buffers to one writev.
+    this.socket.cork()
+    let ok = true
+    for (const chunk of chunks) ok = this.socket.write(chunk)
+    this.socket.uncork()
+    return ok
   }
   get needsDrain() {
     return this.socket.writableNeedDrain
