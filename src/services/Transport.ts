@@ -75,8 +75,8 @@ export interface Duplex {
   read(size?: number): Uint8Array | null
   /**
    * When true, the bytes of a `read()` without a size are a view of a buffer the duplex reuses:
-   * valid only until the "readable" callback it was called in returns (or the next read). A
-   * reader that keeps them, or hands them to another fiber, copies them first.
+   * valid until the reader reads again or yields to the event loop. A reader that keeps them, or
+   * hands them to another fiber, copies them first.
    */
   readonly transientReads?: boolean
   readonly readableLength: number
@@ -232,19 +232,20 @@ const readBufferSize = 256 * 1024
 /**
  * A dialled socket read into one reused buffer (node's `onread`): no allocation per read, so a
  * download at full speed makes no garbage and touches no fresh memory for its socket data (a
- * Buffer per read cost about 1.5 CPU-s/GiB here, in page faults and collections). The bytes of a
- * read are offered to the "readable" callbacks in place; what they do not take is copied and kept
- * (the socket pauses once `highWaterMark` bytes are kept).
+ * Buffer per read cost page faults and collections). A read's bytes are offered to the "readable"
+ * callbacks in place; what they leave stays a view of the buffer, held valid by reading no further
+ * until it is taken (the kernel's receive window buffers meanwhile). Copies are made only when a
+ * sized read needs more than one read's bytes.
  */
 class TcpReusedBufferDuplex extends TcpDuplex {
   readonly transientReads = true
-  /** This read's bytes, during the callbacks. */
-  private current: Uint8Array | undefined = undefined
-  /** Copies of bytes no callback took, oldest first. */
+  /** The unread rest of the last read: a view of the buffer, while reading is stopped. */
+  private held: Uint8Array | undefined = undefined
+  /** Whether node reads on (it stops when `onread` returns false, until `resume`). */
+  private reading = true
+  /** Copies gathered for a sized read that spans reads, oldest first. */
   private readonly kept: Array<Uint8Array> = []
   private keptBytes = 0
-  /** Reading stopped because too much is kept (node stops reading when `onread` says false). */
-  private paused = false
   private readonly readableHandlers = new Set<() => void>()
 
   constructor(remote: PeerAddress, connect: (onread: net.OnReadOpts) => net.Socket) {
@@ -262,61 +263,69 @@ class TcpReusedBufferDuplex extends TcpDuplex {
     for (const f of [...this.readableHandlers]) f()
   }
 
-  /** One read: offered in place, the rest kept; false pauses the socket. */
+  /** One read, offered in place; false (stop reading) while some of it is left. */
   private arrived(bytes: Uint8Array): boolean {
-    this.current = bytes
+    this.held = bytes.length === 0 ? undefined : bytes
     this.notify()
-    const left = this.current
-    this.current = undefined
-    if (left !== undefined && left.length > 0) {
-      this.kept.push(left.slice())
-      this.keptBytes += left.length
+    this.reading = this.held === undefined
+    return this.reading
+  }
+
+  /** The held bytes are taken: read on (node reads again on a later turn of the event loop). */
+  private release() {
+    this.held = undefined
+    if (!this.reading) {
+      this.reading = true
+      this.socket.resume()
     }
-    this.paused = this.keptBytes >= highWaterMark
-    return !this.paused
   }
 
   override read(size?: number): Uint8Array | null {
-    if (size === undefined) {
-      const kept = this.kept.shift()
-      if (kept !== undefined) {
-        this.keptBytes -= kept.length
-        if (this.paused && this.keptBytes < highWaterMark) {
-          this.paused = false
-          this.socket.resume()
-        }
-        return kept
-      }
-      const current = this.current
-      this.current = undefined
-      return current ?? null
+    if (size !== undefined) return this.readExactly(size)
+    const kept = this.kept.shift()
+    if (kept !== undefined) {
+      this.keptBytes -= kept.length
+      return kept
     }
-    return this.readExactly(size)
+    const held = this.held
+    if (held === undefined) return null
+    this.release()
+    return held
   }
 
-  /** `size` bytes (fewer only at the end), copied; what is left of this read is kept. */
+  /** `size` bytes (fewer only at the end), copied; the rest of the read stays held. */
   private readExactly(size: number): Uint8Array | null {
-    if (this.current !== undefined) {
-      this.kept.push(this.current.slice())
-      this.keptBytes += this.current.length
-      this.current = undefined
+    const heldBytes = this.held?.length ?? 0
+    if (this.keptBytes + heldBytes < size && !this.readEnded) {
+      if (this.held !== undefined) {
+        this.kept.push(this.held.slice())
+        this.keptBytes += heldBytes
+        this.release()
+      }
+      return null
     }
-    if (this.keptBytes < size && !this.readEnded) return null
-    const out = new Uint8Array(Math.min(size, this.keptBytes))
-    for (let at = 0; at < out.length;) {
+    const out = new Uint8Array(Math.min(size, this.keptBytes + heldBytes))
+    let at = 0
+    while (at < out.length && this.kept.length > 0) {
       const head = this.kept[0]!
       const n = Math.min(head.length, out.length - at)
       out.set(head.subarray(0, n), at)
       at += n
+      this.keptBytes -= n
       if (n === head.length) this.kept.shift()
       else this.kept[0] = head.subarray(n)
     }
-    this.keptBytes -= out.length
+    if (at < out.length) {
+      const held = this.held!
+      out.set(held.subarray(0, out.length - at), at)
+      if (held.length === out.length - at) this.release()
+      else this.held = held.subarray(out.length - at)
+    }
     return out.length === 0 ? null : out
   }
 
   override get readableLength() {
-    return this.keptBytes + (this.current?.length ?? 0)
+    return this.keptBytes + (this.held?.length ?? 0)
   }
 
   override on(event: DuplexEvent, f: () => void) {
