@@ -122,13 +122,14 @@ export const libtorrent = (
   dir: string,
   bind: string,
   port: number,
-  options: { readonly peers?: ReadonlyArray<string>; readonly timeoutS?: number } = {}
+  options: { readonly peers?: ReadonlyArray<string>; readonly timeoutS?: number; readonly listPeers?: boolean } = {}
 ): Command => ({
   file: debianPython,
   args: [
     libtorrentScript, mode, source, dir, "--listen", `${bind}:${port}`,
     ...(options.peers ?? []).flatMap((p) => ["--peer", p]),
-    ...(options.timeoutS === undefined ? [] : ["--timeout", String(options.timeoutS)])
+    ...(options.timeoutS === undefined ? [] : ["--timeout", String(options.timeoutS)]),
+    ...(options.listPeers === true ? ["--list-peers"] : [])
   ]
 })
 

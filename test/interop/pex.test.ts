@@ -1,0 +1,102 @@
+/**
+ * Peer exchange (BEP 11) with libtorrent, whose ut_pex plugin is on by default. A public swarm
+ * with one aria2 seeder Y capped at 128 KiB/s (8 MiB: a minute or more for each leecher), and no
+ * tracker for anyone:
+ * - libtorrent L leeches from Y alone (`--peer Y`);
+ * - our client X downloads a magnet link whose only peer is L (`x.pe`): it can learn of Y only
+ *   from L's ut_pex, and it then dials Y;
+ * - libtorrent M leeches from X alone (`--peer X`): it can learn of L (or Y) only from our ut_pex;
+ *   libtorrent lists the peers it connected to with their sources, and PEX (4) must be among them.
+ *
+ * libtorrent sends its first ut_pex message within its one-minute tick, so every wait is bounded
+ * at `waitS`. Ports: the swarm on 31000 (tracker 31000, Y 31001), X on 31060, L 31061, M 31062.
+ */
+import { createHash } from "node:crypto"
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import { assert, describe, layer } from "@effect/vitest"
+import { Effect } from "effect"
+import * as Bencode from "../../src/domain/Bencode.js"
+import * as Reference from "../support/ReferenceClients.js"
+import { type Background, startCli, startProcess, Swarm, SwarmError, type SwarmEnv } from "../support/Swarm.js"
+
+const loopback = "127.0.0.1"
+const waitS = 150
+const sampleEveryMs = 500
+/** libtorrent's peer source bit for PEX. */
+const pexSource = 4
+
+/** The swarm's torrent without `announce`: whoever opens it knows of no tracker. */
+const trackerlessTorrent = (swarm: SwarmEnv) =>
+  Effect.gen(function* () {
+    const torrent = yield* Bencode.decode(yield* Effect.promise(() => fs.readFile(swarm.TORRENT)))
+    if (!Bencode.isDict(torrent)) return yield* new SwarmError({ command: "trackerless torrent", reason: "not a dictionary", output: "" })
+    const file = path.join(swarm.SWARM_DIR, "pex-trackerless.torrent")
+    yield* Effect.promise(() => fs.writeFile(file, Bencode.encode(Bencode.dict({ info: Bencode.get(torrent, "info") }))))
+    return file
+  })
+
+/** A libtorrent leecher that knows only `peer`, listing its peers. */
+const leecher = (swarm: SwarmEnv, torrent: string, name: string, port: number, peer: string) =>
+  Effect.gen(function* () {
+    const dir = path.join(swarm.SWARM_DIR, "pex-out", name)
+    yield* Effect.promise(() => fs.mkdir(dir, { recursive: true }))
+    const command = Reference.libtorrent("leech", torrent, dir, loopback, port, { peers: [peer], timeoutS: waitS, listPeers: true })
+    // Ready once it talks to its peer: before that, libtorrent may still refuse connections.
+    return yield* startProcess(command.file, command.args, { ready: /^lt: progress=.* peers=[1-9]/m, readyTimeoutMs: 60_000 })
+  })
+
+/** The peers a `--list-peers` libtorrent connected to because of a ut_pex message. */
+const learnedByPex = (ltOutput: string): ReadonlyArray<string> =>
+  [...ltOutput.matchAll(/(\d+\.\d+\.\d+\.\d+:\d+)\/(\d+)/g)].filter((m) => (Number(m[2]) & pexSource) !== 0).map((m) => m[1]!)
+
+/** Our outbound connections, from `--json` output. */
+const dialledByUs = (ours: string): ReadonlyArray<string> =>
+  [...ours.matchAll(/"event":"peer_connected"[^\n]*"peer":"([^"]+)"[^\n]*"inbound":false/g)].map((m) => m[1]!)
+
+/** Samples the outputs until `enough` holds, within `waitS`. */
+const until = (processes: ReadonlyArray<Background>, enough: (outputs: ReadonlyArray<string>) => boolean) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < (waitS * 1000) / sampleEveryMs; i++) {
+      const outputs = yield* Effect.forEach(processes, (p) => Effect.map(p.output, (o) => o.stdout))
+      if (enough(outputs)) return outputs
+      yield* Effect.sleep(sampleEveryMs)
+    }
+    const outputs = yield* Effect.forEach(processes, (p) => Effect.map(p.output, (o) => `${o.stdout}\n${o.stderr}`))
+    return yield* new SwarmError({ command: "pex", reason: `not done within ${waitS} s`, output: outputs.join("\n----\n") })
+  })
+
+const sha256Of = (file: string) =>
+  Effect.promise(() => fs.readFile(file)).pipe(Effect.map((bytes) => createHash("sha256").update(bytes).digest("hex")))
+
+describe("peer exchange with libtorrent", () => {
+  const options = { basePort: 31000, sizeMib: 8, seeders: 1, mix: ["aria2"], public: true, seederUploadLimit: "128K" } as const
+  layer(Swarm.layer(options), { excludeTestServices: true })("one aria2 seeder at 128 KiB/s", (it) => {
+    it.effect("we learn a seeder from libtorrent's ut_pex and dial it; libtorrent learns a peer from ours", () =>
+      Effect.gen(function* () {
+        const swarm = yield* Swarm
+        const torrent = yield* trackerlessTorrent(swarm)
+        const y = swarm.SEEDER_PEERS[0]!
+        const xPort = swarm.BASE_PORT + 60
+        const lAddress = `${loopback}:${xPort + 1}`
+        yield* leecher(swarm, torrent, "lt-l", xPort + 1, y)
+        const out = path.join(swarm.SWARM_DIR, "pex-out", "ours", swarm.TORRENT_NAME)
+        const magnet = `magnet:?xt=urn:btih:${swarm.INFO_HASH}&x.pe=${lAddress}`
+        const x = yield* startCli(["download", "-o", out, magnet, "--host", loopback, "--port", String(xPort), "--json", "--seed"], {
+          ready: /"event":"started"/,
+          readyTimeoutMs: 60_000
+        })
+        const m = yield* leecher(swarm, torrent, "lt-m", xPort + 2, `${loopback}:${xPort}`)
+        const [ours, mOutput] = yield* until([x, m], ([ours, mOut]) =>
+          dialledByUs(ours!).includes(y) && learnedByPex(mOut!).length > 0)
+        assert.deepStrictEqual(dialledByUs(ours!).slice(0, 1), [lAddress], "our first peer is the magnet's x.pe")
+        assert.include(dialledByUs(ours!), y)
+        // M's only peer was X: the first peers it learned by PEX came from us (later ones may come
+        // from them, and L tells it of X too).
+        assert.isTrue(learnedByPex(mOutput!).some((p) => p === lAddress || p === y), mOutput)
+        yield* until([x], ([ours]) => /"event":"completed"/.test(ours!))
+        assert.strictEqual(yield* sha256Of(out), swarm.DATA_SHA256)
+        yield* Effect.logInfo(`libtorrent M learned by PEX: ${learnedByPex(mOutput!).join(" ")}`)
+      }).pipe(Effect.scoped))
+  })
+})
