@@ -22,6 +22,7 @@ import type { Tracker } from "../../services/Tracker.js"
 import { type Listening, type ListenError, Transport } from "../../services/Transport.js"
 import { makeUploader } from "../Upload.js"
 import { type Announcer, startAnnouncer } from "./Announcer.js"
+import { startLocalDiscovery } from "./LocalDiscovery.js"
 import { makePeerExchange } from "./PeerExchange.js"
 import { defaultPeerRetry, makePeerManager, type PeerManager, type SessionJob } from "./PeerManager.js"
 import { retune } from "./RequestScheduler.js"
@@ -234,6 +235,7 @@ const engine = (
         addPeer: manager.addPeer
       })
       for (const p of source.peers ?? []) yield* manager.addPeer(p)
+      yield* startLocalDiscovery(state, manager.addPeer)
 
       yield* emit(TorrentEvent.Started({
         pieces: info.pieceCount,
