@@ -51,9 +51,8 @@ const peerLines = (ltOutput: string) =>
   [...ltOutput.matchAll(/^lt: peers (.*)$/gm)].map((line) =>
     [...line[1]!.matchAll(/(\d+\.\d+\.\d+\.\d+:\d+)\/(\d+)/g)].map((m) => ({ peer: m[1]!, source: Number(m[2]) })))
 
-/** The peers a `--list-peers` libtorrent was connected to because of a ut_pex message. */
-const learnedByPex = (ltOutput: string): ReadonlyArray<string> =>
-  [...new Set(peerLines(ltOutput).flat().filter((p) => (p.source & pexSource) !== 0).map((p) => p.peer))]
+/** The first list in which libtorrent was connected to a peer because of a ut_pex message. */
+const firstPexList = (ltOutput: string) => peerLines(ltOutput).find((peers) => peers.some((p) => (p.source & pexSource) !== 0))
 
 /** Our outbound connections, from `--json` output. */
 const dialledByUs = (ours: string): ReadonlyArray<string> =>
@@ -84,8 +83,7 @@ describe("peer exchange with libtorrent", () => {
         const y = swarm.SEEDER_PEERS[0]!
         const xPort = swarm.BASE_PORT + 60
         const lAddress = `${loopback}:${xPort + 1}`
-        // L keeps to Y and us: if it dialled M (which it learns of from us), M would know L by that
-        // connection and drop the one to L's listen port, the address only our ut_pex names.
+        // L keeps to Y and us: it must not dial M (which it learns of from us) and tell M of Y itself.
         yield* leecher(swarm, torrent, "lt-l", xPort + 1, y, ["connections_limit=2"])
         const out = path.join(swarm.SWARM_DIR, "pex-out", "ours", swarm.TORRENT_NAME)
         const magnet = `magnet:?xt=urn:btih:${swarm.INFO_HASH}&x.pe=${lAddress}`
@@ -95,12 +93,14 @@ describe("peer exchange with libtorrent", () => {
         })
         const m = yield* leecher(swarm, torrent, "lt-m", xPort + 2, `${loopback}:${xPort}`)
         const [ours, mOutput] = yield* until([x, m], ([ours, mOut]) =>
-          dialledByUs(ours!).includes(y) && learnedByPex(mOut!).includes(lAddress))
+          dialledByUs(ours!).includes(y) && firstPexList(mOut!) !== undefined)
         assert.deepStrictEqual(dialledByUs(ours!).slice(0, 1), [lAddress], "our first peer is the magnet's x.pe")
         assert.include(dialledByUs(ours!), y)
-        // Only our ut_pex names L at its listen port: L dials, and aria2's PEX is off.
-        const learned = learnedByPex(mOutput!)
-        assert.include(learned, lAddress, mOutput)
+        // When M first had a peer from PEX, its only other peer was X: the message came from us.
+        const pexList = firstPexList(mOutput!)!
+        const learned = pexList.filter((p) => (p.source & pexSource) !== 0).map((p) => p.peer)
+        assert.deepStrictEqual(pexList.filter((p) => (p.source & pexSource) === 0).map((p) => p.peer), [`${loopback}:${xPort}`], mOutput)
+        assert.isTrue(learned.every((p) => p === lAddress || p === y), mOutput)
         yield* until([x], ([ours]) => /"event":"completed"/.test(ours!))
         assert.strictEqual(yield* sha256Of(out), swarm.DATA_SHA256)
         yield* Effect.logInfo(`libtorrent M learned by PEX: ${learned.join(" ")}`)
