@@ -2,14 +2,16 @@
  * Peer exchange (BEP 11) with libtorrent, whose ut_pex plugin is on by default. A public swarm
  * with one aria2 seeder Y capped at 128 KiB/s (8 MiB: a minute or more for each leecher), and no
  * tracker for anyone:
- * - libtorrent L leeches from Y alone (`--peer Y`);
+ * - libtorrent L leeches from Y alone (`--peer Y`), kept to 2 connections (Y and us), so that it
+ *   does not dial M and tell M of Y itself;
  * - our client X downloads a magnet link whose only peer is L (`x.pe`): it can learn of Y only
  *   from L's ut_pex, and it then dials Y;
- * - libtorrent M leeches from X alone (`--peer X`): it can learn of L (or Y) only from our ut_pex;
- *   libtorrent lists the peers it connected to with their sources, and PEX (4) must be among them.
+ * - libtorrent M leeches from X alone (`--peer X`): it can learn of L or Y only from our ut_pex.
+ *   libtorrent lists its peers with their sources: when it first has one from PEX (source bit 4),
+ *   its only other peer must be X.
  *
- * libtorrent sends its first ut_pex message within its one-minute tick, so every wait is bounded
- * at `waitS`. Ports: the swarm on 31000 (tracker 31000, Y 31001), X on 31060, L 31061, M 31062.
+ * libtorrent's first ut_pex message comes within seconds of the connection (then one a minute);
+ * every wait is bounded at `waitS`. Ports: the swarm on 31000 (tracker 31000, Y 31001), X on 31060, L 31061, M 31062.
  */
 import { createHash } from "node:crypto"
 import * as fs from "node:fs/promises"
