@@ -16,6 +16,7 @@ import { payloadBytes } from "../support/torrent.js"
 const leecher = "127.4.0.100"
 const middle = "127.4.0.1"
 const seeder = "127.4.0.2"
+const second = "127.4.0.101"
 /** Not the seeder's port: a loopback address with our own port is taken for ourselves. */
 const middlePort = port + 10
 
@@ -52,6 +53,27 @@ describe("peer exchange on the in-memory network (TestClock)", () => {
         expect(matches(bytes, payload)).toBe(true)
         expect(connectedTo(events)).toEqual([`${middle}:${middlePort}`, `${seeder}:${port}`])
         expect(millis).toBeLessThan(payload.length / 2000 * 1000)
+      })
+    ))
+
+  it.effect("an inbound peer is passed on at the listen port of its extension handshake", () =>
+    seeded(13)(
+      Effect.gen(function* () {
+        const { info, payload } = torrent(13)
+        const network = yield* MemoryNetwork.make({ link: { latency: "5 millis" } })
+        for (const other of [leecher, seeder, second]) yield* network.link(middle, other, { latency: "5 millis", bandwidth: 2000 })
+        yield* simSeeder(network, seeder, info, payload, 1)
+        yield* simClient(network, middle, info, [addressOf(seeder)], {
+          peerId: makePeerId(() => new Uint8Array(12).fill(7)),
+          listen: { host: middle, port: middlePort }
+        })
+        // The first leecher listens and dials A: A knows it by an ephemeral port, and passes it on at 6895.
+        yield* simClient(network, leecher, info, [{ host: middle, port: middlePort }], { listen: { host: leecher, port: 6895 } })
+        const { events, fiber } = yield* simClient(network, second, info, [{ host: middle, port: middlePort }], {
+          peerId: makePeerId(() => new Uint8Array(12).fill(8))
+        })
+        yield* drive(fiber, 100, 1800)
+        expect(connectedTo(events)).toContain(`${leecher}:6895`)
       })
     ))
 
