@@ -65,7 +65,11 @@ const datagramsFor = (infoHashes: ReadonlyArray<Uint8Array>, port: number, cooki
 
 const newCookie = () => randomBytes(6).toString("hex")
 
-const service = (cookie: string, send: (datagram: Uint8Array) => Effect.Effect<void, LsdUnavailable>, heard: PubSub.PubSub<Datagram>): LsdService => ({
+const service = (
+  cookie: string,
+  send: (datagram: Uint8Array) => Effect.Effect<void, LsdUnavailable>,
+  heard: PubSub.PubSub<Datagram>
+): LsdService => ({
   announce: (infoHashes, port) => Effect.forEach(datagramsFor(infoHashes, port, cookie), send, { discard: true }),
   subscribe: Effect.map(Stream.fromPubSub(heard, { scoped: true }), Stream.mapConcat((d) => peersOf(d, cookie)))
 })

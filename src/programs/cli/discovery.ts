@@ -14,7 +14,8 @@ export const noPexOption = Options.boolean("no-pex").pipe(
 
 export const lsdOption = Options.boolean("lsd").pipe(
   Options.withDescription(
-    "local service discovery (BEP 14): announce on the local network (multicast 239.192.152.143:6771) and take the peers found there; private torrents never use it"
+    "local service discovery (BEP 14): announce on the local network (multicast 239.192.152.143:6771) " +
+      "and take the peers found there; private torrents never use it"
   )
 )
 
