@@ -7,7 +7,7 @@
 import { Either } from "effect"
 import { type ExtendedHandshake, peerExtensionId, utPexName } from "../../domain/Extension.js"
 import type { PeerAddress } from "../../domain/Peer.js"
-import { decodePex, encodePex, isEmptyPex, PexFlag, type PexPeer, type PexPeers, pexDiff } from "../../domain/Pex.js"
+import { decodePex, encodePex, isEmptyPex, maxPexAdded, PexFlag, type PexPeer, type PexPeers, pexDiff } from "../../domain/Pex.js"
 import { Message } from "../../domain/Wire.js"
 import { flush, type PeerSession, type TorrentState } from "./TorrentState.js"
 
@@ -17,6 +17,11 @@ export const pexIntervalMillis = 60_000
 const firstMessageMillis = 3_000
 /** Learned addresses kept between two upkeeps; the peer manager bounds its candidates too. */
 const maxLearned = 200
+/**
+ * A peer's messages closer together than this are ignored, and of each message we take at most
+ * `maxPexAdded` peers: a flooding peer cannot fill the candidate list with addresses of its choice.
+ */
+const minReceiveGapMillis = 30_000
 
 interface PexState {
   /** The id they receive ut_pex under; undefined until they offer it. */
@@ -25,13 +30,14 @@ interface PexState {
   listenPort: number | undefined
   sent: PexPeers
   nextAt: number
+  lastReceivedAt: number | undefined
 }
 
 export interface PeerExchange {
   /** Their extension handshake: whether (and under which id) they take ut_pex, and their listen port. */
   readonly takeHandshake: (s: PeerSession, h: ExtendedHandshake, now: number) => void
-  /** A ut_pex message from them; a malformed one is ignored (it only costs us its candidates). */
-  readonly receive: (payload: Uint8Array) => void
+  /** A ut_pex message from them; a malformed one, or one too soon after the last, is ignored. */
+  readonly receive: (s: PeerSession, payload: Uint8Array, now: number) => void
   /** Sends the messages that are due and gives the addresses learned since the last call. */
   readonly upkeep: (state: TorrentState, now: number) => ReadonlyArray<PeerAddress>
 }
@@ -42,7 +48,10 @@ export const makePeerExchange = (): PeerExchange => {
 
   const stateOf = (s: PeerSession, now: number): PexState => {
     let p = peers.get(s.key)
-    if (p === undefined) peers.set(s.key, (p = { id: undefined, listenPort: undefined, sent: new Map(), nextAt: now + firstMessageMillis }))
+    if (p === undefined) {
+      p = { id: undefined, listenPort: undefined, sent: new Map(), nextAt: now + firstMessageMillis, lastReceivedAt: undefined }
+      peers.set(s.key, p)
+    }
     return p
   }
 
@@ -53,10 +62,13 @@ export const makePeerExchange = (): PeerExchange => {
     if (h.p !== undefined && h.p > 0) p.listenPort = h.p
   }
 
-  const receive = (payload: Uint8Array) => {
+  const receive = (s: PeerSession, payload: Uint8Array, now: number) => {
+    const p = stateOf(s, now)
+    if (p.lastReceivedAt !== undefined && now - p.lastReceivedAt < minReceiveGapMillis) return
     const decoded = decodePex(payload)
     if (Either.isLeft(decoded)) return
-    for (const added of decoded.right.added) {
+    p.lastReceivedAt = now
+    for (const added of decoded.right.added.slice(0, maxPexAdded)) {
       if (learned.length >= maxLearned) break
       learned.push(added.address)
     }

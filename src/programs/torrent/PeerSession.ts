@@ -179,7 +179,7 @@ export const handleChunk = (state: TorrentState, s: PeerSession, messages: Reado
         break
       case "Extended": {
         if (m.id === extensionHandshakeId) takeExtensionHandshake(state, s, m.payload)
-        else if (m.id === ourUtPexId && state.pex !== undefined) state.pex.receive(m.payload)
+        else if (m.id === ourUtPexId && state.pex !== undefined) state.pex.receive(s, m.payload, state.now())
         else {
           // Our other extension ids are ut_metadata's: the upload side answers them.
           const problem = state.uploader.handle(s.up, m)
