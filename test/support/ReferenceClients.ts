@@ -122,13 +122,21 @@ export const libtorrent = (
   dir: string,
   bind: string,
   port: number,
-  options: { readonly peers?: ReadonlyArray<string>; readonly timeoutS?: number } = {}
+  options: {
+    readonly peers?: ReadonlyArray<string>
+    readonly timeoutS?: number
+    readonly listPeers?: boolean
+    /** settings_pack overrides, `key=value` */
+    readonly set?: ReadonlyArray<string>
+  } = {}
 ): Command => ({
   file: debianPython,
   args: [
     libtorrentScript, mode, source, dir, "--listen", `${bind}:${port}`,
     ...(options.peers ?? []).flatMap((p) => ["--peer", p]),
-    ...(options.timeoutS === undefined ? [] : ["--timeout", String(options.timeoutS)])
+    ...(options.timeoutS === undefined ? [] : ["--timeout", String(options.timeoutS)]),
+    ...(options.listPeers === true ? ["--list-peers"] : []),
+    ...(options.set ?? []).flatMap((pair) => ["--set", pair])
   ]
 })
 

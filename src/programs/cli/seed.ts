@@ -6,6 +6,7 @@ import { trackerTiers } from "../../domain/Metainfo.js"
 import { formatPeer } from "../../domain/Peer.js"
 import { type SeedEvent, type SeedOptions, seedPath } from "../Seed.js"
 import { newPeerId, quietOption } from "./clientOptions.js"
+import { lsdOption, noPexOption, withLocalDiscovery } from "./discovery.js"
 import { ClientLayer } from "./layers.js"
 import { makeStatusLines, mib, type ProgressMode, progressMode } from "./progress.js"
 import { readTorrent } from "./torrentFile.js"
@@ -24,11 +25,13 @@ export const seedOptions = (
   peerId: Uint8Array,
   port: number,
   host: string,
-  announceInterval: Option.Option<number>
+  announceInterval: Option.Option<number>,
+  pex = true
 ): SeedOptions => ({
   peerId,
   port,
   host,
+  pex,
   ...Option.match(announceInterval, { onNone: () => ({}), onSome: (s) => ({ announceInterval: Duration.seconds(s) }) })
 })
 
@@ -86,14 +89,17 @@ export const seedCommand = Command.make(
       Options.withDescription("the port to accept peers on, announced to the trackers (0: any free port)"), withShownDefault(6881)),
     host: hostOption,
     announceInterval: announceIntervalOption,
-    quiet: quietOption
+    quiet: quietOption,
+    noPex: noPexOption,
+    lsd: lsdOption
   },
-  ({ announceInterval, host, path, port, quiet, torrent }) =>
+  ({ announceInterval, host, lsd, noPex, path, port, quiet, torrent }) =>
     Effect.gen(function* () {
       const meta = yield* readTorrent(torrent)
       const render = makeSeedRenderer(progressMode(quiet), 5000, path)
-      yield* seedPath({ info: meta.info, trackers: trackerTiers(meta) }, path, seedOptions(newPeerId(), port, host, announceInterval)).pipe(
-        Stream.runForEach(render)
+      yield* seedPath({ info: meta.info, trackers: trackerTiers(meta) }, path, seedOptions(newPeerId(), port, host, announceInterval, !noPex)).pipe(
+        Stream.runForEach(render),
+        withLocalDiscovery(lsd, host)
       )
     }).pipe(Effect.provide(ClientLayer))
 ).pipe(Command.withDescription("Verify a torrent's payload on disk and seed it until interrupted"))

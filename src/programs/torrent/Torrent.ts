@@ -23,6 +23,8 @@ import type { Tracker } from "../../services/Tracker.js"
 import { type Listening, type ListenError, Transport } from "../../services/Transport.js"
 import { makeUploader } from "../Upload.js"
 import { type Announcer, startAnnouncer } from "./Announcer.js"
+import { startLocalDiscovery } from "./LocalDiscovery.js"
+import { makePeerExchange } from "./PeerExchange.js"
 import { defaultPeerRetry, makePeerManager, type PeerManager, type SessionJob } from "./PeerManager.js"
 import { retune } from "./RequestScheduler.js"
 import {
@@ -202,6 +204,7 @@ const engine = (
           // Tit-for-tat while downloading (what they give us); once complete, what we give them.
           rate: (p) => (picker.isComplete ? undefined : state.sessions.get(p.key)?.rate ?? 0)
         }),
+        pex: options.pex === false || info.private ? undefined : makePeerExchange(),
         sessions: new Map(),
         banned: new Set(),
         counters: { peersSeen: 0, downloaded: 0, wasted: 0, verifiedBytes: 0, lastVerifiedAt: startedAt, lastTrackerError: undefined },
@@ -233,6 +236,7 @@ const engine = (
         addPeer: manager.addPeer
       })
       for (const p of source.peers ?? []) yield* manager.addPeer(p)
+      yield* startLocalDiscovery(state, manager.addPeer)
 
       yield* emit(TorrentEvent.Started({
         pieces: info.pieceCount,
@@ -321,6 +325,7 @@ const ticker = (state: TorrentState, manager: PeerManager, announcer: Announcer,
       }
       if (!everySecond) continue
       manager.upkeep(t)
+      for (const learned of state.pex?.upkeep(state, t) ?? []) yield* manager.addPeer(learned)
       if (t - lastProgress >= progressMillis) {
         yield* state.emit(progress(state, (t - lastProgress) / 1000))
         lastProgress = t
