@@ -77,7 +77,7 @@ export interface DhtNode {
   readonly id: NodeId
   readonly host: string
   readonly port: number
-  /** Joins through the bootstrap nodes (and a lookup of our own id); gives the routing table's size. */
+  /** Joins through the bootstrap nodes and a lookup of our own id (once: the first lookup waits for it too); gives the routing table's size. */
   readonly bootstrap: Effect.Effect<number>
   /** One iterative get_peers lookup. */
   readonly getPeers: (infoHash: Uint8Array) => Effect.Effect<LookupResult>
@@ -86,6 +86,7 @@ export interface DhtNode {
   /**
    * Peers for the info hash, found again every `interval` (default 5 minutes) for as long as the
    * stream is consumed; with `port`, each round also announces us (and our own address is left out).
+   * It ends after a round in which no node answered.
    */
   readonly peers: (
     infoHash: Uint8Array,
@@ -196,8 +197,14 @@ const makeDht = (options: DhtOptions): Effect.Effect<DhtNode, ListenError, Udp |
     const lookupLimits = { lookupTimeout: Duration.decode(options.lookupTimeout ?? "20 seconds"), maxQueries: options.maxQueries ?? 64 }
     const bootstrapNodes = options.bootstrap ?? []
     const bootstrap = joinThrough(state, bootstrapNodes, lookupLimits)
+    // The first lookup waits for one join through the bootstrap nodes (saved nodes may all be gone
+    // by now); later ones join again only when the table has emptied.
+    const joinedOnce = yield* Effect.cached(bootstrap)
     const lookup = (target: NodeId, method: "find_node" | "get_peers") =>
-      Effect.zipRight(Effect.when(bootstrap, () => state.table.size === 0), runLookup(state, target, method, lookupLimits))
+      Effect.zipRight(
+        Effect.zipRight(joinedOnce, Effect.when(bootstrap, () => state.table.size === 0)),
+        runLookup(state, target, method, lookupLimits)
+      )
     const getPeers = (infoHash: Uint8Array) => Effect.map(lookup(infoHash, "get_peers"), (found) => found.result)
     const announce = (infoHash: Uint8Array, port: number) =>
       Effect.flatMap(lookup(infoHash, "get_peers"), (found) =>
@@ -215,7 +222,7 @@ const makeDht = (options: DhtOptions): Effect.Effect<DhtNode, ListenError, Udp |
       id,
       host: socket.host,
       port: socket.port,
-      bootstrap: Effect.map(bootstrap, () => state.table.size),
+      bootstrap: Effect.map(joinedOnce, () => state.table.size),
       getPeers,
       announce,
       peers: (infoHash, peerOptions = {}) => peerRounds(infoHash, peerOptions, getPeers, announce),
@@ -394,7 +401,8 @@ const runLookup = (state: NodeState, target: NodeId, method: "find_node" | "get_
       yield* Effect.timeoutOption(steps, bounds.lookupTimeout)
       const peers = method === "get_peers" ? mergePeers(lookup.peers, state.store.get(target, state.now())) : []
       const answered = lookup.closestAnswered()
-      return { result: { peers, closest: answered.map((a) => a.node), queries: lookup.queries, hops: lookup.hops }, answered }
+      const closest = answered.map(({ node }) => ({ id: node.id, address: node.address }))
+      return { result: { peers, closest, queries: lookup.queries, hops: lookup.hops }, answered }
     })
   )
 
@@ -456,6 +464,8 @@ const peerRounds = (
   const round = port === undefined ? getPeers(infoHash) : announce(infoHash, port)
   return Stream.fromEffect(round).pipe(
     Stream.repeat(Schedule.spaced(options.interval ?? Duration.minutes(5))),
+    // A round no node answered means the DHT is out of reach: the stream ends (a torrent may then give up).
+    Stream.takeWhile((found) => found.closest.length > 0),
     Stream.flatMap((found) => Stream.fromIterable(port === undefined ? found.peers : found.peers.filter((p) => !isOwnAddress(p, port))))
   )
 }

@@ -12,6 +12,7 @@ import { announceIntervalOption, hostOption } from "./seed.js"
 import { ClientLayer } from "./layers.js"
 import { note } from "./report.js"
 import { resolveSource } from "./source.js"
+import { dhtOptions, dhtPeerSource, dhtPeersOnce, startDht } from "./dht.js"
 
 /** The output holds something that is not this torrent's data, and --force was not given. */
 export class OutputNotOurs extends Data.TaggedError("OutputNotOurs")<{ readonly path: string }> {
@@ -48,13 +49,16 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
       seed: Options.boolean("seed").pipe(Options.withDescription("keep seeding after the download, until interrupted")),
       fast: fastOption,
       host: hostOption,
-      announceInterval: announceIntervalOption
+      announceInterval: announceIntervalOption,
+      ...dhtOptions
     },
-    ({ announceInterval, fast, force, giveUpAfter, host, json, maxPeers, output, port, quiet, seed, sequential, source }) =>
+    ({ announceInterval, fast, force, giveUpAfter, host, json, maxPeers, output, port, quiet, seed, sequential, source, ...dhtFlags }) =>
       Effect.gen(function* () {
         const peerId = newPeerId()
-        const listenPort = Option.getOrElse(port, () => defaultPort)
-        const resolved = yield* resolveSource(source, { peerId, port: listenPort })
+        // The DHT's UDP socket takes the listen port first; the torrent's TCP listener then takes the same.
+        const dht = yield* startDht(dhtFlags, { host, port: Option.getOrElse(port, () => defaultPort), fallback: Option.isNone(port) })
+        const listenPort = dht?.port ?? Option.getOrElse(port, () => defaultPort)
+        const resolved = yield* resolveSource(source, { peerId, port: listenPort }, (hash) => dhtPeersOnce(dht, hash))
         // The torrent's name is a single safe path component (Metainfo checks it).
         const target = Option.getOrElse(output, () => resolved.info.name)
         const renderer = json ? makeJsonRenderer(target) : makeRenderer(progressMode(quiet), target)
@@ -67,6 +71,8 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
           sequential,
           fast,
           seed,
+          // A private torrent (BEP 27) finds peers through its trackers only.
+          peerSources: dht === undefined || resolved.info.private ? [] : [dhtPeerSource(dht, resolved.info.infoHash)],
           ...Option.match(announceInterval, { onNone: () => ({}), onSome: (s) => ({ announceInterval: Duration.seconds(s) }) })
         }
         yield* download(resolved, target, options, { overwrite: force }).pipe(
@@ -79,7 +85,7 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
           Effect.tapError((e) => renderer.failed(e.message)),
           Effect.onInterrupt(() => renderer.interrupted)
         )
-      }).pipe(Effect.provide(ClientLayer))
+      }).pipe(Effect.scoped, Effect.provide(ClientLayer))
   )
 
 /** `download [-o <out>] <torrent|magnet>`: the whole torrent, verified, resumable. */

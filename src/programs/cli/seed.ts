@@ -10,6 +10,7 @@ import { ClientLayer } from "./layers.js"
 import { makeStatusLines, mib, type ProgressMode, progressMode } from "./progress.js"
 import { readTorrent } from "./torrentFile.js"
 import { withShownDefault } from "./helpText.js"
+import { dhtOptions, dhtPeerSource, startDht } from "./dht.js"
 
 export const hostOption = Options.text("host").pipe(
   Options.withDescription("the address to accept peers on (0.0.0.0: every interface)"), withShownDefault("0.0.0.0"))
@@ -86,14 +87,19 @@ export const seedCommand = Command.make(
       Options.withDescription("the port to accept peers on, announced to the trackers (0: any free port)"), withShownDefault(6881)),
     host: hostOption,
     announceInterval: announceIntervalOption,
-    quiet: quietOption
+    quiet: quietOption,
+    ...dhtOptions
   },
-  ({ announceInterval, host, path, port, quiet, torrent }) =>
+  ({ announceInterval, host, path, port, quiet, torrent, ...dhtFlags }) =>
     Effect.gen(function* () {
       const meta = yield* readTorrent(torrent)
       const render = makeSeedRenderer(progressMode(quiet), 5000, path)
-      yield* seedPath({ info: meta.info, trackers: trackerTiers(meta) }, path, seedOptions(newPeerId(), port, host, announceInterval)).pipe(
-        Stream.runForEach(render)
-      )
-    }).pipe(Effect.provide(ClientLayer))
+      // A private torrent (BEP 27) is announced to its trackers only.
+      const dht = meta.info.private ? undefined : yield* startDht(dhtFlags, { host, port, fallback: false })
+      const options = {
+        ...seedOptions(newPeerId(), dht?.port ?? port, host, announceInterval),
+        ...(dht === undefined ? {} : { peerSources: [dhtPeerSource(dht, meta.info.infoHash)] })
+      }
+      yield* seedPath({ info: meta.info, trackers: trackerTiers(meta) }, path, options).pipe(Stream.runForEach(render))
+    }).pipe(Effect.scoped, Effect.provide(ClientLayer))
 ).pipe(Command.withDescription("Verify a torrent's payload on disk and seed it until interrupted"))
