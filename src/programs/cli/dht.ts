@@ -36,6 +36,7 @@ export class NoDhtPeers extends Data.TaggedError("NoDhtPeers")<{ readonly infoHa
 }
 
 const bootstrapOption = Options.text("dht-bootstrap").pipe(
+  Options.withPseudoName("HOST:PORT"),
   Options.repeated,
   Options.withDescription("a DHT node to join through, HOST:PORT; repeatable (default: $BITTORRENT_DHT_BOOTSTRAP, comma-separated, else the public routers)"),
   checked("--dht-bootstrap", (values: ReadonlyArray<string>) => {
@@ -44,6 +45,7 @@ const bootstrapOption = Options.text("dht-bootstrap").pipe(
   })
 )
 const stateOption = Options.text("dht-state").pipe(
+  Options.withPseudoName("path"),
   Options.optional,
   Options.withDescription("the file the DHT routing table is kept in (default: $XDG_STATE_HOME/effect-bittorrent/dht.dat)")
 )
