@@ -424,19 +424,15 @@ const announceTo = (state: NodeState, infoHash: Uint8Array, port: number, nodes:
     (answers) => answers.filter(Option.isSome).length
   )
 
-/** Asks the bootstrap nodes for the nodes closest to us (their ids come with their answers), then looks our own id up. */
+/**
+ * Pings the bootstrap nodes (their ids come with their answers, which puts them in the table),
+ * then looks our own id up from them: only nodes that answered us enter the table.
+ */
 const joinThrough = (state: NodeState, bootstrap: ReadonlyArray<PeerAddress>, bounds: LookupBounds): Effect.Effect<void> =>
-  Effect.gen(function* () {
-    yield* Effect.forEach(
-      bootstrap.slice(0, 16),
-      (address) =>
-        Effect.map(ask(state, address, { method: "find_node", id: state.id, target: state.id }), (response) => {
-          if (Option.isSome(response)) for (const node of response.value.nodes ?? []) observe(state, node, "queried")
-        }),
-      { concurrency: 8, discard: true }
-    )
-    yield* runLookup(state, state.id, "find_node", bounds)
-  })
+  Effect.zipRight(
+    Effect.forEach(bootstrap.slice(0, 16), (address) => ask(state, address, { method: "ping", id: state.id }), { concurrency: 8, discard: true }),
+    runLookup(state, state.id, "find_node", bounds)
+  )
 
 /** Pings a questionable node a full bucket named; no answer makes it bad, and a newcomer takes its place. */
 const pingQuestionable = (state: NodeState): Effect.Effect<void> =>

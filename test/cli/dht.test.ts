@@ -38,13 +38,16 @@ const hashOf = (n: number) => Uint8Array.from({ length: 20 }, (_, i) => (i * 7 +
 describe("DHT (CLI)", () => {
   it.live("dht_peers prints the peers the DHT knows, one ip:port a line; none is exit 1 with one line", () =>
     Effect.gen(function* () {
+      const dir = yield* tempDir
       const { bootstrap, nodes } = yield* loopbackDht
+      // A state file of its own: one left by another run lists nodes long gone, each a query timeout.
+      const state = ["--dht-state", path.join(dir, "dht.dat")]
       const announced = yield* nodes[1]!.announce(hashOf(1), 7000)
       assert.isAbove(announced.announcedTo, 0)
       yield* Effect.promise(ensureBuilt)
-      const found = yield* Effect.promise(() => runCli(["dht_peers", toHex(hashOf(1)), "--dht-bootstrap", bootstrap]))
+      const found = yield* Effect.promise(() => runCli(["dht_peers", toHex(hashOf(1)), "--dht-bootstrap", bootstrap, ...state]))
       assert.deepStrictEqual(found, { code: 0, stdout: "127.0.0.1:7000\n", stderr: "" })
-      const none = yield* Effect.promise(() => runCli(["dht_peers", toHex(hashOf(2)), "--dht-bootstrap", bootstrap]))
+      const none = yield* Effect.promise(() => runCli(["dht_peers", toHex(hashOf(2)), "--dht-bootstrap", bootstrap, ...state]))
       assert.strictEqual(none.code, 1)
       assert.match(none.stderr, /^error: no peers for [0-9a-f]{40} in the DHT \(\d+ queries, \d+ nodes known\)\n$/)
       const bad = yield* Effect.promise(() => runCli(["dht_peers", toHex(hashOf(2)), "--dht-bootstrap", "nowhere"]))
@@ -65,7 +68,7 @@ describe("DHT (CLI)", () => {
       yield* Effect.promise(() => writeFile(data, payload))
       yield* Effect.promise(ensureBuilt)
 
-      const seeder = spawn(process.execPath, [cliPath, "seed", torrent, data, "--port", "0", "--host", "127.0.0.1", "--dht-bootstrap", bootstrap], {
+      const seeder = spawn(process.execPath, [cliPath, "seed", torrent, data, "--port", "0", "--host", "127.0.0.1", "--dht-bootstrap", bootstrap, "--dht-state", path.join(dir, "seed.dat")], {
         cwd: repoRoot,
         stdio: ["ignore", "pipe", "pipe"]
       })
@@ -80,7 +83,7 @@ describe("DHT (CLI)", () => {
       }
       const out = path.join(dir, "out.bin")
       const magnet = `magnet:?xt=urn:btih:${toHex(infoHash)}`
-      const result = yield* Effect.promise(() => runCli(["magnet_download", "-o", out, magnet, "--dht-bootstrap", bootstrap, "--port", "0"], 60_000))
+      const result = yield* Effect.promise(() => runCli(["magnet_download", "-o", out, magnet, "--dht-bootstrap", bootstrap, "--dht-state", path.join(dir, "leech.dat"), "--port", "0"], 60_000))
       assert.strictEqual(result.code, 0, result.stderr)
       assert.deepStrictEqual(new Uint8Array(yield* Effect.promise(() => readFile(out))), payload)
     }).pipe(Effect.scoped), { timeout: 120_000 })

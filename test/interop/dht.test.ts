@@ -84,7 +84,7 @@ describe("DHT interop with libtorrent", () => {
       yield* awaitPeer(router, infoHash, ltPort, () => Effect.map(lt.output, (o) => o.stdout + o.stderr))
       const out = path.join(dir, "out.bin")
       const result = yield* Effect.promise(() =>
-        runCli(["magnet_download", "-o", out, magnet, "--dht-bootstrap", `${loopback}:${ltPort}`, "--port", String(basePort + 2), "--host", loopback], 120_000)
+        runCli(["magnet_download", "-o", out, magnet, "--dht-bootstrap", `${loopback}:${ltPort}`, "--port", String(basePort + 2), "--host", loopback, "--dht-state", path.join(dir, "dht.dat")], 120_000)
       )
       assert.strictEqual(result.code, 0, result.stderr)
       assert.strictEqual(sha256(yield* Effect.promise(() => fs.readFile(out))), sha256(payload))
@@ -98,7 +98,7 @@ describe("DHT interop with libtorrent", () => {
       const { infoHash, magnet, payload, torrent } = yield* fixture(dir, 32)
       const ourPort = basePort + 11
       const ours = yield* startCli(
-        ["seed", torrent, path.join(dir, "data", "payload.bin"), "--host", loopback, "--port", String(ourPort), "--dht-bootstrap", bootstrap],
+        ["seed", torrent, path.join(dir, "data", "payload.bin"), "--host", loopback, "--port", String(ourPort), "--dht-bootstrap", bootstrap, "--dht-state", path.join(dir, "dht.dat")],
         { ready: /listening on/, readyTimeoutMs: 30_000 }
       )
       yield* awaitPeer(router, infoHash, ourPort, () => Effect.map(ours.output, (o) => o.stdout + o.stderr))

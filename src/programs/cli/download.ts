@@ -11,7 +11,7 @@ import { makeRenderer, progressMode } from "./progress.js"
 import { announceIntervalOption, hostOption } from "./seed.js"
 import { ClientLayer } from "./layers.js"
 import { note } from "./report.js"
-import { resolveSource } from "./source.js"
+import { isMagnet, resolveSource } from "./source.js"
 import { dhtOptions, dhtPeerSource, dhtPeersOnce, startDht } from "./dht.js"
 
 /** The output holds something that is not this torrent's data, and --force was not given. */
@@ -55,10 +55,13 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
     ({ announceInterval, fast, force, giveUpAfter, host, json, maxPeers, output, port, quiet, seed, sequential, source, ...dhtFlags }) =>
       Effect.gen(function* () {
         const peerId = newPeerId()
-        // The DHT's UDP socket takes the listen port first; the torrent's TCP listener then takes the same.
-        const dht = yield* startDht(dhtFlags, { host, port: Option.getOrElse(port, () => defaultPort), fallback: Option.isNone(port) })
-        const listenPort = dht?.port ?? Option.getOrElse(port, () => defaultPort)
-        const resolved = yield* resolveSource(source, { peerId, port: listenPort }, (hash) => dhtPeersOnce(dht, hash))
+        // The DHT's UDP socket takes the listen port first; the torrent's TCP listener then takes the
+        // same. A magnet link needs the DHT for its metadata; a private torrent (BEP 27) never starts it.
+        const wanted = { host, port: Option.getOrElse(port, () => defaultPort), fallback: Option.isNone(port) }
+        const early = isMagnet(source) ? yield* startDht(dhtFlags, wanted) : undefined
+        const resolved = yield* resolveSource(source, { peerId, port: early?.port ?? wanted.port }, (hash) => dhtPeersOnce(early, hash))
+        const dht = early ?? (resolved.info.private ? undefined : yield* startDht(dhtFlags, wanted))
+        const listenPort = dht?.port ?? wanted.port
         // The torrent's name is a single safe path component (Metainfo checks it).
         const target = Option.getOrElse(output, () => resolved.info.name)
         const renderer = json ? makeJsonRenderer(target) : makeRenderer(progressMode(quiet), target)
@@ -71,7 +74,6 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
           sequential,
           fast,
           seed,
-          // A private torrent (BEP 27) finds peers through its trackers only.
           peerSources: dht === undefined || resolved.info.private ? [] : [dhtPeerSource(dht, resolved.info.infoHash)],
           ...Option.match(announceInterval, { onNone: () => ({}), onSome: (s) => ({ announceInterval: Duration.seconds(s) }) })
         }
