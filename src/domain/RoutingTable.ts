@@ -145,10 +145,13 @@ export class RoutingTable {
     }
   }
 
-  /** Up to `count` nodes that are not bad, closest to `target` first. */
-  closest(target: NodeId, count: number, now: number): ReadonlyArray<TableNode> {
+  /**
+   * Up to `count` nodes that are not bad, closest to `target` first; with `answeredOnly`, only
+   * nodes that have answered us (what we tell others: a node that only queried us may be made up).
+   */
+  closest(target: NodeId, count: number, now: number, answeredOnly = false): ReadonlyArray<TableNode> {
     return this.nodes()
-      .filter((n) => nodeStatus(n, now) !== "bad")
+      .filter((n) => nodeStatus(n, now) !== "bad" && (!answeredOnly || n.lastAnswered !== undefined))
       .sort((a, b) => compareDistance(target, a.id, b.id))
       .slice(0, count)
   }

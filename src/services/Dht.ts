@@ -133,8 +133,9 @@ const maintenanceInterval = Duration.minutes(1)
 const saveInterval = Duration.minutes(5)
 /** Values a get_peers answer lists: 50 compact peers keep it well inside one datagram. */
 const valuesPerAnswer = 50
-/** Questionable nodes pinged at once, to see whether a newcomer may take their place. */
+/** Nodes waiting to be pinged (newcomers that queried us, questionable ones of full buckets); more are dropped. */
 const pingQueue = 16
+const pingsAtOnce = 8
 
 interface Pending {
   readonly to: PeerAddress
@@ -212,7 +213,7 @@ const makeDht = (options: DhtOptions): Effect.Effect<DhtNode, ListenError, Udp |
     const save = options.statePath === undefined ? Effect.void : saveTable(fs, state, options.statePath)
 
     yield* expireUnanswered(state).pipe(Effect.forever, Effect.forkScoped)
-    yield* pingQuestionable(state).pipe(Effect.forever, Effect.forkScoped)
+    yield* Stream.fromQueue(state.toPing).pipe(Stream.mapEffect((node) => ping(state, node), { concurrency: pingsAtOnce }), Stream.runDrain, Effect.forkScoped)
     yield* maintain(state, (target) => lookup(target, "find_node")).pipe(Effect.delay(maintenanceInterval), Effect.forever, Effect.forkScoped)
     yield* Effect.sleep(tokenRotation).pipe(Effect.zipRight(Effect.sync(() => rotateSecret(state))), Effect.forever, Effect.forkScoped)
     yield* save.pipe(Effect.delay(saveInterval), Effect.forever, Effect.forkScoped)
@@ -280,9 +281,14 @@ const settle = (state: NodeState, transaction: Uint8Array, from: PeerAddress, re
   Deferred.unsafeDone(pending.answer, Exit.succeed(response))
 }
 
+/**
+ * Puts a node we heard from in the table. A newcomer that only queried us is pinged, so that it
+ * is passed on to others only once it answered; a full bucket names a questionable node to ping.
+ */
 const observe = (state: NodeState, node: NodeInfo, how: "answered" | "queried"): void => {
   const result = state.table.insert(node, how, state.now())
   if (result._tag === "Cached" && result.ping !== undefined) Queue.unsafeOffer(state.toPing, result.ping)
+  else if (result._tag === "Added" && how === "queried") Queue.unsafeOffer(state.toPing, node)
 }
 
 const answerQuery = (state: NodeState, transaction: Uint8Array, query: KrpcQuery, from: PeerAddress): void => {
@@ -293,10 +299,10 @@ const answerQuery = (state: NodeState, transaction: Uint8Array, query: KrpcQuery
     case "ping":
       return reply({})
     case "find_node":
-      return reply({ nodes: state.table.closest(query.target, k, now) })
+      return reply({ nodes: state.table.closest(query.target, k, now, true) })
     case "get_peers": {
       const values = state.store.get(query.infoHash, now, valuesPerAnswer)
-      return reply({ nodes: state.table.closest(query.infoHash, k, now), token: tokenFor(state.secrets.current, from.host), ...(values.length > 0 ? { values } : {}) })
+      return reply({ nodes: state.table.closest(query.infoHash, k, now, true), token: tokenFor(state.secrets.current, from.host), ...(values.length > 0 ? { values } : {}) })
     }
     case "announce_peer": {
       const { current, previous } = state.secrets
@@ -434,9 +440,8 @@ const joinThrough = (state: NodeState, bootstrap: ReadonlyArray<PeerAddress>, bo
     runLookup(state, state.id, "find_node", bounds)
   )
 
-/** Pings a questionable node a full bucket named; no answer makes it bad, and a newcomer takes its place. */
-const pingQuestionable = (state: NodeState): Effect.Effect<void> =>
-  Effect.flatMap(Queue.take(state.toPing), (node) => ask(state, node.address, { method: "ping", id: state.id }, node.id))
+/** Pings a node to see whether it answers; no answer makes a questionable one bad (a newcomer may take its place). */
+const ping = (state: NodeState, node: NodeInfo): Effect.Effect<void> => Effect.asVoid(ask(state, node.address, { method: "ping", id: state.id }, node.id))
 
 /** Once a minute: expire stored peers, refresh a stale bucket (or rejoin when the table emptied). */
 const maintain = (state: NodeState, findNode: (target: NodeId) => Effect.Effect<unknown>): Effect.Effect<void> =>

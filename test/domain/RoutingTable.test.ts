@@ -112,6 +112,16 @@ describe("RoutingTable", () => {
       }
     })))
 
+  it("closest with answeredOnly leaves out nodes that only queried us", () => {
+    const table = new RoutingTable(zero, 0)
+    const asked = nodeAt(atDepth(0, 1))
+    const answered = nodeAt(atDepth(0, 2))
+    table.insert(asked, "queried", 0)
+    table.insert(answered, "answered", 0)
+    expect(table.closest(zero, 8, 0).length).toBe(2)
+    expect(table.closest(zero, 8, 0, true).map((n) => n.id)).toEqual([answered.id])
+  })
+
   it("stale buckets are listed for refresh until touched", () => {
     const table = new RoutingTable(zero, 0)
     expect(table.staleBuckets(questionableAfterMillis)).toEqual([0])

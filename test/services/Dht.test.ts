@@ -124,8 +124,14 @@ describe("Dht on MemoryUdpNetwork (TestClock)", () => {
       const { socket, got } = yield* rawSocket(network, "127.8.0.1")
       sendKrpc(socket, { _tag: "Query", transaction: Uint8Array.of(9, 9), query: { method: "ping", id: random(20) } }, to)
       yield* TestClock.adjust(10)
-      const answer = decodeMessage(got[0]!.bytes)
-      expect(answer._tag === "Right" && answer.right._tag).toBe("Response")
+      const replyTo = (transaction: number) =>
+        got.map((d) => decodeMessage(d.bytes)).find((m) => m._tag === "Right" && m.right._tag === "Response" && m.right.transaction[1] === transaction)
+      expect(replyTo(9)).toBeDefined()
+      // The flooders only queried it: none of them is passed on to others.
+      sendKrpc(socket, { _tag: "Query", transaction: Uint8Array.of(9, 8), query: { method: "find_node", id: random(20), target: random(20) } }, to)
+      yield* TestClock.adjust(10)
+      const nodes = replyTo(8)
+      expect(nodes?._tag === "Right" && nodes.right._tag === "Response" && nodes.right.response.nodes).toEqual([])
     }))
 
   it.scoped("a liar naming ever more bogus closer nodes, and nodes that never answer, do not stall a lookup past its bounds", () =>
@@ -173,7 +179,8 @@ describe("Dht on MemoryUdpNetwork (TestClock)", () => {
       ])
       sendKrpc(socket, { _tag: "Query", transaction: text("zz"), query: { method: "ping", id: idFor(5) } }, to)
       yield* TestClock.adjust(10)
-      expect(got).toHaveLength(4)
+      const pong = got.map((d) => decodeMessage(d.bytes)).find((m) => m._tag === "Right" && m.right._tag === "Response")
+      expect(pong?._tag === "Right" && new TextDecoder().decode(pong.right.transaction)).toBe("zz")
     }))
 
   it.scoped("announce_peer needs a token from get_peers: the current and the previous secret's, not older ones", () =>
