@@ -7,7 +7,7 @@ import { decodeMessage, encodeMessage, type KrpcMessage } from "../../src/domain
 import { type NodeId, randomNodeId } from "../../src/domain/NodeId.js"
 import { bucketSize } from "../../src/domain/RoutingTable.js"
 import { seededRandom } from "../../src/domain/SeededRandom.js"
-import { Dht, type DhtNode, type DhtOptions } from "../../src/services/Dht.js"
+import { defaultStatePath, Dht, type DhtNode, type DhtOptions, isKrpcDatagram } from "../../src/services/Dht.js"
 import { makeMemoryUdpNetwork, type MemoryUdpNetwork } from "../../src/services/MemoryUdpNetwork.js"
 import { type Datagram, type DatagramSocket, Udp } from "../../src/services/Udp.js"
 
@@ -241,3 +241,15 @@ describe("Dht state file", () => {
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 })
 
+describe("Dht helpers", () => {
+  it("the state file is under $XDG_STATE_HOME, else ~/.local/state", () => {
+    expect(defaultStatePath({ XDG_STATE_HOME: "/s" }, "/home/u")).toBe("/s/effect-bittorrent/dht.dat")
+    expect(defaultStatePath({ XDG_STATE_HOME: "" }, "/home/u")).toBe("/home/u/.local/state/effect-bittorrent/dht.dat")
+    expect(defaultStatePath({}, "/home/u")).toBe("/home/u/.local/state/effect-bittorrent/dht.dat")
+  })
+
+  it("takes KRPC datagrams (bencoded dictionaries) and leaves uTP's to others", () => {
+    expect(isKrpcDatagram(new TextEncoder().encode("d1:y1:qe"))).toBe(true)
+    for (const first of [0x01, 0x11, 0x21, 0x31, 0x41]) expect(isKrpcDatagram(Uint8Array.of(first, 0))).toBe(false)
+  })
+})
