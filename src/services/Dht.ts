@@ -136,6 +136,8 @@ const valuesPerAnswer = 50
 /** Nodes waiting to be pinged (newcomers that queried us, questionable ones of full buckets); more are dropped. */
 const pingQueue = 16
 const pingsAtOnce = 8
+/** Saved nodes pinged when joining (with at most 16 bootstrap nodes: within the transactions in flight). */
+const savedNodesPinged = 64
 
 interface Pending {
   readonly to: PeerAddress
@@ -192,11 +194,11 @@ const makeDht = (options: DhtOptions): Effect.Effect<DhtNode, ListenError, Udp |
       nextTransaction: 0,
       rejected: 0
     }
-    for (const node of saved?.nodes ?? []) state.table.insert(node, "queried", now())
     yield* socket.subscribe(isKrpcDatagram, (datagram) => onDatagram(state, datagram.bytes, datagram.from))
 
     const lookupLimits = { lookupTimeout: Duration.decode(options.lookupTimeout ?? "20 seconds"), maxQueries: options.maxQueries ?? 64 }
-    const bootstrapNodes = options.bootstrap ?? []
+    // Saved nodes are pinged with the bootstrap nodes: those still there answer and enter the table.
+    const bootstrapNodes = [...(options.bootstrap ?? []).slice(0, 16), ...(saved?.nodes ?? []).slice(0, savedNodesPinged).map((n) => n.address)]
     const bootstrap = joinThrough(state, bootstrapNodes, lookupLimits)
     // The first lookup waits for one join through the bootstrap nodes (saved nodes may all be gone
     // by now); later ones join again only when the table has emptied.
@@ -431,12 +433,13 @@ const announceTo = (state: NodeState, infoHash: Uint8Array, port: number, nodes:
   )
 
 /**
- * Pings the bootstrap nodes (their ids come with their answers, which puts them in the table),
- * then looks our own id up from them: only nodes that answered us enter the table.
+ * Pings the bootstrap (and saved) nodes: their ids come with their answers, which puts them in
+ * the table; then looks our own id up from them. Only nodes that answered us enter the table.
  */
 const joinThrough = (state: NodeState, bootstrap: ReadonlyArray<PeerAddress>, bounds: LookupBounds): Effect.Effect<void> =>
   Effect.zipRight(
-    Effect.forEach(bootstrap.slice(0, 16), (address) => ask(state, address, { method: "ping", id: state.id }), { concurrency: 8, discard: true }),
+    // All at once: one query timeout in all, however many are gone.
+    Effect.forEach(bootstrap, (address) => ask(state, address, { method: "ping", id: state.id }), { concurrency: "unbounded", discard: true }),
     runLookup(state, state.id, "find_node", bounds)
   )
 
