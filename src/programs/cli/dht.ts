@@ -79,12 +79,13 @@ const bootstrapNodes = (flags: DhtFlags): Either.Either<ReadonlyArray<PeerAddres
   return Either.right(nodes)
 }
 
-/** Ports tried after a taken one before any free port, as the TCP listener does. */
+/** Ports tried after a taken one before any free port, as the TCP listener does (with `fallback`). */
 const fallbackPorts = 8
 
 /**
  * Starts the command's DHT node (none with `--no-dht`) on `host:port`, the port the torrent will
- * listen on (with `fallback`: the next few when taken, then any), until the scope closes.
+ * listen on (with `fallback`: the next few when taken), else on any free port: a taken UDP port
+ * costs the DHT its shared port, not the command. Runs until the scope closes.
  */
 export const startDht = (
   flags: DhtFlags,
@@ -95,9 +96,9 @@ export const startDht = (
     const bootstrap = yield* bootstrapNodes(flags)
     const statePath = Option.getOrElse(flags.dhtState, () => defaultStatePath(process.env, homedir()))
     const dht = yield* Effect.provide(Dht, DhtLive)
-    const ports = listen.port === 0 || !listen.fallback
-      ? [listen.port]
-      : [...Array.from({ length: fallbackPorts + 1 }, (_, i) => listen.port + i).filter((p) => p <= 65535), 0]
+    const ports = listen.port === 0
+      ? [0]
+      : [...Array.from({ length: listen.fallback ? fallbackPorts + 1 : 1 }, (_, i) => listen.port + i).filter((p) => p <= 65535), 0]
     let last: ListenError | undefined
     for (const port of ports) {
       const started = yield* Effect.either(dht.start({ host: listen.host, port, bootstrap, statePath }))

@@ -61,7 +61,8 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
         const early = isMagnet(source) ? yield* startDht(dhtFlags, wanted) : undefined
         const resolved = yield* resolveSource(source, { peerId, port: early?.port ?? wanted.port }, (hash) => dhtPeersOnce(early, hash))
         const dht = early ?? (resolved.info.private ? undefined : yield* startDht(dhtFlags, wanted))
-        const listenPort = dht?.port ?? wanted.port
+        // An explicit port is the TCP port whatever the DHT got; 0 and the default follow the DHT's.
+        const listenPort = Option.isSome(port) && port.value !== 0 ? port.value : dht?.port ?? wanted.port
         // The torrent's name is a single safe path component (Metainfo checks it).
         const target = Option.getOrElse(output, () => resolved.info.name)
         const renderer = json ? makeJsonRenderer(target) : makeRenderer(progressMode(quiet), target)

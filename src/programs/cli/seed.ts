@@ -97,7 +97,8 @@ export const seedCommand = Command.make(
       // A private torrent (BEP 27) is announced to its trackers only.
       const dht = meta.info.private ? undefined : yield* startDht(dhtFlags, { host, port, fallback: false })
       const options = {
-        ...seedOptions(newPeerId(), dht?.port ?? port, host, announceInterval),
+        // Port 0 takes the DHT's (any free) port for TCP too; an explicit port stays, whatever the DHT got.
+        ...seedOptions(newPeerId(), port === 0 ? dht?.port ?? 0 : port, host, announceInterval),
         ...(dht === undefined ? {} : { peerSources: [dhtPeerSource(dht, meta.info.infoHash)] })
       }
       yield* seedPath({ info: meta.info, trackers: trackerTiers(meta) }, path, options).pipe(Stream.runForEach(render))
