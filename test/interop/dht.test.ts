@@ -1,10 +1,13 @@
 /**
- * DHT interop with libtorrent (python3-libtorrent 2.0) on loopback, no tracker anywhere: an
+ * DHT interop with libtorrent (python3-libtorrent 2.0) and npm bittorrent-dht on loopback, no tracker anywhere: an
  * in-process DHT node of ours on 127.0.0.1 is the only bootstrap node of every party.
  * - libtorrent seeds with its DHT on; our `magnet_download` of the bare magnet link (joining
  *   through libtorrent's own DHT port) finds it and downloads the exact payload;
  * - our `seed` announces itself to the DHT; a libtorrent leecher of the bare magnet link finds it
  *   through its DHT and downloads the exact payload.
+ *
+ * - the npm `bittorrent-dht` (WebTorrent's DHT, 10.x) joins through our node, announces a peer we
+ *   then find, and finds the peer one of our nodes announced.
  *
  * libtorrent refuses loopback DHT nodes unless told otherwise: the restrictions on routing and
  * search IPs, node-id verification and the "dark internet" filter are off. Ports 31900-31999.
@@ -21,6 +24,7 @@ import { parseTorrent } from "../../src/domain/Metainfo.js"
 import { Dht, type DhtNode } from "../../src/services/Dht.js"
 import { Udp } from "../../src/services/Udp.js"
 import { runCli } from "../support/cli.js"
+import { referenceDir } from "../support/ReferenceClients.js"
 import { startProcess } from "../support/Process.js"
 import * as Reference from "../support/ReferenceClients.js"
 import { startCli } from "../support/Swarm.js"
@@ -72,7 +76,7 @@ const awaitPeer = (node: DhtNode, infoHash: Uint8Array, port: number, what: () =
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
 
-describe("DHT interop with libtorrent", () => {
+describe("DHT interop (libtorrent, bittorrent-dht)", () => {
   it.live("a trackerless magnet download of a torrent only libtorrent seeds", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
@@ -107,4 +111,27 @@ describe("DHT interop with libtorrent", () => {
       assert.match((yield* lt.output).stdout, /^lt: done in /m)
       assert.strictEqual(sha256(yield* Effect.promise(() => fs.readFile(path.join(dir, "lt", "payload.bin")))), sha256(payload))
     }).pipe(Effect.scoped), { timeout: 240_000 })
+
+  it.live("bittorrent-dht (npm): it finds what we announced, we find what it announced", () =>
+    Effect.gen(function* () {
+      const router = yield* Effect.flatMap(Dht, (dht) => dht.start({ host: loopback, port: basePort + 20 })).pipe(Effect.provide(DhtLoopback))
+      const ours = yield* Effect.flatMap(Dht, (dht) => dht.start({ host: loopback, port: basePort + 21, bootstrap: [{ host: loopback, port: basePort + 20 }] }))
+        .pipe(Effect.provide(DhtLoopback))
+      const ourHash = Uint8Array.from({ length: 20 }, (_, i) => i + 1)
+      const theirHash = Uint8Array.from({ length: 20 }, (_, i) => 200 - i)
+      assert.isAbove((yield* ours.announce(ourHash, 8888)).announcedTo, 0)
+      // Joins through our router, announces its hash for port 7777, then looks ours up.
+      const script = `
+        const DHT = require(${JSON.stringify(path.join(referenceDir, "node_modules", "bittorrent-dht"))})
+        const dht = new DHT({ bootstrap: ["${loopback}:${basePort + 20}"], host: "${loopback}" })
+        dht.listen(${basePort + 22}, "${loopback}")
+        dht.on("ready", () => dht.announce("${toHex(theirHash)}", 7777, (err) => {
+          console.log(err ? "announce failed: " + err.message : "announced")
+          dht.on("peer", (peer, hash) => console.log("peer " + peer.host + ":" + peer.port + " for " + hash.toString("hex")))
+          dht.lookup("${toHex(ourHash)}")
+        }))`
+      const js = yield* startProcess(process.execPath, ["-e", script], { ready: new RegExp(`^peer ${loopback}:8888 for ${toHex(ourHash)}$`, "m"), readyTimeoutMs: 60_000 })
+      assert.match((yield* js.output).stdout, /^announced$/m)
+      yield* awaitPeer(router, theirHash, 7777, () => Effect.map(js.output, (o) => o.stdout + o.stderr))
+    }).pipe(Effect.scoped), { timeout: 120_000 })
 })
