@@ -1,6 +1,6 @@
 /**
- * DHT interop with libtorrent (python3-libtorrent 2.0) and npm bittorrent-dht on loopback, no tracker anywhere: an
- * in-process DHT node of ours on 127.0.0.1 is the only bootstrap node of every party.
+ * DHT interop with libtorrent (python3-libtorrent 2.0) and npm bittorrent-dht on loopback, no
+ * tracker anywhere: an in-process DHT node of ours on 127.0.0.1 is every party's only bootstrap.
  * - libtorrent seeds with its DHT on; our `magnet_download` of the bare magnet link (joining
  *   through libtorrent's own DHT port) finds it and downloads the exact payload;
  * - our `seed` announces itself to the DHT; a libtorrent leecher of the bare magnet link finds it
