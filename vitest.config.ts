@@ -1,3 +1,5 @@
+import { tmpdir } from "node:os"
+import * as path from "node:path"
 import { configDefaults, defineConfig } from "vitest/config"
 
 // Two projects: unit tests run in parallel first; then the interop tests, which drive a real
@@ -10,6 +12,13 @@ export default defineConfig({
     globalSetup: ["test/support/globalSetup.ts"],
     // The in-process half of the loopback guard (the global setup audits child processes).
     setupFiles: ["test/support/loopbackHooks.ts"],
+    // Every CLI the tests start joins the DHT through a loopback port nobody answers on (never the
+    // public routers) and keeps its DHT state out of the user's home; a test passes its own
+    // --dht-bootstrap or --no-dht where the DHT matters.
+    env: {
+      BITTORRENT_DHT_BOOTSTRAP: "127.0.0.1:9",
+      XDG_STATE_HOME: path.join(tmpdir(), "effect-bittorrent-test-state")
+    },
     projects: [
       {
         extends: true,

@@ -82,7 +82,7 @@ const record = (samples: Map<string, Array<Sample>>, name: string, sample: Sampl
 /** Our download command line; a baseline build may predate `--host` (it then listened on nothing). */
 const ourCommand = (client: string) =>
   client === "ours"
-    ? cliCommand("download -o {out} {torrent} --host 127.0.0.1 --port {port}")
+    ? cliCommand("download -o {out} {torrent} --host 127.0.0.1 --port {port} --no-dht")
     : `${JSON.stringify(process.execPath)} ${JSON.stringify(baselineBin)} download -o {out} {torrent} --port {port}`
 
 const download = (swarm: SwarmEnv, client: string) =>
@@ -122,7 +122,7 @@ const processUsage = (pid: number) =>
 
 const startSeeder = (swarm: SwarmEnv, seeder: "ours" | "libtorrent") => {
   if (seeder === "ours") {
-    return startCli(["seed", swarm.TORRENT, swarm.DATA_PATH, "--host", "127.0.0.1", "--port", String(swarm.CLIENT_PORT)], {
+    return startCli(["seed", swarm.TORRENT, swarm.DATA_PATH, "--host", "127.0.0.1", "--port", String(swarm.CLIENT_PORT), "--no-dht"], {
       ready: /listening on/,
       readyTimeoutMs: 120_000
     })

@@ -16,19 +16,26 @@ export * as Bencode from "./domain/Bencode.js"
 export { Bitfield } from "./domain/Bitfield.js"
 export * as Bytes from "./domain/Bytes.js"
 export * as Choker from "./domain/Choker.js"
+export * as DhtLookup from "./domain/DhtLookup.js"
 export * as Extension from "./domain/Extension.js"
+export * as Krpc from "./domain/Krpc.js"
 export * as Magnet from "./domain/Magnet.js"
 export * as Metainfo from "./domain/Metainfo.js"
 export * as LsdMessage from "./domain/Lsd.js"
+export * as NodeId from "./domain/NodeId.js"
 export * as Peer from "./domain/Peer.js"
 export * as Pex from "./domain/Pex.js"
 export * as PieceGeometry from "./domain/PieceGeometry.js"
 export * as PiecePicker from "./domain/PiecePicker.js"
+export * as PeerStore from "./domain/PeerStore.js"
+export * as RoutingTable from "./domain/RoutingTable.js"
 export * as TorrentBuilder from "./domain/TorrentBuilder.js"
 export * as TrackerResponse from "./domain/TrackerResponse.js"
 export * as Wire from "./domain/Wire.js"
 
 // Services: one Context.Tag each, with live (and test) layers
+export { defaultStatePath, Dht, publicBootstrapNodes } from "./services/Dht.js"
+export type { DhtNode, DhtOptions, DhtStats, LookupResult } from "./services/Dht.js"
 export { Hasher } from "./services/Hasher.js"
 export { PeerError, PeerWire } from "./services/PeerWire.js"
 export type { AcceptOptions, ConnectOptions, InboundConnection, PeerConnection } from "./services/PeerWire.js"
@@ -50,6 +57,7 @@ export * as Torrent from "./programs/torrent/Torrent.js"
 export {
   DownloadStalled,
   NoPeerSources,
+  type PeerSource,
   TorrentEvent,
   type TorrentError,
   type TorrentOptions,

@@ -12,7 +12,7 @@ import { Storage, type StorageError, type TorrentStorage } from "../services/Sto
 import type { Tracker } from "../services/Tracker.js"
 import type { ListenError, Transport } from "../services/Transport.js"
 import { run } from "./torrent/Torrent.js"
-import type { TorrentEvent, TorrentSource } from "./torrent/TorrentEvent.js"
+import type { TorrentEvent, TorrentOptions, TorrentSource } from "./torrent/TorrentEvent.js"
 
 export type SeedEvent = Data.TaggedEnum<{
   /** Listening; `verified` of `pieces` pieces are served. */
@@ -63,6 +63,8 @@ export interface SeedOptions {
   readonly progressInterval?: Duration.DurationInput
   /** How long the `stopped` announce may hold up the end (default 3 s). */
   readonly stoppedTimeout?: Duration.DurationInput
+  /** Where else it announces itself (the DHT); see `TorrentOptions.peerSources`. */
+  readonly peerSources?: NonNullable<TorrentOptions["peerSources"]>
 }
 
 /** The seeder's view of a torrent event, if it has one. */

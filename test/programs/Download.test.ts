@@ -608,6 +608,36 @@ describe("download engine", () => {
       expect(yield* Fiber.join(fiber)).toMatchObject({ _tag: "NoPeerSources", seconds: 20 })
     }).pipe(Effect.provide(EngineLayer)))
 
+  it.effect("a peer source still running keeps it from giving up; once it ends, the give-up time runs", () =>
+    Effect.gen(function* () {
+      const { info } = singleFile(32768, 4 * 32768, 16)
+      const { sink } = memorySink(info)
+      const ended = yield* Deferred.make<void>()
+      const source = () => Stream.fromEffect(Deferred.await(ended)).pipe(Stream.drain)
+      const fiber = yield* runEngine({ info, trackers: [], peers: [] }, sink, Bitfield.empty(info.pieceCount), options({ peerSources: [source] })).pipe(
+        Stream.runDrain,
+        Effect.flip,
+        Effect.fork
+      )
+      yield* TestClock.adjust("1 minute")
+      expect(fiber.unsafePoll()).toBeNull()
+      yield* Deferred.succeed(ended, undefined)
+      yield* TestClock.adjust("25 seconds")
+      expect(yield* Fiber.join(fiber)).toMatchObject({ _tag: "NoPeerSources", seconds: 20 })
+    }).pipe(Effect.provide(EngineLayer)))
+
+  it.live("dials the peers a peer source streams, and gives the source the port it announces", () =>
+    Effect.gen(function* () {
+      const { info, payload } = singleFile(32768, 3 * 32768 + 9, 18)
+      const peer = yield* seederPeer({ data: payload, pieceLength: info.pieceLength })
+      const { bytes, sink } = memorySink(info)
+      const ports: Array<number> = []
+      const source = (port: number) => Stream.succeed(peer.address).pipe(Stream.tap(() => Effect.sync(() => ports.push(port))))
+      const events = yield* runToEnd(info, [], sink, { peerSources: [source] })
+      expectComplete(events, info, payload, bytes)
+      expect(ports).toEqual([ourPort])
+    }).pipe(Effect.scoped, Effect.provide(EngineLayer)))
+
   it.live("tells a peer it is not interested once it has nothing left that we lack", () =>
     Effect.gen(function* () {
       const { info, payload } = singleFile(32768, 4 * 32768, 17)

@@ -8,6 +8,7 @@ import * as Descriptor from "@effect/cli/CommandDescriptor"
 import { createCommand } from "./create.js"
 import { decodeCommand } from "./decode.js"
 import { demoCommand } from "./demo.js"
+import { dhtPeersCommand } from "./dht.js"
 import { downloadCommand, magnetDownloadCommand } from "./download.js"
 import { examples } from "./examples.js"
 import { downloadPieceCommand, magnetDownloadPieceCommand } from "./downloadPiece.js"
@@ -21,7 +22,7 @@ import { peersCommand } from "./peers.js"
 import { seedCommand } from "./seed.js"
 import { trackerCommand } from "./tracker.js"
 
-const subcommands = [decodeCommand, infoCommand, magnetParseCommand, peersCommand, handshakeCommand, downloadPieceCommand, downloadCommand, magnetHandshakeCommand, magnetInfoCommand, magnetDownloadPieceCommand, magnetDownloadCommand, createCommand, trackerCommand, demoCommand, seedCommand] as const
+const subcommands = [decodeCommand, infoCommand, magnetParseCommand, peersCommand, handshakeCommand, downloadPieceCommand, downloadCommand, magnetHandshakeCommand, magnetInfoCommand, magnetDownloadPieceCommand, magnetDownloadCommand, createCommand, trackerCommand, demoCommand, seedCommand, dhtPeersCommand] as const
 
 export const program = { name: "bittorrent", version: "0.1.0", summary: "A BitTorrent client built on Effect" }
 

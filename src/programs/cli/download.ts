@@ -12,7 +12,8 @@ import { makeRenderer, progressMode } from "./progress.js"
 import { announceIntervalOption, hostOption } from "./seed.js"
 import { ClientLayer } from "./layers.js"
 import { note } from "./report.js"
-import { resolveSource } from "./source.js"
+import { isMagnet, resolveSource } from "./source.js"
+import { dhtOptions, dhtPeerSource, dhtPeersOnce, startDht } from "./dht.js"
 
 /** The output holds something that is not this torrent's data, and --force was not given. */
 export class OutputNotOurs extends Data.TaggedError("OutputNotOurs")<{ readonly path: string }> {
@@ -51,13 +52,20 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
       host: hostOption,
       announceInterval: announceIntervalOption,
       noPex: noPexOption,
-      lsd: lsdOption
+      lsd: lsdOption,
+      ...dhtOptions
     },
-    ({ announceInterval, fast, force, giveUpAfter, host, json, lsd, maxPeers, noPex, output, port, quiet, seed, sequential, source }) =>
+    ({ announceInterval, fast, force, giveUpAfter, host, json, lsd, maxPeers, noPex, output, port, quiet, seed, sequential, source, ...dhtFlags }) =>
       Effect.gen(function* () {
         const peerId = newPeerId()
-        const listenPort = Option.getOrElse(port, () => defaultPort)
-        const resolved = yield* resolveSource(source, { peerId, port: listenPort })
+        // The DHT's UDP socket takes the listen port first; the torrent's TCP listener then takes the
+        // same. A magnet link needs the DHT for its metadata; a private torrent (BEP 27) never starts it.
+        const wanted = { host, port: Option.getOrElse(port, () => defaultPort), fallback: Option.isNone(port) }
+        const early = isMagnet(source) ? yield* startDht(dhtFlags, wanted) : undefined
+        const resolved = yield* resolveSource(source, { peerId, port: early?.port ?? wanted.port }, (hash) => dhtPeersOnce(early, hash))
+        const dht = early ?? (resolved.info.private ? undefined : yield* startDht(dhtFlags, wanted))
+        // An explicit port is the TCP port whatever the DHT got; 0 and the default follow the DHT's.
+        const listenPort = Option.isSome(port) && port.value !== 0 ? port.value : dht?.port ?? wanted.port
         // The torrent's name is a single safe path component (Metainfo checks it).
         const target = Option.getOrElse(output, () => resolved.info.name)
         const renderer = json ? makeJsonRenderer(target) : makeRenderer(progressMode(quiet), target)
@@ -71,6 +79,7 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
           fast,
           seed,
           pex: !noPex,
+          peerSources: dht === undefined || resolved.info.private ? [] : [dhtPeerSource(dht, resolved.info.infoHash)],
           ...Option.match(announceInterval, { onNone: () => ({}), onSome: (s) => ({ announceInterval: Duration.seconds(s) }) })
         }
         yield* download(resolved, target, options, { overwrite: force }).pipe(
@@ -84,7 +93,7 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
           Effect.onInterrupt(() => renderer.interrupted),
           withLocalDiscovery(lsd, host)
         )
-      }).pipe(Effect.provide(ClientLayer))
+      }).pipe(Effect.scoped, Effect.provide(ClientLayer))
   )
 
 /** `download [-o <out>] <torrent|magnet>`: the whole torrent, verified, resumable. */

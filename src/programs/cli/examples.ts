@@ -13,12 +13,16 @@ export const examples: Readonly<Record<string, ReadonlyArray<string>>> = {
   magnet_handshake: ["bittorrent magnet_handshake 'magnet:?xt=urn:btih:<hash>&tr=...'"],
   magnet_info: ["bittorrent magnet_info 'magnet:?xt=urn:btih:<hash>&tr=...'"],
   magnet_download_piece: ["bittorrent magnet_download_piece -o piece-0 'magnet:?xt=urn:btih:<hash>&tr=...' 0"],
-  magnet_download: ["bittorrent magnet_download -o out 'magnet:?xt=urn:btih:<hash>&tr=...'"],
+  magnet_download: [
+    "bittorrent magnet_download -o out 'magnet:?xt=urn:btih:<hash>&tr=...'",
+    "bittorrent magnet_download -o out 'magnet:?xt=urn:btih:<hash>' --dht-bootstrap 127.0.0.1:6881"
+  ],
   create: [
     "bittorrent create -o photos.torrent -a http://127.0.0.1:6969/announce photos/",
     "bittorrent create -o big.torrent --piece-length 1048576 --private big.iso"
   ],
   tracker: ["bittorrent tracker --port 6969", "bittorrent tracker --host 0.0.0.0 --port 0"],
   demo: ["bittorrent demo", "bittorrent demo --size-mib 16 --seeders 2 --keep /tmp/demo"],
-  seed: ["bittorrent seed photos.torrent photos/", "bittorrent seed --port 0 big.torrent big.iso"]
+  seed: ["bittorrent seed photos.torrent photos/", "bittorrent seed --port 0 big.torrent big.iso"],
+  dht_peers: ["bittorrent dht_peers <info hash>", "bittorrent dht_peers --dht-bootstrap 127.0.0.1:6881 <info hash>"]
 }

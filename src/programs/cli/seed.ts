@@ -11,6 +11,7 @@ import { ClientLayer } from "./layers.js"
 import { makeStatusLines, mib, type ProgressMode, progressMode } from "./progress.js"
 import { readTorrent } from "./torrentFile.js"
 import { withShownDefault } from "./helpText.js"
+import { dhtOptions, dhtPeerSource, startDht } from "./dht.js"
 
 export const hostOption = Options.text("host").pipe(
   Options.withDescription("the address to accept peers on (0.0.0.0: every interface)"), withShownDefault("0.0.0.0"))
@@ -91,15 +92,23 @@ export const seedCommand = Command.make(
     announceInterval: announceIntervalOption,
     quiet: quietOption,
     noPex: noPexOption,
-    lsd: lsdOption
+    lsd: lsdOption,
+    ...dhtOptions
   },
-  ({ announceInterval, host, lsd, noPex, path, port, quiet, torrent }) =>
+  ({ announceInterval, host, lsd, noPex, path, port, quiet, torrent, ...dhtFlags }) =>
     Effect.gen(function* () {
       const meta = yield* readTorrent(torrent)
       const render = makeSeedRenderer(progressMode(quiet), 5000, path)
-      yield* seedPath({ info: meta.info, trackers: trackerTiers(meta) }, path, seedOptions(newPeerId(), port, host, announceInterval, !noPex)).pipe(
+      // A private torrent (BEP 27) is announced to its trackers only.
+      const dht = meta.info.private ? undefined : yield* startDht(dhtFlags, { host, port, fallback: false })
+      const options = {
+        // Port 0 takes the DHT's (any free) port for TCP too; an explicit port stays, whatever the DHT got.
+        ...seedOptions(newPeerId(), port === 0 ? dht?.port ?? 0 : port, host, announceInterval, !noPex),
+        ...(dht === undefined ? {} : { peerSources: [dhtPeerSource(dht, meta.info.infoHash)] })
+      }
+      yield* seedPath({ info: meta.info, trackers: trackerTiers(meta) }, path, options).pipe(
         Stream.runForEach(render),
         withLocalDiscovery(lsd, host)
       )
-    }).pipe(Effect.provide(ClientLayer))
+    }).pipe(Effect.scoped, Effect.provide(ClientLayer))
 ).pipe(Command.withDescription("Verify a torrent's payload on disk and seed it until interrupted"))

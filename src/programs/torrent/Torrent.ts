@@ -30,6 +30,7 @@ import { retune } from "./RequestScheduler.js"
 import {
   DownloadStalled,
   NoPeerSources,
+  type PeerSource,
   TorrentEvent,
   type TorrentError,
   type TorrentOptions,
@@ -237,6 +238,7 @@ const engine = (
       })
       for (const p of source.peers ?? []) yield* manager.addPeer(p)
       yield* startLocalDiscovery(state, manager.addPeer)
+      const sourcesRunning = yield* runPeerSources(options.peerSources ?? [], state.port, manager)
 
       yield* emit(TorrentEvent.Started({
         pieces: info.pieceCount,
@@ -247,7 +249,7 @@ const engine = (
         port: listening?.port
       }))
       if (picker.isComplete) yield* Deferred.succeed(state.completed, undefined)
-      yield* ticker(state, manager, announcer, Duration.toMillis(options.progressInterval ?? "1 second")).pipe(Effect.forkScoped)
+      yield* ticker(state, manager, announcer, sourcesRunning, Duration.toMillis(options.progressInterval ?? "1 second")).pipe(Effect.forkScoped)
       yield* state.uploader.chokeRound.pipe(Effect.delay(chokeInterval), Effect.forever, Effect.forkScoped)
 
       yield* Effect.raceFirst(Deferred.await(state.completed), Deferred.await(state.failed))
@@ -309,8 +311,18 @@ const acceptInbound = (state: TorrentState, manager: PeerManager, listening: Lis
     )
   })
 
+/** Feeds each peer source to the manager until it ends; gives how many still run. */
+const runPeerSources = (sources: ReadonlyArray<PeerSource>, port: number, manager: PeerManager) =>
+  Effect.gen(function* () {
+    let running = sources.length
+    for (const source of sources) {
+      yield* source(port).pipe(Stream.runForEach(manager.addPeer), Effect.ensuring(Effect.sync(() => running--)), Effect.forkScoped)
+    }
+    return () => running
+  })
+
 /** Every 200 ms: pipelines and timeouts; every second: upkeep, progress, and whether to give up. */
-const ticker = (state: TorrentState, manager: PeerManager, announcer: Announcer, progressMillis: number) =>
+const ticker = (state: TorrentState, manager: PeerManager, announcer: Announcer, sourcesRunning: () => number, progressMillis: number) =>
   Effect.gen(function* () {
     let ticks = 0
     let lastProgress = state.now()
@@ -340,7 +352,7 @@ const ticker = (state: TorrentState, manager: PeerManager, announcer: Announcer,
           lastTrackerError: counters.lastTrackerError
         }))
       }
-      const hopeless = announcer.exhausted() && state.sessions.size === 0 && manager.pending() === 0
+      const hopeless = announcer.exhausted() && sourcesRunning() === 0 && state.sessions.size === 0 && manager.pending() === 0
       exhaustedSince = hopeless ? exhaustedSince ?? t : undefined
       if (exhaustedSince !== undefined && t - exhaustedSince >= options.giveUpAfterMs) {
         return yield* Deferred.fail(state.failed, new NoPeerSources({

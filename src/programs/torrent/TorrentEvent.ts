@@ -3,7 +3,7 @@
  * options that shape it. One vocabulary for downloading and seeding, which are states of the
  * same torrent.
  */
-import { Data, type Duration, type Schedule } from "effect"
+import { Data, type Duration, type Schedule, type Stream } from "effect"
 import type { Info } from "../../domain/Metainfo.js"
 import type { PeerAddress } from "../../domain/Peer.js"
 import type { PeerError } from "../../services/PeerWire.js"
@@ -126,4 +126,12 @@ export interface TorrentOptions {
   readonly progressInterval?: Duration.DurationInput
   /** How long the `stopped` announce may hold up the end (default 3 s). */
   readonly stoppedTimeout?: Duration.DurationInput
+  /**
+   * Peer sources beside the trackers (the DHT, ...): each is given the port the torrent listens on
+   * (or announces) and streams addresses to dial. While one still runs the torrent does not give up.
+   */
+  readonly peerSources?: ReadonlyArray<PeerSource>
 }
+
+/** Addresses to dial, found (and kept finding) by some means other than a tracker; given our port. */
+export type PeerSource = (port: number) => Stream.Stream<PeerAddress>
