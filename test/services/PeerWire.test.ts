@@ -260,14 +260,14 @@ describe("PeerWire.accept", () => {
       })
     ))
 
-  it.scopedLive("rejects an encrypted (MSE) first message with Protocol and closes the socket", () =>
+  it.scopedLive("with encryption disabled, rejects an encrypted (MSE) first message with Protocol and closes the socket", () =>
     withWire(
       Effect.gen(function* () {
         const server = yield* listener
         const mse = Uint8Array.from({ length: 96 }, (_, i) => (i * 37 + 0xa7) & 0xff)
         const remote = yield* dialFakePeer(server.address, { infoHash, firstBytes: mse })
-        const e = yield* Effect.flip((yield* PeerWire).accept(yield* server.next, { lookup }))
-        expect(expectPeerError(e, "Protocol").detail).toMatch(/start with byte 19, got 167/)
+        const e = yield* Effect.flip((yield* PeerWire).accept(yield* server.next, { lookup, encryption: "disable" }))
+        expect(expectPeerError(e, "Protocol").detail).toMatch(/encryption is disabled/)
         yield* remote.closed // closed at once, not when the caller's scope ends
       })
     ))
