@@ -5,7 +5,7 @@ import { Data, Duration, Effect, Option, Stream } from "effect"
 import type { StorageError } from "../../services/Storage.js"
 import { formatPeer } from "../../domain/Peer.js"
 import { download, type DownloadEvent } from "../Download.js"
-import { defaultPort, fastOption, giveUpAfterOption, listenPortOption, maxPeersOption, newPeerId, outputOption, quietOption, sequentialOption } from "./clientOptions.js"
+import { defaultPort, encryptionOption, fastOption, giveUpAfterOption, listenPortOption, maxPeersOption, newPeerId, outputOption, quietOption, sequentialOption } from "./clientOptions.js"
 import { makeJsonRenderer } from "./downloadJson.js"
 import { makeRenderer, progressMode } from "./progress.js"
 import { announceIntervalOption, hostOption } from "./seed.js"
@@ -47,10 +47,11 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
       sequential: sequentialOption,
       seed: Options.boolean("seed").pipe(Options.withDescription("keep seeding after the download, until interrupted")),
       fast: fastOption,
+      encryption: encryptionOption,
       host: hostOption,
       announceInterval: announceIntervalOption
     },
-    ({ announceInterval, fast, force, giveUpAfter, host, json, maxPeers, output, port, quiet, seed, sequential, source }) =>
+    ({ announceInterval, encryption, fast, force, giveUpAfter, host, json, maxPeers, output, port, quiet, seed, sequential, source }) =>
       Effect.gen(function* () {
         const peerId = newPeerId()
         const listenPort = Option.getOrElse(port, () => defaultPort)
@@ -66,6 +67,7 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
           giveUpAfter: Duration.seconds(giveUpAfter),
           sequential,
           fast,
+          encryption,
           seed,
           ...Option.match(announceInterval, { onNone: () => ({}), onSome: (s) => ({ announceInterval: Duration.seconds(s) }) })
         }

@@ -5,7 +5,7 @@ import { Duration, Effect, Option, Stream } from "effect"
 import { trackerTiers } from "../../domain/Metainfo.js"
 import { formatPeer } from "../../domain/Peer.js"
 import { type SeedEvent, type SeedOptions, seedPath } from "../Seed.js"
-import { newPeerId, quietOption } from "./clientOptions.js"
+import { encryptionOption, newPeerId, quietOption } from "./clientOptions.js"
 import { ClientLayer } from "./layers.js"
 import { makeStatusLines, mib, type ProgressMode, progressMode } from "./progress.js"
 import { readTorrent } from "./torrentFile.js"
@@ -86,13 +86,14 @@ export const seedCommand = Command.make(
       Options.withDescription("the port to accept peers on, announced to the trackers (0: any free port)"), withShownDefault(6881)),
     host: hostOption,
     announceInterval: announceIntervalOption,
+    encryption: encryptionOption,
     quiet: quietOption
   },
-  ({ announceInterval, host, path, port, quiet, torrent }) =>
+  ({ announceInterval, encryption, host, path, port, quiet, torrent }) =>
     Effect.gen(function* () {
       const meta = yield* readTorrent(torrent)
       const render = makeSeedRenderer(progressMode(quiet), 5000, path)
-      yield* seedPath({ info: meta.info, trackers: trackerTiers(meta) }, path, seedOptions(newPeerId(), port, host, announceInterval)).pipe(
+      yield* seedPath({ info: meta.info, trackers: trackerTiers(meta) }, path, { ...seedOptions(newPeerId(), port, host, announceInterval), encryption }).pipe(
         Stream.runForEach(render)
       )
     }).pipe(Effect.provide(ClientLayer))

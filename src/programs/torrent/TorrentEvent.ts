@@ -6,7 +6,7 @@
 import { Data, type Duration, type Schedule } from "effect"
 import type { Info } from "../../domain/Metainfo.js"
 import type { PeerAddress } from "../../domain/Peer.js"
-import type { PeerError } from "../../services/PeerWire.js"
+import type { EncryptionPolicy, PeerError } from "../../services/PeerWire.js"
 import type { StorageError } from "../../services/Storage.js"
 import type { ListenError } from "../../services/Transport.js"
 
@@ -97,6 +97,8 @@ export interface TorrentOptions {
   readonly port?: number
   /** Negotiate the Fast extension (BEP 6): sets its reserved bit (default true). */
   readonly fast?: boolean
+  /** MSE/PE for the connections both ways (default "allow": plaintext first, MSE when a peer wants it). */
+  readonly encryption?: EncryptionPolicy
   /** Keep running once every wanted piece is verified (seeding), until interrupted (default false). */
   readonly seed?: boolean
   /** Connections at once, both directions (default 50). */
