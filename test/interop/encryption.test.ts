@@ -1,0 +1,93 @@
+/**
+ * MSE/PE against libtorrent with encryption forced both ways (`out_enc_policy` and `in_enc_policy`
+ * pe_forced, `allowed_enc_level` pe_rc4): it closes any plaintext connection, so bytes flow only
+ * if our handshake and RC4 streams are right.
+ * - our `download` from such a libtorrent seeder: by default (plaintext first, MSE once it drops
+ *   us) and with `--encryption require`;
+ * - such a libtorrent leecher downloads from our `seed`.
+ *
+ * Ports: 31600 (tracker), our client on P+60, libtorrent on P+61.
+ */
+import { createHash } from "node:crypto"
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import { assert, describe, layer } from "@effect/vitest"
+import { Effect, Either } from "effect"
+import { fromHex } from "../../src/domain/Bytes.js"
+import { makePeerId } from "../../src/domain/Peer.js"
+import { PeerWire } from "../../src/services/PeerWire.js"
+import * as Reference from "../support/ReferenceClients.js"
+import { awaitSeeders, ourSeeder, runCli, runProcess, startProcess, Swarm, type SwarmEnv } from "../support/Swarm.js"
+
+const loopback = "127.0.0.1"
+/** libtorrent's enc_policy pe_forced and enc_level pe_rc4. */
+const forcedRc4 = { out_enc_policy: 0, in_enc_policy: 0, allowed_enc_level: 2 } as const
+
+const sha256Of = (file: string) =>
+  Effect.promise(() => fs.readFile(file)).pipe(Effect.map((bytes) => createHash("sha256").update(bytes).digest("hex")))
+
+/** A libtorrent seeder of the swarm's torrent that speaks nothing but RC4-encrypted MSE, announced to the tracker. */
+const forcedSeeder = (swarm: SwarmEnv) => {
+  const command = Reference.libtorrent("seed", swarm.TORRENT, swarm.DATA_DIR, loopback, swarm.BASE_PORT + 61, { settings: forcedRc4 })
+  return startProcess(command.file, command.args, { ready: /^lt: seeding /m, readyTimeoutMs: 30_000 }).pipe(
+    Effect.tap(() => awaitSeeders(swarm, 1))
+  )
+}
+
+const downloadsExactly = (name: string, extra: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const swarm = yield* Swarm
+    const seeder = yield* forcedSeeder(swarm)
+    const out = path.join(swarm.SWARM_DIR, name, swarm.TORRENT_NAME)
+    const result = yield* runCli(
+      ["download", "--quiet", "--host", loopback, "--port", String(swarm.BASE_PORT + 60), "-o", out, ...extra, swarm.TORRENT],
+      { timeoutMs: 90_000 }
+    )
+    const lt = yield* seeder.output
+    assert.strictEqual(result.code, 0, `${result.stderr}\nlibtorrent:\n${lt.stdout}${lt.stderr}`)
+    assert.strictEqual(yield* sha256Of(out), swarm.DATA_SHA256)
+  }).pipe(Effect.scoped)
+
+describe("MSE/PE with libtorrent forcing RC4 encryption", () => {
+  layer(Swarm.layer({ basePort: 31600, sizeMib: 8, seeders: 0 }), { excludeTestServices: true })("a tracker and an 8 MiB torrent", (it) => {
+    it.effect("libtorrent drops our plain handshake and takes our MSE one, selecting RC4", () =>
+      Effect.gen(function* () {
+        const swarm = yield* Swarm
+        yield* forcedSeeder(swarm)
+        const wire = yield* PeerWire
+        const address = { host: loopback, port: swarm.BASE_PORT + 61 }
+        const options = {
+          infoHash: fromHex(swarm.INFO_HASH, 20)!,
+          peerId: makePeerId((n) => new Uint8Array(n).fill(0x61)),
+          pieceCount: swarm.NUM_PIECES
+        }
+        const plain = yield* Effect.either(Effect.scoped(wire.connect(address, { ...options, encryption: "disable" })))
+        assert.isTrue(Either.isLeft(plain) && plain.left.reason === "Closed", String(plain))
+        const encrypted = yield* Effect.scoped(Effect.map(wire.connect(address, { ...options, encryption: "require" }), (c) => c.encryption))
+        assert.strictEqual(encrypted, "mse-rc4")
+      }).pipe(Effect.scoped, Effect.provide(PeerWire.Tcp)))
+
+    it.effect("download (default: plaintext first) gets the exact payload from a seeder that requires encryption", () =>
+      downloadsExactly("ours-default", []))
+
+    it.effect("download --encryption require gets the exact payload from it", () =>
+      downloadsExactly("ours-require", ["--encryption", "require"]))
+
+    it.effect("a libtorrent leecher that requires encryption downloads the exact payload from our seed", () =>
+      Effect.gen(function* () {
+        const swarm = yield* Swarm
+        yield* ourSeeder(swarm)
+        const dir = path.join(swarm.SWARM_DIR, "lt-leech")
+        yield* Effect.promise(() => fs.mkdir(dir, { recursive: true }))
+        const command = Reference.libtorrent("leech", swarm.TORRENT, dir, loopback, swarm.BASE_PORT + 61, {
+          peers: [`${loopback}:${swarm.CLIENT_PORT}`],
+          timeoutS: 60,
+          settings: forcedRc4
+        })
+        const result = yield* runProcess(command.file, command.args, { timeoutMs: 90_000 })
+        assert.strictEqual(result.code, 0, `${result.stdout}${result.stderr}`)
+        assert.match(result.stdout, /^lt: done in /m)
+        assert.strictEqual(yield* sha256Of(path.join(dir, swarm.TORRENT_NAME)), swarm.DATA_SHA256)
+      }).pipe(Effect.scoped))
+  })
+})
