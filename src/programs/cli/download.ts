@@ -55,7 +55,7 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
       Effect.gen(function* () {
         const peerId = newPeerId()
         const listenPort = Option.getOrElse(port, () => defaultPort)
-        const resolved = yield* resolveSource(source, { peerId, port: listenPort })
+        const resolved = yield* resolveSource(source, { peerId, port: listenPort, encryption })
         // The torrent's name is a single safe path component (Metainfo checks it).
         const target = Option.getOrElse(output, () => resolved.info.name)
         const renderer = json ? makeJsonRenderer(target) : makeRenderer(progressMode(quiet), target)

@@ -6,12 +6,12 @@ import { Effect } from "effect"
 import { parseMagnet } from "../../domain/Magnet.js"
 import { trackerTiers } from "../../domain/Metainfo.js"
 import type { DownloadSource } from "../Download.js"
-import { fetchMetadata } from "../Metadata.js"
+import { fetchMetadata, type MetadataOptions } from "../Metadata.js"
 import { readTorrent } from "./torrentFile.js"
 
 export const isMagnet = (arg: string): boolean => arg.startsWith("magnet:")
 
-export const resolveSource = (arg: string, options: { readonly peerId: Uint8Array; readonly port: number }) =>
+export const resolveSource = (arg: string, options: MetadataOptions) =>
   isMagnet(arg)
     ? Effect.gen(function* () {
         const link = yield* parseMagnet(arg)
