@@ -4,20 +4,21 @@
  * if our handshake and RC4 streams are right.
  * - our `download` from such a libtorrent seeder: by default (plaintext first, MSE once it drops
  *   us) and with `--encryption require`;
- * - such a libtorrent leecher downloads from our `seed`.
+ * - such a libtorrent leecher downloads from our `seed`;
+ * and the same both ways with aria2 (`--bt-require-crypto=true`, `--bt-min-crypto-level=arc4`).
  *
- * Ports: 31600 (tracker), our client on P+60, libtorrent on P+61.
+ * Ports: 31600 (tracker), our client on P+60, libtorrent on P+61, aria2 on P+62.
  */
 import { createHash } from "node:crypto"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { assert, describe, layer } from "@effect/vitest"
-import { Effect, Either } from "effect"
+import { Effect, Either, type Scope } from "effect"
 import { fromHex } from "../../src/domain/Bytes.js"
 import { makePeerId } from "../../src/domain/Peer.js"
 import { PeerWire } from "../../src/services/PeerWire.js"
 import * as Reference from "../support/ReferenceClients.js"
-import { awaitSeeders, ourSeeder, runCli, runProcess, startProcess, Swarm, type SwarmEnv } from "../support/Swarm.js"
+import { awaitSeeders, type Background, fetchWith, ourSeeder, runCli, runProcess, startProcess, Swarm, type SwarmEnv } from "../support/Swarm.js"
 
 const loopback = "127.0.0.1"
 /** libtorrent's enc_policy pe_forced and enc_level pe_rc4. */
@@ -34,10 +35,40 @@ const forcedSeeder = (swarm: SwarmEnv) => {
   )
 }
 
-const downloadsExactly = (name: string, extra: ReadonlyArray<string>) =>
+/** An aria2 seeder that takes encrypted peers only. */
+const aria2ForcedSeeder = (swarm: SwarmEnv) => {
+  const command = Reference.aria2Seeder(swarm.TORRENT, swarm.DATA_DIR, loopback, swarm.BASE_PORT + 62, {
+    extraArgs: Reference.aria2RequireCrypto
+  })
+  return startProcess(command.file, command.args).pipe(Effect.tap(() => awaitSeeders(swarm, 1)))
+}
+
+/** Our plain handshake is dropped by the seeder on BASE_PORT + `offset`, our MSE one taken with RC4. */
+const dropsPlainTakesRc4 = (startSeeder: (swarm: SwarmEnv) => Effect.Effect<Background, unknown, Scope.Scope>, offset: number) =>
   Effect.gen(function* () {
     const swarm = yield* Swarm
-    const seeder = yield* forcedSeeder(swarm)
+    yield* startSeeder(swarm)
+    const wire = yield* PeerWire
+    const address = { host: loopback, port: swarm.BASE_PORT + offset }
+    const options = {
+      infoHash: fromHex(swarm.INFO_HASH, 20)!,
+      peerId: makePeerId((n) => new Uint8Array(n).fill(0x61)),
+      pieceCount: swarm.NUM_PIECES
+    }
+    const plain = yield* Effect.either(Effect.scoped(wire.connect(address, { ...options, encryption: "disable" })))
+    assert.isTrue(Either.isLeft(plain) && plain.left.reason === "Closed", String(plain))
+    const encrypted = yield* Effect.scoped(Effect.map(wire.connect(address, { ...options, encryption: "require" }), (c) => c.encryption))
+    assert.strictEqual(encrypted, "mse-rc4")
+  }).pipe(Effect.scoped, Effect.provide(PeerWire.Tcp))
+
+const downloadsExactly = (
+  name: string,
+  extra: ReadonlyArray<string>,
+  startSeeder: (swarm: SwarmEnv) => Effect.Effect<Background, unknown, Scope.Scope> = forcedSeeder
+) =>
+  Effect.gen(function* () {
+    const swarm = yield* Swarm
+    const seeder = yield* startSeeder(swarm)
     const out = path.join(swarm.SWARM_DIR, name, swarm.TORRENT_NAME)
     const result = yield* runCli(
       ["download", "--quiet", "--host", loopback, "--port", String(swarm.BASE_PORT + 60), "-o", out, ...extra, swarm.TORRENT],
@@ -48,24 +79,13 @@ const downloadsExactly = (name: string, extra: ReadonlyArray<string>) =>
     assert.strictEqual(yield* sha256Of(out), swarm.DATA_SHA256)
   }).pipe(Effect.scoped)
 
-describe("MSE/PE with libtorrent forcing RC4 encryption", () => {
+describe("MSE/PE with peers that require RC4 encryption (libtorrent, aria2)", () => {
   layer(Swarm.layer({ basePort: 31600, sizeMib: 8, seeders: 0 }), { excludeTestServices: true })("a tracker and an 8 MiB torrent", (it) => {
     it.effect("libtorrent drops our plain handshake and takes our MSE one, selecting RC4", () =>
-      Effect.gen(function* () {
-        const swarm = yield* Swarm
-        yield* forcedSeeder(swarm)
-        const wire = yield* PeerWire
-        const address = { host: loopback, port: swarm.BASE_PORT + 61 }
-        const options = {
-          infoHash: fromHex(swarm.INFO_HASH, 20)!,
-          peerId: makePeerId((n) => new Uint8Array(n).fill(0x61)),
-          pieceCount: swarm.NUM_PIECES
-        }
-        const plain = yield* Effect.either(Effect.scoped(wire.connect(address, { ...options, encryption: "disable" })))
-        assert.isTrue(Either.isLeft(plain) && plain.left.reason === "Closed", String(plain))
-        const encrypted = yield* Effect.scoped(Effect.map(wire.connect(address, { ...options, encryption: "require" }), (c) => c.encryption))
-        assert.strictEqual(encrypted, "mse-rc4")
-      }).pipe(Effect.scoped, Effect.provide(PeerWire.Tcp)))
+      dropsPlainTakesRc4(forcedSeeder, 61))
+
+    it.effect("aria2 drops our plain handshake and takes our MSE one, selecting RC4", () =>
+      dropsPlainTakesRc4(aria2ForcedSeeder, 62))
 
     it.effect("download (default: plaintext first) gets the exact payload from a seeder that requires encryption", () =>
       downloadsExactly("ours-default", []))
@@ -88,6 +108,19 @@ describe("MSE/PE with libtorrent forcing RC4 encryption", () => {
         assert.strictEqual(result.code, 0, `${result.stdout}${result.stderr}`)
         assert.match(result.stdout, /^lt: done in /m)
         assert.strictEqual(yield* sha256Of(path.join(dir, swarm.TORRENT_NAME)), swarm.DATA_SHA256)
+      }).pipe(Effect.scoped))
+
+    it.effect("download gets the exact payload from an aria2 seeder that requires encryption", () =>
+      downloadsExactly("ours-aria2", [], aria2ForcedSeeder))
+
+    it.effect("an aria2c leecher that requires encryption downloads the exact payload from our seed", () =>
+      Effect.gen(function* () {
+        const swarm = yield* Swarm
+        yield* ourSeeder(swarm)
+        yield* awaitSeeders(swarm, 1)
+        const result = yield* fetchWith(swarm, "aria2c", { timeoutS: 60, extraArgs: Reference.aria2RequireCrypto })
+        assert.strictEqual(result.exitCode, 0, result.log)
+        assert.strictEqual(result.sha256, "OK", result.log)
       }).pipe(Effect.scoped))
   })
 })
