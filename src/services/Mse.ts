@@ -193,10 +193,12 @@ export interface InitiateOptions {
   readonly infoHash: Uint8Array
   /** crypto_provide: RC4 alone, or RC4 and plaintext. */
   readonly allowPlaintext: boolean
+  /** IA, sent RC4-encrypted with step 3 (the BitTorrent handshake, say, to save a round trip); default none. */
+  readonly initialPayload?: Uint8Array
   readonly random?: RandomBytes
 }
 
-/** A's side: steps 1, 3 and 5, reading 2 and 4. The initial payload is left empty. */
+/** A's side: steps 1, 3 and 5, reading 2 and 4. */
 export const initiate = (duplex: Duplex, options: InitiateOptions): Effect.Effect<Encrypted, PeerError | Mse.MseError> =>
   Effect.gen(function* () {
     const random = options.random ?? secureRandom
@@ -206,7 +208,7 @@ export const initiate = (duplex: Duplex, options: InitiateOptions): Effect.Effec
     const secret = yield* Mse.sharedSecret(keys.privateKey, yield* take(inbox, Mse.publicKeyLength))
     const { fromA, fromB } = yield* keysFor(secret, options.infoHash)
     const provide = Mse.CryptoMethod.rc4 | (options.allowPlaintext ? Mse.CryptoMethod.plaintext : 0)
-    const header = yield* Mse.encodeProvide(provide, empty, empty)
+    const header = yield* Mse.encodeProvide(provide, empty, options.initialPayload ?? empty)
     fromA.apply(header)
     yield* write(inbox.link, concatBytes([Mse.req1Hash(secret), Mse.req2Xor3(options.infoHash, secret), header]))
     // B's encrypted VC is the first 8 bytes of its keystream.

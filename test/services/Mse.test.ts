@@ -3,6 +3,7 @@ import { Chunk, type Context, Effect, Either, Fiber, Layer, Option, Queue, Strea
 import { toHex } from "../../src/domain/Bytes.js"
 import { CryptoMethod, MseError } from "../../src/domain/Mse.js"
 import { makeReserved, Message } from "../../src/domain/Wire.js"
+import { read } from "../../src/services/DuplexIo.js"
 import { MemoryNetwork } from "../../src/services/MemoryNetwork.js"
 import * as Mse from "../../src/services/Mse.js"
 import { type EncryptionPolicy, PeerError, PeerWire, skeyLookup } from "../../src/services/PeerWire.js"
@@ -140,6 +141,23 @@ describe("the MSE handshake", () => {
       expect([a.encryption, b.encryption]).toEqual(["mse-rc4", "mse-rc4"])
       expect(toHex(b.infoHash)).toBe(toHex(infoHash))
     }))
+
+  for (const method of [CryptoMethod.rc4, CryptoMethod.plaintext]) {
+    it.scopedLive(`hands the receiver the initial payload (always RC4) before what follows (${method === CryptoMethod.rc4 ? "RC4" : "plaintext"} selected)`, () =>
+      Effect.gen(function* () {
+        const { answered, dialled } = yield* rawPair
+        const initialPayload = Uint8Array.from(Buffer.from("initial payload"))
+        const [a, b] = yield* Effect.all([
+          Mse.initiate(dialled, { infoHash, allowPlaintext: true, initialPayload }),
+          respondTo(answered, { preference: [method] })
+        ], { concurrency: 2 })
+        a.duplex.write(Uint8Array.from(Buffer.from(" and then the stream")))
+        const expected = "initial payload and then the stream"
+        const got = yield* read({ duplex: b.duplex, peer: "initiator" }, expected.length)
+        expect(Buffer.from(got!).toString()).toBe(expected)
+        expect(b.encryption).toBe(method === CryptoMethod.rc4 ? "mse-rc4" : "mse-plaintext")
+      }))
+  }
 
   it.scopedLive("fails with NoCommonMethod when the receiver takes only what the initiator does not provide", () =>
     Effect.gen(function* () {
