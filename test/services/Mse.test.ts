@@ -1,13 +1,14 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, type Context, Effect, Either, Fiber, Layer, Option, Queue, Stream, TestClock } from "effect"
+import { Chunk, Effect, Either, Fiber, Option, Queue, Stream, TestClock } from "effect"
 import { toHex } from "../../src/domain/Bytes.js"
 import { CryptoMethod, MseError } from "../../src/domain/Mse.js"
 import { makeReserved, Message } from "../../src/domain/Wire.js"
 import { read } from "../../src/services/DuplexIo.js"
 import { MemoryNetwork } from "../../src/services/MemoryNetwork.js"
 import * as Mse from "../../src/services/Mse.js"
-import { type EncryptionPolicy, PeerError, PeerWire, skeyLookup } from "../../src/services/PeerWire.js"
-import { type Duplex, Transport } from "../../src/services/Transport.js"
+import { type EncryptionPolicy, PeerError, skeyLookup } from "../../src/services/PeerWire.js"
+import type { Duplex } from "../../src/services/Transport.js"
+import { networks, wireOver } from "../support/WireNetworks.js"
 
 const infoHash = Uint8Array.from({ length: 20 }, (_, i) => i + 1)
 const otherHash = new Uint8Array(20).fill(0xee)
@@ -17,23 +18,6 @@ const pieceCount = 4096
 const lookup = (hash: Uint8Array) =>
   toHex(hash) === toHex(infoHash) ? { peerId: theirId, reserved: makeReserved({ fast: true }), pieceCount } : undefined
 const skey = skeyLookup([otherHash, infoHash])
-
-const networks = [
-  {
-    name: "TCP",
-    make: Effect.map(Effect.provide(Transport, Transport.Tcp), (tcp) => ({ server: tcp, client: tcp, host: "127.0.0.1" }))
-  },
-  {
-    name: "the memory network",
-    make: Effect.map(
-      MemoryNetwork.make({ link: { latency: "1 millis", bandwidth: 256 * 1024 * 1024 } }),
-      (network) => ({ server: network.host("127.0.0.2"), client: network.host("127.0.0.3"), host: "127.0.0.2" })
-    )
-  }
-]
-
-const wireOver = (transport: Context.Tag.Service<Transport>) =>
-  Effect.provide(PeerWire, PeerWire.Live.pipe(Layer.provide(Layer.succeed(Transport, transport))))
 
 /** Random bytes that always give the longest padding (512), to test the sync bounds. */
 const longestPadding: Mse.RandomBytes = (n) => (n === 2 ? Uint8Array.from([0x02, 0x00]) : new Uint8Array(n).fill(0x5a))
