@@ -96,7 +96,7 @@ describe("MSE/PE with peers that require RC4 encryption (libtorrent, aria2)", ()
     it.effect("a libtorrent leecher that requires encryption downloads the exact payload from our seed", () =>
       Effect.gen(function* () {
         const swarm = yield* Swarm
-        yield* ourSeeder(swarm)
+        const seeder = yield* ourSeeder(swarm)
         const dir = path.join(swarm.SWARM_DIR, "lt-leech")
         yield* Effect.promise(() => fs.mkdir(dir, { recursive: true }))
         const command = Reference.libtorrent("leech", swarm.TORRENT, dir, loopback, swarm.BASE_PORT + 61, {
@@ -108,6 +108,8 @@ describe("MSE/PE with peers that require RC4 encryption (libtorrent, aria2)", ()
         assert.strictEqual(result.code, 0, `${result.stdout}${result.stderr}`)
         assert.match(result.stdout, /^lt: done in /m)
         assert.strictEqual(yield* sha256Of(path.join(dir, swarm.TORRENT_NAME)), swarm.DATA_SHA256)
+        const { stderr } = yield* seeder.output
+        assert.match(stderr, /connected \(LT[^)]*\), encrypted \(RC4\)/, stderr)
       }).pipe(Effect.scoped))
 
     it.effect("download gets the exact payload from an aria2 seeder that requires encryption", () =>

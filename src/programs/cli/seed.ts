@@ -4,6 +4,7 @@ import * as Options from "@effect/cli/Options"
 import { Duration, Effect, Option, Stream } from "effect"
 import { trackerTiers } from "../../domain/Metainfo.js"
 import { formatPeer } from "../../domain/Peer.js"
+import type { Encryption } from "../../services/PeerWire.js"
 import { type SeedEvent, type SeedOptions, seedPath } from "../Seed.js"
 import { encryptionOption, newPeerId, quietOption } from "./clientOptions.js"
 import { ClientLayer } from "./layers.js"
@@ -32,6 +33,8 @@ export const seedOptions = (
   ...Option.match(announceInterval, { onNone: () => ({}), onSome: (s) => ({ announceInterval: Duration.seconds(s) }) })
 })
 
+const encryptionNote: Record<Encryption, string> = { plaintext: "", "mse-plaintext": ", encrypted handshake", "mse-rc4": ", encrypted (RC4)" }
+
 /**
  * Renders seeding on stderr: the start line (a warning when pieces of the data at `payloadPath`
  * failed to verify) and peers always (unless quiet), the upload totals as a
@@ -55,7 +58,7 @@ export const makeSeedRenderer = (mode: ProgressMode, plainEveryMs = 5000, payloa
           line(`announce failed: ${event.reason}`)
           return
         case "PeerConnected":
-          line(`peer ${event.peer} connected (${event.client}, ${event.inbound ? "inbound" : "dialled"})`)
+          line(`peer ${event.peer} connected (${event.client}, ${event.inbound ? "inbound" : "dialled"})${encryptionNote[event.encryption]}`)
           return
         case "PeerDropped":
           line(`peer ${event.peer} gone: ${event.reason}`)
