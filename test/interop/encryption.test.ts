@@ -5,7 +5,8 @@
  * - our `download` from such a libtorrent seeder: by default (plaintext first, MSE once it drops
  *   us) and with `--encryption require`;
  * - such a libtorrent leecher downloads from our `seed`;
- * and the same both ways with aria2 (`--bt-require-crypto=true`, `--bt-min-crypto-level=arc4`).
+ * and the same both ways with aria2 (`--bt-require-crypto=true`, `--bt-min-crypto-level=arc4`); a
+ * default aria2c (MSE first, plaintext allowed) gets an MSE handshake with a plaintext payload from us.
  *
  * Ports: 31600 (tracker), our client on P+60, libtorrent on P+61, aria2 on P+62.
  */
@@ -123,6 +124,17 @@ describe("MSE/PE with peers that require RC4 encryption (libtorrent, aria2)", ()
         const result = yield* fetchWith(swarm, "aria2c", { timeoutS: 60, extraArgs: Reference.aria2RequireCrypto })
         assert.strictEqual(result.exitCode, 0, result.log)
         assert.strictEqual(result.sha256, "OK", result.log)
+      }).pipe(Effect.scoped))
+
+    it.effect("a default aria2c (MSE first, plaintext allowed) gets an MSE handshake and a plaintext payload from our seed", () =>
+      Effect.gen(function* () {
+        const swarm = yield* Swarm
+        const seeder = yield* ourSeeder(swarm)
+        yield* awaitSeeders(swarm, 1)
+        const result = yield* fetchWith(swarm, "aria2c", { label: "aria2c-default", timeoutS: 60 })
+        assert.strictEqual(result.exitCode, 0, result.log)
+        const { stderr } = yield* seeder.output
+        assert.match(stderr, /connected \([^)]*, inbound\), encrypted handshake$/m, stderr)
       }).pipe(Effect.scoped))
   })
 })
