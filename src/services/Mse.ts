@@ -92,9 +92,11 @@ class CipherDuplex implements Duplex {
   }
   write(bytes: Uint8Array): boolean {
     if (this.encrypt === undefined) return this.inner.write(bytes)
-    // Into a new buffer: the caller may still hold on to its bytes.
+    // Into a new buffer (the caller may still hold on to its bytes), copied first so that it is
+    // encrypted in place, word-aligned, whatever the alignment of `bytes`.
     const out = new Uint8Array(bytes.length)
-    this.encrypt.apply(bytes, out)
+    out.set(bytes)
+    this.encrypt.apply(out)
     return this.inner.write(out)
   }
   get needsDrain() {

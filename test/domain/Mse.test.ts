@@ -61,6 +61,21 @@ describe("Rc4", () => {
     expect(toHex(encrypted)).toBe(toHex(data))
   })
 
+  it.prop("gives the same bytes whatever the alignment of input and output", [
+    fc.uint8Array({ minLength: 1, maxLength: 32 }),
+    fc.uint8Array({ maxLength: 200 }),
+    fc.nat(7),
+    fc.nat(7)
+  ], ([k, data, inAt, outAt]) => {
+    const input = new Uint8Array(inAt + data.length)
+    input.set(data, inAt)
+    const output = new Uint8Array(outAt + data.length)
+    rc4(k).apply(input.subarray(inAt), output.subarray(outAt))
+    const inPlace = data.slice()
+    rc4(k).apply(inPlace)
+    expect(toHex(output.subarray(outAt))).toBe(toHex(inPlace))
+  })
+
   it("refuses an empty or oversized key", () => {
     expect(reasonOf(Rc4.make(new Uint8Array(0)))).toBe("KeyLength")
     expect(reasonOf(Rc4.make(new Uint8Array(257)))).toBe("KeyLength")
