@@ -1,12 +1,13 @@
 /**
- * MSE/PE against libtorrent with encryption forced both ways (`out_enc_policy` and `in_enc_policy`
+ * MSE/PE against real clients. libtorrent with encryption forced both ways (`out_enc_policy` and `in_enc_policy`
  * pe_forced, `allowed_enc_level` pe_rc4): it closes any plaintext connection, so bytes flow only
  * if our handshake and RC4 streams are right.
  * - our `download` from such a libtorrent seeder: by default (plaintext first, MSE once it drops
  *   us) and with `--encryption require`;
  * - such a libtorrent leecher downloads from our `seed`;
  * and the same both ways with aria2 (`--bt-require-crypto=true`, `--bt-min-crypto-level=arc4`); a
- * default aria2c (MSE first, plaintext allowed) gets an MSE handshake with a plaintext payload from us.
+ * default aria2c (MSE first, plaintext allowed) gets an MSE handshake with a plaintext payload from us;
+ * transmission-cli with `-er` (encryption required) downloads from our seed, which dials it.
  *
  * Ports: 31600 (tracker), our client on P+60, libtorrent on P+61, aria2 on P+62.
  */
@@ -80,7 +81,7 @@ const downloadsExactly = (
     assert.strictEqual(yield* sha256Of(out), swarm.DATA_SHA256)
   }).pipe(Effect.scoped)
 
-describe("MSE/PE with peers that require RC4 encryption (libtorrent, aria2)", () => {
+describe("MSE/PE with peers that require encryption (libtorrent, aria2, Transmission)", () => {
   layer(Swarm.layer({ basePort: 31600, sizeMib: 8, seeders: 0 }), { excludeTestServices: true })("a tracker and an 8 MiB torrent", (it) => {
     it.effect("libtorrent drops our plain handshake and takes our MSE one, selecting RC4", () =>
       dropsPlainTakesRc4(forcedSeeder, 61))
@@ -135,6 +136,19 @@ describe("MSE/PE with peers that require RC4 encryption (libtorrent, aria2)", ()
         assert.strictEqual(result.exitCode, 0, result.log)
         const { stderr } = yield* seeder.output
         assert.match(stderr, /connected \([^)]*, inbound\), encrypted handshake$/m, stderr)
+      }).pipe(Effect.scoped))
+
+    it.effect("transmission-cli requiring encryption downloads the exact payload from our seed, which dials it", () =>
+      Effect.gen(function* () {
+        const swarm = yield* Swarm
+        const seeder = yield* ourSeeder(swarm)
+        yield* awaitSeeders(swarm, 1)
+        // transmission-cli never dials loopback peers: our seed dials it, plaintext first, then MSE once it drops that
+        const result = yield* fetchWith(swarm, "transmission", { label: "transmission-required", timeoutS: 90, extraArgs: ["-er"] })
+        assert.strictEqual(result.exitCode, 0, result.log)
+        assert.strictEqual(result.sha256, "OK", result.log)
+        const { stderr } = yield* seeder.output
+        assert.match(stderr, /connected \(TR[^)]*, dialled\), encrypted \(RC4\)/, stderr)
       }).pipe(Effect.scoped))
   })
 })
