@@ -1,13 +1,13 @@
 /**
- * MSE/PE against real clients. libtorrent with encryption forced both ways (`out_enc_policy` and `in_enc_policy`
- * pe_forced, `allowed_enc_level` pe_rc4): it closes any plaintext connection, so bytes flow only
- * if our handshake and RC4 streams are right.
- * - our `download` from such a libtorrent seeder: by default (plaintext first, MSE once it drops
- *   us) and with `--encryption require`;
- * - such a libtorrent leecher downloads from our `seed`;
- * and the same both ways with aria2 (`--bt-require-crypto=true`, `--bt-min-crypto-level=arc4`); a
- * default aria2c (MSE first, plaintext allowed) gets an MSE handshake with a plaintext payload from us;
- * transmission-cli with `-er` (encryption required) downloads from our seed, which dials it.
+ * MSE/PE against real clients that require encryption, so that bytes flow only if our handshake
+ * and RC4 streams are right:
+ * - libtorrent with encryption forced both ways (`out_enc_policy`, `in_enc_policy` pe_forced,
+ *   `allowed_enc_level` pe_rc4) drops our plain handshake and takes our MSE one; our `download`
+ *   gets the exact payload from such a seeder, by default (plaintext first, MSE once it drops us)
+ *   and with `--encryption require`; such a leecher downloads from our `seed`;
+ * - the same both ways with aria2 (`--bt-require-crypto=true`, `--bt-min-crypto-level=arc4`); a
+ *   default aria2c (MSE first, plaintext allowed) gets an MSE handshake with a plaintext payload;
+ * - transmission-cli with `-er` (encryption required) downloads from our seed, which dials it.
  *
  * Ports: 31600 (tracker), our client on P+60, libtorrent on P+61, aria2 on P+62.
  */
