@@ -146,7 +146,12 @@ const take = (inbox: Inbox, n: number): Effect.Effect<Uint8Array, PeerError> =>
   })
 
 /** Skips to just after `marker`, which must start within `maxSkip` bytes. */
-const syncOn = (inbox: Inbox, marker: Uint8Array, maxSkip: number, what: string): Effect.Effect<void, PeerError | Mse.MseError> =>
+const syncOn = (
+  inbox: Inbox,
+  marker: Uint8Array,
+  maxSkip: number,
+  what: string
+): Effect.Effect<void, PeerError | Mse.MseError> =>
   Effect.suspend(() => {
     const at = Mse.indexOf(inbox.bytes, marker)
     if (at >= 0 && at <= maxSkip) {
@@ -154,7 +159,9 @@ const syncOn = (inbox: Inbox, marker: Uint8Array, maxSkip: number, what: string)
       return Effect.void
     }
     const limit = maxSkip + marker.length
-    if (inbox.bytes.length >= limit) return Effect.fail(new Mse.MseError({ reason: "SyncNotFound", detail: `${what} within ${limit} bytes` }))
+    if (inbox.bytes.length >= limit) {
+      return Effect.fail(new Mse.MseError({ reason: "SyncNotFound", detail: `${what} within ${limit} bytes` }))
+    }
     return Effect.zipRight(fill(inbox, inbox.bytes.length + 1), syncOn(inbox, marker, maxSkip, what))
   })
 
@@ -178,7 +185,13 @@ const keysFor = (secret: Uint8Array, skey: Uint8Array) =>
 const padding = (random: RandomBytes) => random(Mse.padLength(random(2)))
 
 /** The duplex for the payload: what is left in the inbox decrypted by the payload's cipher. */
-const payloadDuplex = (inbox: Inbox, method: Mse.CryptoMethod, decrypt: Mse.Rc4, encrypt: Mse.Rc4, before: Uint8Array = empty): Encrypted => {
+const payloadDuplex = (
+  inbox: Inbox,
+  method: Mse.CryptoMethod,
+  decrypt: Mse.Rc4,
+  encrypt: Mse.Rc4,
+  before: Uint8Array = empty
+): Encrypted => {
   const rc4 = method === Mse.CryptoMethod.rc4
   const rest = inbox.bytes.slice()
   if (rc4) decrypt.apply(rest)

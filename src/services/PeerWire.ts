@@ -231,7 +231,9 @@ const make = (transport: Transport["Type"]): PeerWire["Type"] => {
         Effect.flatMap(({ encryption, link, remote }) =>
           equalBytes(remote.infoHash, options.infoHash)
             ? fromLink(link, address, remote, options.pieceCount, encryption)
-            : Effect.fail(new PeerError({ peer, reason: "InfoHashMismatch", expected: toHex(options.infoHash), received: toHex(remote.infoHash) }))
+            : Effect.fail(
+              new PeerError({ peer, reason: "InfoHashMismatch", expected: toHex(options.infoHash), received: toHex(remote.infoHash) })
+            )
         ),
         Effect.onError(() => Effect.sync(() => duplex.destroy()))
       )
@@ -266,7 +268,10 @@ const selectionFor = (policy: Mse.EncryptionPolicy): ReadonlyArray<CryptoMethod>
 }
 
 /** An inbound connection told apart by its first bytes, MSE answered if it is that; the SKEY it asked for, if any. */
-const inboundWire = (duplex: Duplex, options: AcceptOptions): Effect.Effect<Mse.Encrypted & { readonly infoHash?: Uint8Array }, PeerError | MseError> =>
+const inboundWire = (
+  duplex: Duplex,
+  options: AcceptOptions
+): Effect.Effect<Mse.Encrypted & { readonly infoHash?: Uint8Array }, PeerError | MseError> =>
   Effect.gen(function* () {
     const policy = options.encryption ?? "allow"
     const sniffed = yield* Mse.sniff(duplex)
@@ -281,7 +286,7 @@ const inboundWire = (duplex: Duplex, options: AcceptOptions): Effect.Effect<Mse.
 const accept = Effect.fn("PeerWire.accept")(function* (duplex: Duplex, options: AcceptOptions) {
   const address = duplex.remote
   const peer = formatPeer(address)
-  yield* Effect.acquireRelease(Effect.void, () => Effect.sync(() => duplex.destroy()))
+  yield* Effect.addFinalizer(() => Effect.sync(() => duplex.destroy()))
   return yield* Effect.gen(function* () {
     const { encryption, link, remote, torrent } = yield* Effect.gen(function* () {
       const wire = yield* inboundWire(duplex, options)

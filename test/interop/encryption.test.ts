@@ -20,7 +20,17 @@ import { fromHex } from "../../src/domain/Bytes.js"
 import { makePeerId } from "../../src/domain/Peer.js"
 import { PeerWire } from "../../src/services/PeerWire.js"
 import * as Reference from "../support/ReferenceClients.js"
-import { awaitSeeders, type Background, fetchWith, ourSeeder, runCli, runProcess, startProcess, Swarm, type SwarmEnv } from "../support/Swarm.js"
+import {
+  awaitSeeders,
+  type Background,
+  fetchWith,
+  ourSeeder,
+  runCli,
+  runProcess,
+  startProcess,
+  Swarm,
+  type SwarmEnv
+} from "../support/Swarm.js"
 
 const loopback = "127.0.0.1"
 /** libtorrent's enc_policy pe_forced and enc_level pe_rc4. */

@@ -126,8 +126,8 @@ describe("the MSE handshake", () => {
       expect(toHex(b.infoHash)).toBe(toHex(infoHash))
     }))
 
-  for (const method of [CryptoMethod.rc4, CryptoMethod.plaintext]) {
-    it.scopedLive(`hands the receiver the initial payload (always RC4) before what follows (${method === CryptoMethod.rc4 ? "RC4" : "plaintext"} selected)`, () =>
+  for (const [method, name] of [[CryptoMethod.rc4, "RC4"], [CryptoMethod.plaintext, "plaintext"]] as const) {
+    it.scopedLive(`hands the receiver the initial payload (always RC4) before what follows (${name} selected)`, () =>
       Effect.gen(function* () {
         const { answered, dialled } = yield* rawPair
         const initialPayload = Uint8Array.from(Buffer.from("initial payload"))
