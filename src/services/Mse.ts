@@ -33,7 +33,7 @@ export type RandomBytes = (n: number) => Uint8Array
 
 const secureRandom: RandomBytes = (n) => new Uint8Array(randomBytes(n))
 
-/** Bytes of private key we draw: 160 bits, as libtorrent and Transmission do. */
+/** Bytes of private key we draw: 160 bits, as Transmission does (the specification asks for at least 128). */
 const privateKeyBytes = 20
 
 /** The 20 bytes a plain handshake starts with: its length byte and "BitTorrent protocol". */
