@@ -8,6 +8,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     globalSetup: ["test/support/globalSetup.ts"],
+    // The in-process half of the loopback guard (the global setup audits child processes).
+    setupFiles: ["test/support/loopbackHooks.ts"],
     projects: [
       {
         extends: true,

@@ -3,7 +3,7 @@
 
   lt.py seed  <torrent> <data-dir>          [--listen 127.0.0.1:PORT] [--peer IP:PORT]... [--set KEY=VALUE]...
   lt.py leech <torrent|magnet> <out-dir>    [--listen 127.0.0.1:PORT] [--peer IP:PORT]... [--set KEY=VALUE]...
-                                            [--timeout SECONDS]
+                                            [--timeout SECONDS] [--list-peers]
 
 libtorrent's default settings, except: DHT, LSD, UPnP and NAT-PMP off; uTP off (TCP only, as every
 other client of the harness); listening and dialling on the --listen address only (loopback);
@@ -15,6 +15,8 @@ serves until SIGTERM/SIGINT. `leech` prints `lt: metadata <name> (<n> pieces)` o
 torrent's metadata (at once from a .torrent, from a peer for a magnet link), `lt: progress ...`
 each second and, once every piece is verified on disk, `lt: done in <s> s (<MiB/s> MiB/s)`, then
 exits 0; 124 on --timeout, 1 on a torrent error. `--peer` adds a peer to dial besides the tracker's.
+With `--list-peers`, each progress line is followed by `lt: peers IP:PORT/SOURCE ...`, SOURCE being
+libtorrent's peer source bits (1 tracker, 2 DHT, 4 PEX, 8 LSD, 32 incoming).
 Why a peer left (libtorrent's words) goes to stderr as `lt: peer: ...`.
 """
 import argparse
@@ -124,6 +126,9 @@ def leech(session, handle, args, stopping):
             last_report = elapsed
             print(f"lt: progress={status.progress * 100:.1f}% peers={status.num_peers} "
                   f"down={status.download_rate / 1048576:.1f}MiB/s", flush=True)
+            if args.list_peers:
+                peers = " ".join(f"{p.ip[0]}:{p.ip[1]}/{p.source}" for p in handle.get_peer_info())
+                print(f"lt: peers {peers}", flush=True)
         time.sleep(0.05)
     return 130
 
@@ -137,6 +142,7 @@ def main():
     parser.add_argument("--peer", action="append", default=[], help="ip:port of a peer to dial (repeatable)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a settings_pack override")
     parser.add_argument("--timeout", type=float, default=0, help="leech: give up after this many seconds (0: never)")
+    parser.add_argument("--list-peers", action="store_true", help="leech: list the connected peers and their sources each second")
     args = parser.parse_args()
     if not args.listen.startswith("127."):
         parser.error("--listen must be a 127.0.0.0/8 address")

@@ -44,7 +44,7 @@ export const utMetadataName = "ut_metadata"
 export const ourUtMetadataId = 1
 /** Peer exchange (BEP 11). */
 export const utPexName = "ut_pex"
-/** The id reserved for ut_pex messages to us; not offered until we handle them. */
+/** The id under which we accept ut_pex messages (offered unless the torrent is private). */
 export const ourUtPexId = 2
 /** Metadata travels in pieces of 16 KiB; only the last may be shorter (BEP 9). */
 export const metadataPieceSize = 16384

@@ -289,6 +289,36 @@ export const encodeMessages = (ms: ReadonlyArray<Message>): Uint8Array => {
   return out
 }
 
+/** Bytes of a piece message before its block: length prefix, id, index and begin. */
+const pieceHeaderLength = 13
+
+/**
+ * A batch as the buffers to write in order, blocks not copied: a piece message is its header and
+ * then its block itself; the messages between pieces are encoded together. Written as one gathered
+ * write, an upload makes no copy of its data.
+ */
+export const encodeFrames = (ms: ReadonlyArray<Message>): Array<Uint8Array> => {
+  const frames: Array<Uint8Array> = []
+  for (let from = 0; from < ms.length;) {
+    const m = ms[from]!
+    if (m._tag === "Piece") {
+      const header = new Uint8Array(pieceHeaderLength)
+      writeU32(header, 0, 9 + m.block.length)
+      header[4] = MessageId.Piece
+      writeU32(header, 5, m.index)
+      writeU32(header, 9, m.begin)
+      frames.push(header, m.block)
+      from++
+      continue
+    }
+    let to = from
+    while (to < ms.length && ms[to]!._tag !== "Piece") to++
+    frames.push(encodeMessages(ms.slice(from, to)))
+    from = to
+  }
+  return frames
+}
+
 // ---------------------------------------------------------------------------------------------
 // Framing
 

@@ -59,6 +59,8 @@ export interface SeedOptions {
   readonly encryption?: EncryptionPolicy
   /** Requests (blocks and metadata pieces) a peer may have queued with us, as advertised; more is a flood and drops it (default 8192). */
   readonly maxQueuedRequests?: number
+  /** Peer exchange (BEP 11) with peers that offer it; never for a private torrent (default true). */
+  readonly pex?: boolean
   /** How often `Uploaded` is emitted (default 1 s). */
   readonly progressInterval?: Duration.DurationInput
   /** How long the `stopped` announce may hold up the end (default 3 s). */

@@ -3,6 +3,7 @@
  * the peer wire and the encryption handshake below it.
  */
 import { Effect } from "effect"
+import { concatBytes } from "../domain/Bytes.js"
 import { type Duplex, type DuplexEvent, PeerError } from "./Transport.js"
 
 export interface Link {
@@ -64,10 +65,17 @@ export const read = (link: Link, size?: number): Effect.Effect<Uint8Array | unde
     return link.duplex.readEnded ? Effect.succeed(undefined) : undefined
   })
 
-export const write = (link: Link, bytes: Uint8Array): Effect.Effect<void, PeerError> =>
+/** Writes the bytes (or the buffers, gathered where the duplex can), waiting for "drain" if asked to. */
+export const write = (link: Link, bytes: Uint8Array | ReadonlyArray<Uint8Array>): Effect.Effect<void, PeerError> =>
   Effect.suspend(() => {
     if (link.duplex.closed) return Effect.fail(closedError(link, "before sending"))
-    return link.duplex.write(bytes)
+    const { duplex } = link
+    const accepted = bytes instanceof Uint8Array
+      ? duplex.write(bytes)
+      : duplex.writeGathered !== undefined
+      ? duplex.writeGathered(bytes)
+      : duplex.write(concatBytes(bytes))
+    return accepted
       ? Effect.void
       : when(link, drainEvents, () => {
         if (link.duplex.failure !== undefined) return Effect.fail(link.duplex.failure)

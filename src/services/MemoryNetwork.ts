@@ -11,6 +11,7 @@
  */
 import { type Clock, type Context, Duration, Effect, FiberSet, Queue, type Scope, Stream } from "effect"
 import { formatPeer, type PeerAddress } from "../domain/Peer.js"
+import { seededRandom } from "../domain/SeededRandom.js"
 import {
   acceptQueue,
   defaultDialTimeout,
@@ -83,18 +84,6 @@ const settings = (options: LinkOptions | undefined): LinkSettings => ({
 })
 
 const sleepMillis = (millis: number): Effect.Effect<void> => (millis > 0 ? Effect.sleep(Duration.millis(millis)) : Effect.void)
-
-/** mulberry32: small, fast and deterministic. */
-const seededRandom = (seed: number) => {
-  let state = seed >>> 0
-  return (): number => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const systemError = (code: string) => Object.assign(new Error(code), { code })
 
@@ -325,7 +314,9 @@ const deliver = (pipe: Pipe, clock: Clock.Clock, sender: MemoryDuplex, receiver:
     while (true) {
       yield* pipe.arrived.until(() => pipe.stopped || pipe.inFlight.length > 0)
       if (pipe.stopped) return
-      yield* sleepMillis(pipe.inFlight[0]!.arrival - clock.unsafeCurrentTimeMillis())
+      // Up to a whole millisecond: a jittered sleep elsewhere can leave the clock a rounding error short
+      // of the arrival, and a Duration below a nanosecond sleeps for nothing (this loop would spin).
+      yield* sleepMillis(Math.ceil(pipe.inFlight[0]!.arrival - clock.unsafeCurrentTimeMillis()))
       const now = clock.unsafeCurrentTimeMillis()
       let got = 0
       while (!pipe.stopped && pipe.inFlight.length > 0 && pipe.inFlight[0]!.arrival <= now) {

@@ -90,6 +90,10 @@ class CipherDuplex implements Duplex {
   get failure() {
     return this.inner.failure
   }
+  /** Reads decrypt in place, so they are as transient as the inner duplex's. */
+  get transientReads() {
+    return this.inner.transientReads === true
+  }
   write(bytes: Uint8Array): boolean {
     if (this.encrypt === undefined) return this.inner.write(bytes)
     // Into a new buffer (the caller may still hold on to its bytes), copied first so that it is
@@ -98,6 +102,15 @@ class CipherDuplex implements Duplex {
     out.set(bytes)
     this.encrypt.apply(out)
     return this.inner.write(out)
+  }
+  /** Plaintext: gathered as the inner duplex can; encrypted: one new buffer (the chunks may be a store's blocks). */
+  readonly writeGathered = (chunks: ReadonlyArray<Uint8Array>): boolean => {
+    if (this.encrypt !== undefined) {
+      const out = concatBytes(chunks)
+      this.encrypt.apply(out)
+      return this.inner.write(out)
+    }
+    return this.inner.writeGathered !== undefined ? this.inner.writeGathered(chunks) : this.inner.write(concatBytes(chunks))
   }
   get needsDrain() {
     return this.inner.needsDrain

@@ -34,7 +34,9 @@ export interface PeerConnection {
   /**
    * The bulk alternative to `messages` (use one or the other): calls `onMessages` with each TCP
    * read's messages, synchronously while data is buffered, and waits for the effect it returns,
-   * if any, before reading on. Fails like `messages` when the connection ends.
+   * if any, before reading on. Fails like `messages` when the connection ends. The messages' bytes
+   * (blocks, payloads) may be views of a reused read buffer: valid during the call only, so
+   * `onMessages` copies what it keeps.
    */
   readonly consume: <E>(
     onMessages: (messages: ReadonlyArray<Wire.Message>) => Effect.Effect<void, E> | undefined
@@ -136,14 +138,18 @@ const handshakeTimeout = (peer: string, duration: Duration.DurationInput | undef
 const fromLink = (link: Link, address: PeerAddress, remote: Wire.Handshake, pieceCount: number, encryption: Mse.Encryption) =>
   Effect.map(Effect.makeSemaphore(1), (sending): PeerConnection => {
     const decoder = new Wire.FrameDecoder(Wire.maxFrameLength(pieceCount))
-    /** Decodes what the duplex has buffered: messages, undefined when nothing is, or why the connection is over. */
-    const takeBuffered = (): ReadonlyArray<Wire.Message> | PeerError | undefined => {
+    /**
+     * Decodes what the duplex has buffered: messages, undefined when nothing is, or why the
+     * connection is over. `kept`: the messages outlive this callback, so they must not be views of
+     * a duplex's reused read buffer.
+     */
+    const takeBuffered = (kept: boolean): ReadonlyArray<Wire.Message> | PeerError | undefined => {
       const bytes = link.duplex.read()
       if (bytes === null) {
         if (link.duplex.failure !== undefined) return link.duplex.failure
         return link.duplex.readEnded ? closedError(link, "by the peer") : undefined
       }
-      const decoded = decoder.push(bytes)
+      const decoded = decoder.push(kept && link.duplex.transientReads === true ? bytes.slice() : bytes)
       if (Either.isRight(decoded)) return decoded.right
       return new PeerError({ peer: link.peer, reason: "Protocol", detail: decoded.left.rule, cause: decoded.left })
     }
@@ -151,7 +157,7 @@ const fromLink = (link: Link, address: PeerAddress, remote: Wire.Handshake, piec
     const pull: Effect.Effect<Chunk.Chunk<Wire.Message>, Option.Option<PeerError>> = Effect.mapError(
       when(link, readEvents, () => {
         for (;;) {
-          const taken = takeBuffered()
+          const taken = takeBuffered(true)
           if (taken === undefined) return undefined
           if (taken instanceof PeerError) return Effect.fail(taken)
           if (taken.length > 0) return Effect.succeed(Chunk.unsafeFromArray(taken))
@@ -170,7 +176,7 @@ const fromLink = (link: Link, address: PeerAddress, remote: Wire.Handshake, piec
        */
       const drain = (): Effect.Effect<Effect.Effect<void, E>, PeerError> | undefined => {
         for (;;) {
-          const taken = takeBuffered()
+          const taken = takeBuffered(false)
           if (taken === undefined) return undefined
           if (taken instanceof PeerError) return Effect.fail(taken)
           if (taken.length === 0) continue
@@ -189,7 +195,7 @@ const fromLink = (link: Link, address: PeerAddress, remote: Wire.Handshake, piec
       messages: Stream.repeatEffectChunkOption(pull),
       consume,
       send: (messages) =>
-        messages.length === 0 ? Effect.void : sending.withPermits(1)(Effect.suspend(() => write(link, Wire.encodeMessages(messages)))),
+        messages.length === 0 ? Effect.void : sending.withPermits(1)(Effect.suspend(() => write(link, Wire.encodeFrames(messages)))),
       sendNow: (messages) => {
         if (messages.length > 0 && !link.duplex.closed) link.duplex.write(Wire.encodeMessages(messages))
       }

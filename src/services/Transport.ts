@@ -70,9 +70,15 @@ export interface Duplex {
   /**
    * The next buffered bytes: exactly `size` of them when given, else all or part of what is
    * buffered. Null when nothing (or fewer than `size`) is buffered, except at the end, which
-   * gives what is left. The bytes are the caller's; nothing else holds on to them.
+   * gives what is left. The bytes are the caller's (but see `transientReads`).
    */
   read(size?: number): Uint8Array | null
+  /**
+   * When true, the bytes of a `read()` without a size are a view of a buffer the duplex reuses:
+   * valid until the reader reads again or yields to the event loop. A reader that keeps them, or
+   * hands them to another fiber, copies them first.
+   */
+  readonly transientReads?: boolean
   readonly readableLength: number
   /** The peer ended its side or the connection is destroyed: no more bytes will arrive. */
   readonly readEnded: boolean
@@ -80,6 +86,8 @@ export interface Duplex {
   readonly failure: PeerError | undefined
   /** Queues the bytes; false when the caller should wait for "drain" before writing more. */
   write(bytes: Uint8Array): boolean
+  /** Queues the buffers as one gathered write (no copy into one buffer), where the duplex can. */
+  readonly writeGathered?: (chunks: ReadonlyArray<Uint8Array>) => boolean
   readonly needsDrain: boolean
   /** Destroyed or ended: nothing can be written any more. */
   readonly closed: boolean
@@ -190,6 +198,14 @@ class TcpDuplex implements Duplex {
   write(bytes: Uint8Array) {
     return this.socket.write(bytes)
   }
+  readonly writeGathered = (chunks: ReadonlyArray<Uint8Array>) => {
+    // Corked, node hands the buffers to one writev.
+    this.socket.cork()
+    let ok = true
+    for (const chunk of chunks) ok = this.socket.write(chunk)
+    this.socket.uncork()
+    return ok
+  }
   get needsDrain() {
     return this.socket.writableNeedDrain
   }
@@ -207,6 +223,119 @@ class TcpDuplex implements Duplex {
   }
   destroy() {
     this.socket.destroy()
+  }
+}
+
+/** Bytes of a dialled connection's reusable read buffer (one per connection). */
+const readBufferSize = 256 * 1024
+
+/**
+ * A dialled socket read into one reused buffer (node's `onread`): no allocation per read, so a
+ * download at full speed makes no garbage and touches no fresh memory for its socket data (a
+ * Buffer per read cost page faults and collections). A read's bytes are offered to the "readable"
+ * callbacks in place; what they leave stays a view of the buffer, held valid by reading no further
+ * until it is taken (the kernel's receive window buffers meanwhile). Copies are made only when a
+ * sized read needs more than one read's bytes.
+ */
+class TcpReusedBufferDuplex extends TcpDuplex {
+  readonly transientReads = true
+  /** The unread rest of the last read: a view of the buffer, while reading is stopped. */
+  private held: Uint8Array | undefined = undefined
+  /** Whether node reads on (it stops when `onread` returns false, until `resume`). */
+  private reading = true
+  /** Copies gathered for a sized read that spans reads, oldest first. */
+  private readonly kept: Array<Uint8Array> = []
+  private keptBytes = 0
+  private readonly readableHandlers = new Set<() => void>()
+
+  constructor(remote: PeerAddress, connect: (onread: net.OnReadOpts) => net.Socket) {
+    let self: TcpReusedBufferDuplex | undefined
+    const onread: net.OnReadOpts = {
+      buffer: Buffer.allocUnsafe(readBufferSize),
+      callback: (n, buf) => self!.arrived(new Uint8Array(buf.buffer, buf.byteOffset, n))
+    }
+    super(connect(onread), remote)
+    self = this
+    this.socket.on("end", () => this.notify())
+  }
+
+  private notify() {
+    for (const f of [...this.readableHandlers]) f()
+  }
+
+  /** One read, offered in place; false (stop reading) while some of it is left. */
+  private arrived(bytes: Uint8Array): boolean {
+    this.held = bytes.length === 0 ? undefined : bytes
+    this.notify()
+    this.reading = this.held === undefined
+    return this.reading
+  }
+
+  /** The held bytes are taken: read on (node reads again on a later turn of the event loop). */
+  private release() {
+    this.held = undefined
+    if (!this.reading) {
+      this.reading = true
+      this.socket.resume()
+    }
+  }
+
+  override read(size?: number): Uint8Array | null {
+    if (size !== undefined) return this.readExactly(size)
+    const kept = this.kept.shift()
+    if (kept !== undefined) {
+      this.keptBytes -= kept.length
+      return kept
+    }
+    const held = this.held
+    if (held === undefined) return null
+    this.release()
+    return held
+  }
+
+  /** `size` bytes (fewer only at the end), copied; the rest of the read stays held. */
+  private readExactly(size: number): Uint8Array | null {
+    const heldBytes = this.held?.length ?? 0
+    if (this.keptBytes + heldBytes < size && !this.readEnded) {
+      if (this.held !== undefined) {
+        this.kept.push(this.held.slice())
+        this.keptBytes += heldBytes
+        this.release()
+      }
+      return null
+    }
+    const out = new Uint8Array(Math.min(size, this.keptBytes + heldBytes))
+    let at = 0
+    while (at < out.length && this.kept.length > 0) {
+      const head = this.kept[0]!
+      const n = Math.min(head.length, out.length - at)
+      out.set(head.subarray(0, n), at)
+      at += n
+      this.keptBytes -= n
+      if (n === head.length) this.kept.shift()
+      else this.kept[0] = head.subarray(n)
+    }
+    if (at < out.length) {
+      const held = this.held!
+      out.set(held.subarray(0, out.length - at), at)
+      if (held.length === out.length - at) this.release()
+      else this.held = held.subarray(out.length - at)
+    }
+    return out.length === 0 ? null : out
+  }
+
+  override get readableLength() {
+    return this.keptBytes + (this.held?.length ?? 0)
+  }
+
+  override on(event: DuplexEvent, f: () => void) {
+    if (event === "readable") this.readableHandlers.add(f)
+    else this.socket.on(event, f)
+  }
+
+  override off(event: DuplexEvent, f: () => void) {
+    if (event === "readable") this.readableHandlers.delete(f)
+    else this.socket.off(event, f)
   }
 }
 
@@ -237,9 +366,10 @@ const dialTcp = (address: PeerAddress, options: DialOptions = {}): Effect.Effect
     const duplex = yield* Effect.acquireRelease(
       Effect.try({
         try: () => {
-          const target = { host: address.host, port: address.port, highWaterMark, readableHighWaterMark: highWaterMark }
+          const target = { host: address.host, port: address.port, highWaterMark }
           const { localAddress } = options
-          return new TcpDuplex(net.connect(localAddress === undefined ? target : { ...target, localAddress }), address)
+          return new TcpReusedBufferDuplex(address, (onread) =>
+            net.connect(localAddress === undefined ? { ...target, onread } : { ...target, onread, localAddress }))
         },
         catch: (cause) => new PeerError({ peer, reason: "Io", detail: String(cause), cause })
       }),

@@ -5,6 +5,7 @@ import {
   decodeHandshake,
   encodeHandshake,
   encodeMessage,
+  encodeFrames,
   encodeMessages,
   FrameDecoder,
   handshakeLength,
@@ -130,6 +131,17 @@ describe("messages", () => {
       const wire = encodeMessages(ms)
       expect(wire).toEqual(Uint8Array.from(Buffer.concat(ms.map(encodeMessage))))
       expect(decodeAll(new FrameDecoder(big), splitAt(wire, cuts))).toEqual(Either.right(ms))
+    }
+  )
+
+  it.prop(
+    "a batch as frames is the same bytes, with every block the very array given (not a copy)",
+    [fc.array(messageArb, { maxLength: 30 })],
+    ([ms]) => {
+      const frames = encodeFrames(ms)
+      expect(Uint8Array.from(Buffer.concat(frames))).toEqual(encodeMessages(ms))
+      const blocks = ms.flatMap((m) => (m._tag === "Piece" ? [m.block] : []))
+      expect(blocks.every((block) => frames.includes(block))).toBe(true)
     }
   )
 

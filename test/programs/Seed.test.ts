@@ -13,7 +13,9 @@ import {
   encodeExtendedHandshake,
   encodeMetadataMessage,
   type MetadataMessage,
-  ourUtMetadataId
+  ourUtMetadataId,
+  ourUtPexId,
+  utPexName
 } from "../../src/domain/Extension.js"
 import { type Info, parseInfo } from "../../src/domain/Metainfo.js"
 import type { PeerAddress } from "../../src/domain/Peer.js"
@@ -124,11 +126,22 @@ describe("seed: greeting", () => {
       const hs = decodeExtendedHandshake(ext.payload).pipe((e) => (e._tag === "Right" ? e.right : expect.fail(e.left.message)))
       expect(hs.reqq).toBe(defaultMaxQueuedRequests)
       expect(hs.p).toBe(seeder.address.port)
-      expect(hs.m.size).toBe(0)
+      expect([...hs.m]).toEqual([[utPexName, ourUtPexId]])
       expect(hs.metadataSize).toBeUndefined()
       yield* expectNext(next, Message.bitfield(Uint8Array.of(0xfc)))
       const connected = seeder.events.find((e) => e._tag === "PeerConnected")
       expect(connected).toMatchObject({ client: "FK0001", inbound: true })
+    }).pipe(Effect.provide(SeedLayer)))
+
+  it.scopedLive("offers no ut_pex for a private torrent (BEP 27)", () =>
+    Effect.gen(function* () {
+      const seeder = yield* startSeeder({}, Bitfield.full(info.pieceCount), { info: { ...info, private: true }, trackers: [] })
+      const { next } = yield* leecher(seeder.address, 1, makeReserved({ extensions: true }))
+      const ext = Option.getOrThrow(yield* next)
+      if (ext._tag !== "Extended") return expect.fail(`expected Extended, got ${ext._tag}`)
+      const hs = decodeExtendedHandshake(ext.payload).pipe((e) => (e._tag === "Right" ? e.right : expect.fail(e.left.message)))
+      expect(hs.m.size).toBe(0)
+      expect(hs.p).toBe(seeder.address.port)
     }).pipe(Effect.provide(SeedLayer)))
 
   it.scopedLive("sends only the bitfield of the pieces it has to a peer without extensions", () =>
@@ -531,7 +544,7 @@ describe("seed: metadata for magnet links (BEP 9)", () => {
     Effect.gen(function* () {
       const seeder = yield* startMetaSeeder()
       const { handshake } = yield* magnetLeecher(seeder.address)
-      expect([...handshake.m]).toEqual([["ut_metadata", ourUtMetadataId]])
+      expect([...handshake.m]).toEqual([["ut_metadata", ourUtMetadataId], [utPexName, ourUtPexId]])
       expect(handshake.metadataSize).toBe(metaBytes.length)
       expect(handshake.reqq).toBe(defaultMaxQueuedRequests)
       expect(handshake.p).toBe(seeder.address.port)

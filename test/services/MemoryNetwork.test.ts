@@ -64,6 +64,21 @@ describe("MemoryNetwork (TestClock)", () => {
       expect([...bytes]).toEqual([1, 2, 3, 4, 5])
     }))
 
+  it.scoped("a clock a rounding error short of a whole millisecond (after a jittered sleep) still delivers", () =>
+    Effect.gen(function* () {
+      const { client, server } = yield* connected({})
+      // Less than a nanosecond before 2000 ms: the segment's arrival is 2000, and a sleep for the
+      // difference would be a sleep for nothing.
+      yield* TestClock.setTime(2000 - 2.2737367544323206e-13)
+      const arrived = yield* receive(server, 3)
+      client.write(Uint8Array.of(7, 8, 9))
+      yield* TestClock.adjust("2 millis")
+      const { at, bytes } = yield* Deferred.await(arrived)
+      expect(at).toBeGreaterThanOrEqual(2000)
+      expect(at).toBeLessThanOrEqual(2001)
+      expect([...bytes]).toEqual([7, 8, 9])
+    }))
+
   it.scoped("a 1 MiB transfer at 1 MiB/s takes one second of virtual time", () =>
     Effect.gen(function* () {
       const { client, server } = yield* connected({ link: { bandwidth: MiB } })

@@ -56,6 +56,41 @@ describe("Transport.Tcp", () => {
       expect(Buffer.from(chunk).toString()).toBe("back")
     })))
 
+  it.scopedLive("a dialled connection reads into one reused buffer: views in the callback, and while nobody reads, one read held and no more", () =>
+    tcp(Effect.gen(function* () {
+      const listening = yield* listen()
+      const client = yield* dial(listening.port)
+      expect(client.transientReads).toBe(true)
+      const server = Option.getOrThrow(yield* Stream.runHead(listening.connections))
+      const payload = Uint8Array.from({ length: 8 * MiB }, (_, i) => (i * 7 + (i >> 11)) & 0xff)
+      // Nobody reads for a while: the socket holds one read and stops reading.
+      server.write(payload)
+      yield* Effect.sleep("300 millis")
+      expect(client.readableLength).toBeGreaterThan(0)
+      expect(client.readableLength).toBeLessThanOrEqual(256 * 1024)
+      // Then a reader in the callbacks, copying what it takes (the view is reused afterwards).
+      const got = new Uint8Array(payload.length)
+      let at = 0
+      const take = () => {
+        for (let chunk = client.read(); chunk !== null; chunk = client.read()) {
+          got.set(chunk, at)
+          at += chunk.length
+        }
+      }
+      client.on("readable", take)
+      take()
+      for (let i = 0; i < 200 && at < payload.length; i++) yield* Effect.sleep("20 millis")
+      client.off("readable", take)
+      expect(at).toBe(payload.length)
+      expect(Buffer.compare(Buffer.from(got), Buffer.from(payload))).toBe(0)
+      // A sized read takes exactly that many bytes and keeps the rest of the read.
+      server.write(Uint8Array.of(1, 2, 3, 4, 5))
+      yield* next(client, "readable", 1000)
+      yield* Effect.sleep("20 millis")
+      expect([...client.read(2)!]).toEqual([1, 2])
+      expect([...client.read()!]).toEqual([3, 4, 5])
+    })))
+
   it.scopedLive("fails a dial to a closed port with ConnectionRefused, and stops listening when its scope closes", () =>
     tcp(Effect.gen(function* () {
       const port = yield* Effect.scoped(Effect.map(listen(), (l) => l.port))

@@ -129,16 +129,18 @@ export const libtorrent = (
   options: {
     readonly peers?: ReadonlyArray<string>
     readonly timeoutS?: number
-    /** settings_pack overrides (`lt.py --set KEY=VALUE`). */
-    readonly settings?: Readonly<Record<string, string | number | boolean>>
+    readonly listPeers?: boolean
+    /** settings_pack overrides, `key=value` */
+    readonly set?: ReadonlyArray<string>
   } = {}
 ): Command => ({
   file: debianPython,
   args: [
     libtorrentScript, mode, source, dir, "--listen", `${bind}:${port}`,
     ...(options.peers ?? []).flatMap((p) => ["--peer", p]),
-    ...Object.entries(options.settings ?? {}).flatMap(([key, value]) => ["--set", `${key}=${value}`]),
-    ...(options.timeoutS === undefined ? [] : ["--timeout", String(options.timeoutS)])
+    ...(options.timeoutS === undefined ? [] : ["--timeout", String(options.timeoutS)]),
+    ...(options.listPeers === true ? ["--list-peers"] : []),
+    ...(options.set ?? []).flatMap((pair) => ["--set", pair])
   ]
 })
 

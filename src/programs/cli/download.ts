@@ -6,6 +6,7 @@ import type { StorageError } from "../../services/Storage.js"
 import { formatPeer } from "../../domain/Peer.js"
 import { download, type DownloadEvent } from "../Download.js"
 import { defaultPort, encryptionOption, fastOption, giveUpAfterOption, listenPortOption, maxPeersOption, newPeerId, outputOption, quietOption, sequentialOption } from "./clientOptions.js"
+import { lsdOption, noPexOption, withLocalDiscovery } from "./discovery.js"
 import { makeJsonRenderer } from "./downloadJson.js"
 import { makeRenderer, progressMode } from "./progress.js"
 import { announceIntervalOption, hostOption } from "./seed.js"
@@ -49,9 +50,11 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
       fast: fastOption,
       encryption: encryptionOption,
       host: hostOption,
-      announceInterval: announceIntervalOption
+      announceInterval: announceIntervalOption,
+      noPex: noPexOption,
+      lsd: lsdOption
     },
-    ({ announceInterval, encryption, fast, force, giveUpAfter, host, json, maxPeers, output, port, quiet, seed, sequential, source }) =>
+    ({ announceInterval, encryption, fast, force, giveUpAfter, host, json, lsd, maxPeers, noPex, output, port, quiet, seed, sequential, source }) =>
       Effect.gen(function* () {
         const peerId = newPeerId()
         const listenPort = Option.getOrElse(port, () => defaultPort)
@@ -69,6 +72,7 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
           fast,
           encryption,
           seed,
+          pex: !noPex,
           ...Option.match(announceInterval, { onNone: () => ({}), onSome: (s) => ({ announceInterval: Duration.seconds(s) }) })
         }
         yield* download(resolved, target, options, { overwrite: force }).pipe(
@@ -79,7 +83,8 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
             (e) => new OutputNotOurs({ path: e.path })
           ),
           Effect.tapError((e) => renderer.failed(e.message)),
-          Effect.onInterrupt(() => renderer.interrupted)
+          Effect.onInterrupt(() => renderer.interrupted),
+          withLocalDiscovery(lsd, host)
         )
       }).pipe(Effect.provide(ClientLayer))
   )

@@ -7,6 +7,7 @@ import { formatPeer } from "../../domain/Peer.js"
 import type { Encryption } from "../../services/PeerWire.js"
 import { type SeedEvent, type SeedOptions, seedPath } from "../Seed.js"
 import { encryptionOption, newPeerId, quietOption } from "./clientOptions.js"
+import { lsdOption, noPexOption, withLocalDiscovery } from "./discovery.js"
 import { ClientLayer } from "./layers.js"
 import { makeStatusLines, mib, type ProgressMode, progressMode } from "./progress.js"
 import { readTorrent } from "./torrentFile.js"
@@ -25,11 +26,13 @@ export const seedOptions = (
   peerId: Uint8Array,
   port: number,
   host: string,
-  announceInterval: Option.Option<number>
+  announceInterval: Option.Option<number>,
+  pex = true
 ): SeedOptions => ({
   peerId,
   port,
   host,
+  pex,
   ...Option.match(announceInterval, { onNone: () => ({}), onSome: (s) => ({ announceInterval: Duration.seconds(s) }) })
 })
 
@@ -90,14 +93,18 @@ export const seedCommand = Command.make(
     host: hostOption,
     announceInterval: announceIntervalOption,
     encryption: encryptionOption,
-    quiet: quietOption
+    quiet: quietOption,
+    noPex: noPexOption,
+    lsd: lsdOption
   },
-  ({ announceInterval, encryption, host, path, port, quiet, torrent }) =>
+  ({ announceInterval, encryption, host, lsd, noPex, path, port, quiet, torrent }) =>
     Effect.gen(function* () {
       const meta = yield* readTorrent(torrent)
       const render = makeSeedRenderer(progressMode(quiet), 5000, path)
-      yield* seedPath({ info: meta.info, trackers: trackerTiers(meta) }, path, { ...seedOptions(newPeerId(), port, host, announceInterval), encryption }).pipe(
-        Stream.runForEach(render)
+      const options = { ...seedOptions(newPeerId(), port, host, announceInterval, !noPex), encryption }
+      yield* seedPath({ info: meta.info, trackers: trackerTiers(meta) }, path, options).pipe(
+        Stream.runForEach(render),
+        withLocalDiscovery(lsd, host)
       )
     }).pipe(Effect.provide(ClientLayer))
 ).pipe(Command.withDescription("Verify a torrent's payload on disk and seed it until interrupted"))

@@ -25,7 +25,7 @@ export interface SessionJob {
   retry: Schedule.ScheduleDriver<unknown, PeerError> | undefined
 }
 
-export const defaultPeerRetry: Schedule.Schedule<unknown, PeerError> = Schedule.exponential("1 second", 2).pipe(
+export const defaultPeerRetry: Schedule.Schedule<unknown, PeerError> = Schedule.exponential("250 millis", 2).pipe(
   Schedule.jittered,
   Schedule.either(Schedule.spaced("60 seconds")),
   Schedule.intersect(Schedule.recurs(12)),

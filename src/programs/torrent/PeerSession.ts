@@ -7,7 +7,16 @@
 import { Deferred, Either, FiberId } from "effect"
 import { Bitfield } from "../../domain/Bitfield.js"
 import { toHex } from "../../domain/Bytes.js"
-import { compactIp, decodeExtendedHandshake, encodeExtendedHandshake, extensionHandshakeId, ourUtMetadataId, utMetadataName } from "../../domain/Extension.js"
+import {
+  compactIp,
+  decodeExtendedHandshake,
+  encodeExtendedHandshake,
+  extensionHandshakeId,
+  ourUtMetadataId,
+  ourUtPexId,
+  utMetadataName,
+  utPexName
+} from "../../domain/Extension.js"
 import { allowedFastSet } from "../../domain/FastExtension.js"
 import type { CompletedPiece } from "../../domain/PiecePicker.js"
 import { Message, supportsExtensions, supportsFast } from "../../domain/Wire.js"
@@ -85,7 +94,10 @@ const extensionHandshake = (state: TorrentState, s: PeerSession): Uint8Array => 
   const metadata = state.info.raw.length > 0 ? state.info.raw : undefined
   const yourip = compactIp(s.conn.address.host)
   return encodeExtendedHandshake({
-    m: new Map(metadata === undefined ? [] : [[utMetadataName, ourUtMetadataId]]),
+    m: new Map([
+      ...(metadata === undefined ? [] : [[utMetadataName, ourUtMetadataId] as const]),
+      ...(state.pex === undefined ? [] : [[utPexName, ourUtPexId] as const])
+    ]),
     ...(metadata === undefined ? {} : { metadataSize: metadata.length }),
     v: clientVersion,
     ...(state.listening ? { p: state.port } : {}),
@@ -96,8 +108,8 @@ const extensionHandshake = (state: TorrentState, s: PeerSession): Uint8Array => 
   })
 }
 
-/** Their extension handshake: where to send ut_metadata answers, and how many requests they queue. */
-const takeExtensionHandshake = (s: PeerSession, payload: Uint8Array): void => {
+/** Their extension handshake: where to send ut_metadata answers and ut_pex, and how many requests they queue. */
+const takeExtensionHandshake = (state: TorrentState, s: PeerSession, payload: Uint8Array): void => {
   // `m` is additive (BEP 10): a later handshake changes only the ids it names, 0 disables. One that
   // does not decode changes nothing: the session does not depend on it.
   const decoded = decodeExtendedHandshake(payload)
@@ -105,6 +117,7 @@ const takeExtensionHandshake = (s: PeerSession, payload: Uint8Array): void => {
   const id = decoded.right.m.get(utMetadataName)
   if (id !== undefined) s.up.utMetadata = id === 0 ? undefined : id
   if (decoded.right.reqq !== undefined && decoded.right.reqq > 0) s.maxRequests = decoded.right.reqq
+  state.pex?.takeHandshake(s, decoded.right, state.now())
 }
 
 const violation = (s: PeerSession, rule: string): ReadonlyArray<CompletedPiece> => {
@@ -165,7 +178,8 @@ export const handleChunk = (state: TorrentState, s: PeerSession, messages: Reado
         if (m.index < info.pieceCount) picker.suggest(s.key, m.index)
         break
       case "Extended": {
-        if (m.id === extensionHandshakeId) takeExtensionHandshake(s, m.payload)
+        if (m.id === extensionHandshakeId) takeExtensionHandshake(state, s, m.payload)
+        else if (m.id === ourUtPexId && state.pex !== undefined) state.pex.receive(s, m.payload, state.now())
         else {
           // Our other extension ids are ut_metadata's: the upload side answers them.
           const problem = state.uploader.handle(s.up, m)

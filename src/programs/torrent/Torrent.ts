@@ -14,6 +14,7 @@ import { Bitfield } from "../../domain/Bitfield.js"
 import { equalBytes } from "../../domain/Bytes.js"
 import { formatPeer, type PeerAddress } from "../../domain/Peer.js"
 import { type CompletedPiece, PiecePicker } from "../../domain/PiecePicker.js"
+import { seededRandom } from "../../domain/SeededRandom.js"
 import { makeReserved } from "../../domain/Wire.js"
 import { Hasher } from "../../services/Hasher.js"
 import { type AcceptOptions, PeerWire, skeyLookup } from "../../services/PeerWire.js"
@@ -22,6 +23,8 @@ import type { Tracker } from "../../services/Tracker.js"
 import { type Listening, type ListenError, Transport } from "../../services/Transport.js"
 import { makeUploader } from "../Upload.js"
 import { type Announcer, startAnnouncer } from "./Announcer.js"
+import { startLocalDiscovery } from "./LocalDiscovery.js"
+import { makePeerExchange } from "./PeerExchange.js"
 import { defaultPeerRetry, makePeerManager, type PeerManager, type SessionJob } from "./PeerManager.js"
 import { retune } from "./RequestScheduler.js"
 import {
@@ -201,6 +204,7 @@ const engine = (
           // Tit-for-tat while downloading (what they give us); once complete, what we give them.
           rate: (p) => (picker.isComplete ? undefined : state.sessions.get(p.key)?.rate ?? 0)
         }),
+        pex: options.pex === false || info.private ? undefined : makePeerExchange(),
         sessions: new Map(),
         banned: new Set(),
         counters: { peersSeen: 0, downloaded: 0, wasted: 0, verifiedBytes: 0, lastVerifiedAt: startedAt, lastTrackerError: undefined },
@@ -233,6 +237,7 @@ const engine = (
         addPeer: manager.addPeer
       })
       for (const p of source.peers ?? []) yield* manager.addPeer(p)
+      yield* startLocalDiscovery(state, manager.addPeer)
 
       yield* emit(TorrentEvent.Started({
         pieces: info.pieceCount,
@@ -253,17 +258,6 @@ const engine = (
       if (resolved.seed) yield* Deferred.await(state.failed)
     })
   )
-
-/** A small fast generator (mulberry32) for the picker's per-pick tie-breaks, seeded once. */
-const seededRandom = (seed: number) => {
-  let a = seed
-  return () => {
-    a = (a + 0x6d2b79f5) | 0
-    let t = Math.imul(a ^ (a >>> 15), 1 | a)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const wantedPieces = (count: number, pieces: ReadonlyArray<number>) => {
   const wanted = Bitfield.empty(count)
@@ -339,6 +333,7 @@ const ticker = (state: TorrentState, manager: PeerManager, announcer: Announcer,
       }
       if (!everySecond) continue
       manager.upkeep(t)
+      for (const learned of state.pex?.upkeep(state, t) ?? []) yield* manager.addPeer(learned)
       if (t - lastProgress >= progressMillis) {
         yield* state.emit(progress(state, (t - lastProgress) / 1000))
         lastProgress = t

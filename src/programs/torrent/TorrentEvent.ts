@@ -96,6 +96,8 @@ export interface TorrentOptions {
   readonly listen?: { readonly host: string; readonly port: number; readonly fallback?: boolean }
   /** The port announced when not listening (default 6881). */
   readonly port?: number
+  /** Peer exchange (BEP 11, ut_pex) with peers that offer it; never for a private torrent (default true). */
+  readonly pex?: boolean
   /** Negotiate the Fast extension (BEP 6): sets its reserved bit (default true). */
   readonly fast?: boolean
   /** MSE/PE for the connections both ways (default "allow": plaintext first, MSE when a peer wants it). */

@@ -9,6 +9,7 @@ import type { CompletedPiece, PiecePicker } from "../../domain/PiecePicker.js"
 import type { Message } from "../../domain/Wire.js"
 import type { PeerConnection } from "../../services/PeerWire.js"
 import type { Uploader, UploadPeer } from "../Upload.js"
+import type { PeerExchange } from "./PeerExchange.js"
 import type { TorrentError, TorrentEvent, TorrentOptions } from "./TorrentEvent.js"
 
 /** Why a session ends without a wire failure: a ban, an eviction, both sides seeders... */
@@ -94,6 +95,8 @@ export interface TorrentState {
   readonly options: ResolvedOptions
   readonly picker: PiecePicker
   readonly uploader: Uploader
+  /** Peer exchange; undefined when off (asked so, or a private torrent). */
+  readonly pex: PeerExchange | undefined
   readonly sessions: Map<string, PeerSession>
   /** Peer keys (`ip:port`) and identities convicted of bad data, or found to be ourselves. */
   readonly banned: Set<string>
