@@ -86,6 +86,8 @@ export interface Uploader {
   readonly peers: ReadonlyMap<string, UploadPeer>
   /** Payload bytes sent so far. */
   readonly uploaded: () => number
+  /** The pieces it serves (what we advertise): none when the storage cannot read pieces back. */
+  readonly have: Bitfield
   /** Registers a session (choked, not interested); `remove` it when the session ends. */
   readonly add: (key: string, conn: PeerConnection, fast: boolean) => UploadPeer
   readonly remove: (key: string) => void
@@ -308,6 +310,7 @@ export const makeUploader = (
       maxQueuedRequests: maxQueued,
       peers,
       uploaded: () => uploaded,
+      have,
       add: (key, conn, fast) => {
         const p: UploadPeer = {
           key,

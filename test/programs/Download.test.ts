@@ -196,6 +196,29 @@ describe("download engine", () => {
       })
     }).pipe(Effect.scoped, Effect.provide(EngineLayer)))
 
+  it.live("advertises only what it can serve: no haves from a sink that cannot read pieces back, haves from one that can", () =>
+    Effect.gen(function* () {
+      const { info, payload } = singleFile(16384, 8 * 16384, 4)
+      /** Haves and bitfields an empty peer got from us while we fetched from a slow seeder. */
+      const advertised = (sink: PieceSink) =>
+        Effect.scoped(
+          Effect.gen(function* () {
+            const seeder = yield* seederPeer({ data: payload, pieceLength: info.pieceLength, bytesPerSecond: 64 * 1024 })
+            const empty = yield* recordingPeer((c) => Stream.runDrain(c.messages))
+            yield* runToEnd(info, [seeder.address, empty.address], sink)
+            return empty.received.filter((m) => m._tag === "Have" || m._tag === "Bitfield").length
+          })
+        )
+      const { bytes, sink } = memorySink(info)
+      expect(yield* advertised(sink)).toBe(0)
+      const readable: PieceSink = {
+        ...memorySink(info).sink,
+        readBlock: (index, begin, length) =>
+          Effect.succeed(bytes.subarray(index * info.pieceLength + begin, index * info.pieceLength + begin + length))
+      }
+      expect(yield* advertised(readable)).toBeGreaterThan(0)
+    }).pipe(Effect.provide(EngineLayer)))
+
   it.live("bans the lone sender of a corrupt piece at once, never dials it again, and fetches the piece from another peer", () =>
     Effect.gen(function* () {
       // One block per piece, so each piece has a single sender.

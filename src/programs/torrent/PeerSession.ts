@@ -75,9 +75,10 @@ export const makeSession = (
 
 /** Our first messages: the extension handshake, then what we have, then their Allowed Fast pieces. */
 export const greet = (state: TorrentState, s: PeerSession): void => {
-  const { info, picker } = state
+  const { info } = state
   if (s.extensions) s.outbox.push(Message.extended(extensionHandshakeId, extensionHandshake(state, s)))
-  const have = picker.have
+  // What we serve, not what we have: a torrent whose sink cannot read back advertises nothing.
+  const have = state.uploader.have
   if (s.fast) s.outbox.push(have.isComplete ? Message.haveAll : have.isEmpty ? Message.haveNone : Message.bitfield(have.bytes))
   else if (!have.isEmpty) s.outbox.push(Message.bitfield(have.bytes))
   if (s.fast) {

@@ -54,8 +54,10 @@ export const makeVerifier = (state: TorrentState, hasher: Hasher["Type"], sink: 
       counters.verifiedBytes += piece.data.length
       counters.lastVerifiedAt = state.now()
       // Have suppression: a peer that has the piece does not need to hear of ours.
-      for (const s of state.sessions.values()) {
-        if (picker.peerHas(s.key)?.has(piece.index) !== true) s.outbox.push(Message.have(piece.index))
+      if (state.uploader.have.has(piece.index)) {
+        for (const s of state.sessions.values()) {
+          if (picker.peerHas(s.key)?.has(piece.index) !== true) s.outbox.push(Message.have(piece.index))
+        }
       }
       yield* state.emit(TorrentEvent.PieceVerified({ index: piece.index }))
       yield* Effect.forEach(convicted, ban, { discard: true })
