@@ -25,7 +25,7 @@ import {
 import { type Info, parseInfo } from "../domain/Metainfo.js"
 import { formatPeer, type PeerAddress } from "../domain/Peer.js"
 import { type Extended, makeReserved, type Message, Message as Msg, supportsExtensions } from "../domain/Wire.js"
-import { type PeerConnection, type PeerError, PeerWire } from "../services/PeerWire.js"
+import { type EncryptionPolicy, type PeerConnection, type PeerError, PeerWire } from "../services/PeerWire.js"
 import { Tracker, type TrackerError } from "../services/Tracker.js"
 
 /** What a magnet link gives to start from (`MagnetLink` fits). */
@@ -45,6 +45,8 @@ export interface MetadataOptions {
   readonly concurrency?: number
   /** Bound on one peer, from dialling to the verified metadata (default 30 s). */
   readonly peerTimeout?: Duration.DurationInput
+  /** MSE/PE for the metadata connections (default "allow": plaintext first). */
+  readonly encryption?: EncryptionPolicy
 }
 
 /** The swarm found for a magnet link: ready to pass, with an `info`, to the download engine as its source. */
@@ -242,7 +244,13 @@ export const withFirstPeer = <A>(
       return Effect.scoped(
         Effect.gen(function* () {
           const conn = yield* wire
-            .connect(address, { infoHash: link.infoHash, peerId: options.peerId, reserved: magnetReserved, pieceCount: framePieceCount })
+            .connect(address, {
+              infoHash: link.infoHash,
+              peerId: options.peerId,
+              reserved: magnetReserved,
+              pieceCount: framePieceCount,
+              ...(options.encryption === undefined ? {} : { encryption: options.encryption })
+            })
             .pipe(Effect.mapError(fromPeerError))
           if (equalBytes(conn.remote.peerId, options.peerId)) return yield* peerFailure(peer, "Self", "is ourselves")
           return yield* use(conn)

@@ -7,7 +7,7 @@
 import { Data, type Duration, Effect, Option, Stream } from "effect"
 import type { Bitfield } from "../domain/Bitfield.js"
 import type { Hasher } from "../services/Hasher.js"
-import type { PeerWire } from "../services/PeerWire.js"
+import type { Encryption, EncryptionPolicy, PeerWire } from "../services/PeerWire.js"
 import { Storage, type StorageError, type TorrentStorage } from "../services/Storage.js"
 import type { Tracker } from "../services/Tracker.js"
 import type { ListenError, Transport } from "../services/Transport.js"
@@ -19,7 +19,7 @@ export type SeedEvent = Data.TaggedEnum<{
   Started: { readonly host: string; readonly port: number; readonly pieces: number; readonly verified: number }
   Announced: { readonly url: string; readonly peers: number; readonly interval: number }
   AnnounceFailed: { readonly reason: string }
-  PeerConnected: { readonly peer: string; readonly client: string; readonly inbound: boolean }
+  PeerConnected: { readonly peer: string; readonly client: string; readonly inbound: boolean; readonly encryption: Encryption }
   PeerDropped: { readonly peer: string; readonly reason: string }
   /** Totals, once per `progressInterval`. */
   Uploaded: {
@@ -55,6 +55,8 @@ export interface SeedOptions {
   readonly uploadSlots?: number
   /** Connections at once, both directions (default 50). */
   readonly maxPeers?: number
+  /** MSE/PE (default "allow": plain and encrypted peers both served). */
+  readonly encryption?: EncryptionPolicy
   /** Requests (blocks and metadata pieces) a peer may have queued with us, as advertised; more is a flood and drops it (default 8192). */
   readonly maxQueuedRequests?: number
   /** Peer exchange (BEP 11) with peers that offer it; never for a private torrent (default true). */

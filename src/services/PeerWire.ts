@@ -8,17 +8,23 @@
  * mode into an unbounded mailbox).
  */
 import { Chunk, Context, Duration, Effect, Either, Layer, Option, Scope, Stream } from "effect"
-import { concatBytes, equalBytes, toHex } from "../domain/Bytes.js"
+import { equalBytes, toHex } from "../domain/Bytes.js"
 import { formatPeer, type PeerAddress } from "../domain/Peer.js"
 import * as Wire from "../domain/Wire.js"
-import { type Duplex, type DuplexEvent, PeerError, Transport } from "./Transport.js"
+import { CryptoMethod, MseError } from "../domain/Mse.js"
+import { closedError, type Link, read, readEvents, when, write } from "./DuplexIo.js"
+import * as Mse from "./Mse.js"
+import { type Duplex, PeerError, Transport } from "./Transport.js"
 
+export { type Encryption, type EncryptionPolicy, skeyLookup } from "./Mse.js"
 export { PeerError, type PeerErrorReason } from "./Transport.js"
 
 export interface PeerConnection {
   readonly address: PeerAddress
   /** The remote handshake: its peer id and reserved (extension) bytes. */
   readonly remote: Wire.Handshake
+  /** Whether MSE was negotiated, and with which method for the payload. */
+  readonly encryption: Mse.Encryption
   /**
    * The decoded messages, one stream chunk per TCP read. Pull-based: nothing is read from the
    * socket until the stream is pulled. Consume it once. It never ends: when the peer closes, it
@@ -64,6 +70,8 @@ export interface ConnectOptions {
    * second connection from one that is mid-handshake.
    */
   readonly localAddress?: string
+  /** Default "allow": the plain handshake first, MSE when the peer drops it. */
+  readonly encryption?: Mse.EncryptionPolicy
 }
 
 /** What we answer an inbound handshake for one of our torrents with. */
@@ -76,6 +84,16 @@ export interface LocalTorrent {
 export interface AcceptOptions {
   /** The torrent of an inbound handshake's info hash; undefined rejects the connection. */
   readonly lookup: (infoHash: Uint8Array) => LocalTorrent | undefined
+  /**
+   * The info hash an MSE initiator asks for by HASH('req2', info hash) (`skeyLookup`); without
+   * it, encrypted connections are refused.
+   */
+  readonly skey?: (req2: Uint8Array) => Uint8Array | undefined
+  /**
+   * Default "allow": plain and MSE connections both taken (plaintext selected when offered);
+   * "prefer" selects RC4 when offered; "require" refuses plaintext; "disable" refuses MSE.
+   */
+  readonly encryption?: Mse.EncryptionPolicy
   /** Default 10 seconds. */
   readonly handshakeTimeout?: Duration.DurationInput
 }
@@ -96,89 +114,6 @@ export class PeerWire extends Context.Tag("bt/PeerWire")<
 }
 
 // ---------------------------------------------------------------------------------------------
-// Duplex plumbing
-
-interface Link {
-  readonly duplex: Duplex
-  /** `ip:port`, for errors. */
-  readonly peer: string
-}
-
-const closedError = (link: Link, detail: string): PeerError =>
-  link.duplex.failure ?? new PeerError({ peer: link.peer, reason: "Closed", detail })
-
-const readEvents: ReadonlyArray<DuplexEvent> = ["readable", "close"]
-const drainEvents: ReadonlyArray<DuplexEvent> = ["drain", "close"]
-
-/**
- * Resolves with the first result of `poll`, which runs now and again at each of the duplex's
- * `events`, until it gives an effect. The first poll needs no subscription (the hot path: data is
- * usually buffered already); a poll that throws in an event callback fails the connection.
- */
-const when = <A>(
-  link: Link,
-  events: ReadonlyArray<DuplexEvent>,
-  poll: () => Effect.Effect<A, PeerError> | undefined
-): Effect.Effect<A, PeerError> =>
-  Effect.suspend(() =>
-    poll() ??
-      Effect.async<A, PeerError>((resume) => {
-        const off = () => {
-          for (const e of events) link.duplex.off(e, onEvent)
-        }
-        const onEvent = () => {
-          let result: Effect.Effect<A, PeerError> | undefined
-          try {
-            result = poll()
-          } catch (defect) {
-            result = Effect.fail(new PeerError({ peer: link.peer, reason: "Io", detail: "message handler failed", cause: defect }))
-          }
-          if (result === undefined) return
-          off()
-          resume(result)
-        }
-        // again: the duplex may have changed between the first poll and this subscription
-        const now = poll()
-        if (now !== undefined) return resume(now)
-        for (const e of events) link.duplex.on(e, onEvent)
-        return Effect.sync(off)
-      })
-  )
-
-/**
- * The next bytes the duplex has buffered (exactly `size` of them when given, fewer only at the
- * end of the stream), or undefined once it has ended. Buffered data wins over a pending error.
- */
-const read = (link: Link, size: number): Effect.Effect<Uint8Array | undefined, PeerError> =>
-  when(link, readEvents, () => {
-    const chunk = link.duplex.read(size)
-    if (chunk !== null) return Effect.succeed(chunk)
-    if (link.duplex.failure !== undefined) return Effect.fail(link.duplex.failure)
-    return link.duplex.readEnded ? Effect.succeed(undefined) : undefined
-  })
-
-/** Writes the bytes (or the buffers, gathered where the duplex can), waiting for "drain" if asked to. */
-const write = (link: Link, bytes: Uint8Array | ReadonlyArray<Uint8Array>): Effect.Effect<void, PeerError> =>
-  Effect.suspend(() => {
-    if (link.duplex.closed) return Effect.fail(closedError(link, "before sending"))
-    const { duplex } = link
-    const accepted = bytes instanceof Uint8Array
-      ? duplex.write(bytes)
-      : duplex.writeGathered !== undefined
-      ? duplex.writeGathered(bytes)
-      : duplex.write(concatBytes(bytes))
-    return accepted
-      ? Effect.void
-      : when(link, drainEvents, () => {
-        if (link.duplex.failure !== undefined) return Effect.fail(link.duplex.failure)
-        if (link.duplex.closed) return Effect.fail(closedError(link, "while sending"))
-        return link.duplex.needsDrain ? undefined : Effect.void
-      })
-  })
-
-const destroy = (link: Link) => Effect.sync(() => link.duplex.destroy())
-
-// ---------------------------------------------------------------------------------------------
 // Handshake and connection
 
 const readHandshake = (link: Link): Effect.Effect<Wire.Handshake, PeerError> =>
@@ -193,14 +128,14 @@ const readHandshake = (link: Link): Effect.Effect<Wire.Handshake, PeerError> =>
     })
   })
 
-const handshakeTimeout = (link: Link, duration: Duration.DurationInput | undefined) =>
+const handshakeTimeout = (peer: string, duration: Duration.DurationInput | undefined) =>
   Effect.timeoutFail({
     duration: duration ?? Duration.seconds(10),
-    onTimeout: () => new PeerError({ peer: link.peer, reason: "HandshakeTimeout" })
+    onTimeout: () => new PeerError({ peer, reason: "HandshakeTimeout" })
   })
 
 /** The connection after the handshakes, the same whichever side dialled. */
-const fromLink = (link: Link, address: PeerAddress, remote: Wire.Handshake, pieceCount: number) =>
+const fromLink = (link: Link, address: PeerAddress, remote: Wire.Handshake, pieceCount: number, encryption: Mse.Encryption) =>
   Effect.map(Effect.makeSemaphore(1), (sending): PeerConnection => {
     const decoder = new Wire.FrameDecoder(Wire.maxFrameLength(pieceCount))
     /**
@@ -256,6 +191,7 @@ const fromLink = (link: Link, address: PeerAddress, remote: Wire.Handshake, piec
     return {
       address,
       remote,
+      encryption,
       messages: Stream.repeatEffectChunkOption(pull),
       consume,
       send: (messages) =>
@@ -266,47 +202,113 @@ const fromLink = (link: Link, address: PeerAddress, remote: Wire.Handshake, piec
     }
   })
 
+const asPeerError = (peer: string) => (e: PeerError | MseError): PeerError =>
+  e instanceof MseError ? new PeerError({ peer, reason: "Protocol", detail: e.message, cause: e }) : e
+
+/** A peer that closes on our plain handshake may want MSE (libtorrent and Transmission do, when they require it). */
+const droppedPlaintext = (e: PeerError) => e.reason === "Closed"
+/** A failed MSE attempt is worth a plain one unless the peer cannot be reached or serves another torrent. */
+const failedEncrypted = (e: PeerError) =>
+  e.reason !== "ConnectionRefused" && e.reason !== "ConnectTimeout" && e.reason !== "InfoHashMismatch"
+
 const make = (transport: Transport["Type"]): PeerWire["Type"] => {
-  const connect = Effect.fn("PeerWire.connect")(function* (address: PeerAddress, options: ConnectOptions) {
-    const duplex = yield* transport.dial(address, {
-      timeout: options.connectTimeout ?? Duration.seconds(5),
-      ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress })
+  /** One dial, MSE (`encrypted`: RC4 alone when `require`d) or not, then the BitTorrent handshake. */
+  const connectOnce = (address: PeerAddress, options: ConnectOptions, encrypted: boolean) =>
+    Effect.gen(function* () {
+      const duplex = yield* transport.dial(address, {
+        timeout: options.connectTimeout ?? Duration.seconds(5),
+        ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress })
+      })
+      const peer = formatPeer(address)
+      return yield* Effect.gen(function* () {
+        const wire: Mse.Encrypted = encrypted
+          ? yield* Mse.initiate(duplex, { infoHash: options.infoHash, allowPlaintext: options.encryption !== "require" })
+          : { duplex, encryption: "plaintext" }
+        const link: Link = { duplex: wire.duplex, peer }
+        // Our handshake alone: aria2 drops a connection whose first read holds more than 68 bytes.
+        yield* write(
+          link,
+          Wire.encodeHandshake({ reserved: options.reserved ?? new Uint8Array(8), infoHash: options.infoHash, peerId: options.peerId })
+        )
+        return { link, remote: yield* readHandshake(link), encryption: wire.encryption }
+      }).pipe(
+        Effect.mapError(asPeerError(peer)),
+        handshakeTimeout(peer, options.handshakeTimeout),
+        Effect.flatMap(({ encryption, link, remote }) =>
+          equalBytes(remote.infoHash, options.infoHash)
+            ? fromLink(link, address, remote, options.pieceCount, encryption)
+            : Effect.fail(
+              new PeerError({ peer, reason: "InfoHashMismatch", expected: toHex(options.infoHash), received: toHex(remote.infoHash) })
+            )
+        ),
+        Effect.onError(() => Effect.sync(() => duplex.destroy()))
+      )
     })
-    const link: Link = { duplex, peer: formatPeer(address) }
-    return yield* Effect.gen(function* () {
-      // Our handshake alone: aria2 drops a connection whose first read holds more than 68 bytes.
-      const remote = yield* write(
-        link,
-        Wire.encodeHandshake({ reserved: options.reserved ?? new Uint8Array(8), infoHash: options.infoHash, peerId: options.peerId })
-      ).pipe(Effect.zipRight(readHandshake(link)), handshakeTimeout(link, options.handshakeTimeout))
-      if (!equalBytes(remote.infoHash, options.infoHash)) {
-        return yield* new PeerError({
-          peer: link.peer,
-          reason: "InfoHashMismatch",
-          expected: toHex(options.infoHash),
-          received: toHex(remote.infoHash)
-        })
-      }
-      return yield* fromLink(link, address, remote, options.pieceCount)
-    }).pipe(Effect.onError(() => destroy(link)))
+  const connect = Effect.fn("PeerWire.connect")(function* (address: PeerAddress, options: ConnectOptions) {
+    const plain = connectOnce(address, options, false)
+    const encrypted = connectOnce(address, options, true)
+    switch (options.encryption ?? "allow") {
+      case "disable":
+        return yield* plain
+      case "require":
+        return yield* encrypted
+      case "allow":
+        return yield* Effect.catchIf(plain, droppedPlaintext, () => encrypted)
+      case "prefer":
+        return yield* Effect.catchIf(encrypted, failedEncrypted, () => plain)
+    }
   })
   return { connect, accept }
 }
 
+/** What an inbound connection's receiver selects among what the initiator provides. */
+const selectionFor = (policy: Mse.EncryptionPolicy): ReadonlyArray<CryptoMethod> => {
+  switch (policy) {
+    case "require":
+      return [CryptoMethod.rc4]
+    case "prefer":
+      return [CryptoMethod.rc4, CryptoMethod.plaintext]
+    default:
+      return [CryptoMethod.plaintext, CryptoMethod.rc4]
+  }
+}
+
+/** An inbound connection told apart by its first bytes, MSE answered if it is that; the SKEY it asked for, if any. */
+const inboundWire = (
+  duplex: Duplex,
+  options: AcceptOptions
+): Effect.Effect<Mse.Encrypted & { readonly infoHash?: Uint8Array }, PeerError | MseError> =>
+  Effect.gen(function* () {
+    const policy = options.encryption ?? "allow"
+    const sniffed = yield* Mse.sniff(duplex)
+    if (sniffed._tag === "Plain") {
+      if (policy === "require") return yield* new MseError({ reason: "PlaintextRefused" })
+      return { duplex: sniffed.duplex, encryption: "plaintext" as const }
+    }
+    if (policy === "disable") return yield* new MseError({ reason: "EncryptionRefused" })
+    return yield* Mse.respond(duplex, sniffed.firstBytes, { skey: options.skey ?? (() => undefined), preference: selectionFor(policy) })
+  })
+
 const accept = Effect.fn("PeerWire.accept")(function* (duplex: Duplex, options: AcceptOptions) {
   const address = duplex.remote
-  const link = yield* Effect.acquireRelease(Effect.succeed<Link>({ duplex, peer: formatPeer(address) }), destroy)
+  const peer = formatPeer(address)
+  yield* Effect.addFinalizer(() => Effect.sync(() => duplex.destroy()))
   return yield* Effect.gen(function* () {
-    const { remote, torrent } = yield* Effect.gen(function* () {
+    const { encryption, link, remote, torrent } = yield* Effect.gen(function* () {
+      const wire = yield* inboundWire(duplex, options)
+      const link: Link = { duplex: wire.duplex, peer }
       const remote = yield* readHandshake(link)
+      if (wire.infoHash !== undefined && !equalBytes(wire.infoHash, remote.infoHash)) {
+        return yield* new PeerError({ peer, reason: "InfoHashMismatch", expected: toHex(wire.infoHash), received: toHex(remote.infoHash) })
+      }
       const torrent = options.lookup(remote.infoHash)
       if (torrent === undefined) {
-        return yield* new PeerError({ peer: link.peer, reason: "Protocol", detail: `unknown info hash ${toHex(remote.infoHash)}` })
+        return yield* new PeerError({ peer, reason: "Protocol", detail: `unknown info hash ${toHex(remote.infoHash)}` })
       }
       yield* write(link, Wire.encodeHandshake({ reserved: torrent.reserved, infoHash: remote.infoHash, peerId: torrent.peerId }))
-      return { remote, torrent }
-    }).pipe(handshakeTimeout(link, options.handshakeTimeout))
-    const connection = yield* fromLink(link, address, remote, torrent.pieceCount)
+      return { encryption: wire.encryption, link, remote, torrent }
+    }).pipe(Effect.mapError(asPeerError(peer)), handshakeTimeout(peer, options.handshakeTimeout))
+    const connection = yield* fromLink(link, address, remote, torrent.pieceCount, encryption)
     return { ...connection, infoHash: remote.infoHash } satisfies InboundConnection
-  }).pipe(Effect.onError(() => destroy(link)))
+  }).pipe(Effect.onError(() => Effect.sync(() => duplex.destroy())))
 })

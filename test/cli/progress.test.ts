@@ -72,7 +72,7 @@ describe("renderers", () => {
         yield* TestClock.adjust("1 second")
         yield* render(progress(1048576 + s * 262144))
       }
-      yield* render(DownloadEvent.PeerConnected({ peer: "a", client: "x", inbound: false }))
+      yield* render(DownloadEvent.PeerConnected({ peer: "a", client: "x", inbound: false, encryption: "plaintext" }))
       yield* render(DownloadEvent.PieceRejected({ index: 1, peers: ["a"], bytes: 1048576 }))
       yield* render(DownloadEvent.Completed({ bytes: total, seconds: 2 }))
       expect(written.slice(0, 4)).toEqual([

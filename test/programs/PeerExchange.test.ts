@@ -6,10 +6,11 @@ import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
 import type { ExtendedHandshake } from "../../src/domain/Extension.js"
 import { formatPeer, type PeerAddress } from "../../src/domain/Peer.js"
-import { decodePex, encodePex, type PexMessage } from "../../src/domain/Pex.js"
+import { decodePex, encodePex, PexFlag, type PexMessage } from "../../src/domain/Pex.js"
 import type { Message } from "../../src/domain/Wire.js"
 import { makePeerExchange } from "../../src/programs/torrent/PeerExchange.js"
 import type { PeerSession, TorrentState } from "../../src/programs/torrent/TorrentState.js"
+import type { Encryption } from "../../src/services/PeerWire.js"
 
 interface Peer {
   readonly session: PeerSession
@@ -17,7 +18,7 @@ interface Peer {
   readonly received: Array<PexMessage>
 }
 
-const peer = (host: string, port: number, inbound: boolean): Peer => {
+const peer = (host: string, port: number, inbound: boolean, encryption: Encryption = "plaintext"): Peer => {
   const received: Array<PexMessage> = []
   const sendNow = (messages: ReadonlyArray<Message>) => {
     for (const m of messages) {
@@ -26,7 +27,7 @@ const peer = (host: string, port: number, inbound: boolean): Peer => {
       if (Either.isRight(decoded)) received.push(decoded.right)
     }
   }
-  const session = { key: formatPeer({ host, port }), inbound, ended: false, conn: { address: { host, port }, sendNow }, outbox: [], lastSentAt: 0 }
+  const session = { key: formatPeer({ host, port }), inbound, ended: false, conn: { address: { host, port }, sendNow, encryption }, outbox: [], lastSentAt: 0 }
   return { session: session as unknown as PeerSession, received }
 }
 
@@ -57,6 +58,18 @@ describe("PeerExchange", () => {
     expect(dialled.received.length).toBe(1)
     pex.upkeep(state, 63_000)
     expect(dialled.received.at(-1)).toEqual({ added: [], dropped: [{ host: "127.0.0.3", port: 7000 }] })
+  })
+
+  it("flags the peers that spoke MSE with us as taking encryption", () => {
+    const pex = makePeerExchange()
+    const told = peer("127.0.0.2", 6881, false)
+    const rc4 = peer("127.0.0.3", 6881, false, "mse-rc4")
+    const handshakeOnly = peer("127.0.0.4", 6881, false, "mse-plaintext")
+    const plain = peer("127.0.0.5", 6881, false)
+    pex.takeHandshake(told.session, offersPex(), 0)
+    pex.upkeep(stateOf([told, rc4, handshakeOnly, plain]), 3000)
+    const flags = new Map(told.received[0]!.added.map((a) => [formatPeer(a.address), a.flags & PexFlag.PrefersEncryption]))
+    expect(Object.fromEntries(flags)).toEqual({ "127.0.0.3:6881": 1, "127.0.0.4:6881": 1, "127.0.0.5:6881": 0 })
   })
 
   it("hands on what a peer tells, once; ignores its messages within 30 s of the last, and takes at most 50 of one", () => {

@@ -1,12 +1,12 @@
 import * as net from "node:net"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, type Context, Deferred, Effect, Exit, Fiber, Layer, Option, Scope, Stream, TestClock } from "effect"
+import { Chunk, Deferred, Effect, Exit, Fiber, Layer, Option, Scope, Stream, TestClock } from "effect"
 import { toHex } from "../../src/domain/Bytes.js"
 import { encodeMessages, makeReserved, Message } from "../../src/domain/Wire.js"
 import { PeerError, PeerWire } from "../../src/services/PeerWire.js"
-import { MemoryNetwork } from "../../src/services/MemoryNetwork.js"
 import { Transport } from "../../src/services/Transport.js"
 import { dialFakePeer, type FakeConnection, fakePeerId, makeFakePeer } from "../support/FakePeer.js"
+import { networks, wireOver } from "../support/WireNetworks.js"
 
 const infoHash = Uint8Array.from({ length: 20 }, (_, i) => i + 1)
 const otherHash = new Uint8Array(20).fill(0xee)
@@ -260,36 +260,18 @@ describe("PeerWire.accept", () => {
       })
     ))
 
-  it.scopedLive("rejects an encrypted (MSE) first message with Protocol and closes the socket", () =>
+  it.scopedLive("with encryption disabled, rejects an encrypted (MSE) first message with Protocol and closes the socket", () =>
     withWire(
       Effect.gen(function* () {
         const server = yield* listener
         const mse = Uint8Array.from({ length: 96 }, (_, i) => (i * 37 + 0xa7) & 0xff)
         const remote = yield* dialFakePeer(server.address, { infoHash, firstBytes: mse })
-        const e = yield* Effect.flip((yield* PeerWire).accept(yield* server.next, { lookup }))
-        expect(expectPeerError(e, "Protocol").detail).toMatch(/start with byte 19, got 167/)
+        const e = yield* Effect.flip((yield* PeerWire).accept(yield* server.next, { lookup, encryption: "disable" }))
+        expect(expectPeerError(e, "Protocol").detail).toMatch(/encryption is disabled/)
         yield* remote.closed // closed at once, not when the caller's scope ends
       })
     ))
 })
-
-/** Where both ends run PeerWire: over TCP on 127.0.0.1, and over the memory network (live clock) between two hosts. */
-const networks = [
-  {
-    name: "TCP",
-    make: Effect.map(Effect.provide(Transport, Transport.Tcp), (tcp) => ({ server: tcp, client: tcp, host: "127.0.0.1" }))
-  },
-  {
-    name: "the memory network",
-    make: Effect.map(
-      MemoryNetwork.make({ link: { latency: "1 millis", bandwidth: 256 * 1024 * 1024 } }),
-      (network) => ({ server: network.host("127.0.0.2"), client: network.host("127.0.0.3"), host: "127.0.0.2" })
-    )
-  }
-]
-
-const wireOver = (transport: Context.Tag.Service<Transport>) =>
-  Effect.provide(PeerWire, PeerWire.Live.pipe(Layer.provide(Layer.succeed(Transport, transport))))
 
 for (const network of networks) {
   describe(`PeerWire over ${network.name}`, () => {

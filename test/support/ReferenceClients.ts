@@ -46,16 +46,20 @@ export const aria2Seeder = (
   dataDir: string,
   bind: string,
   port: number,
-  options: { readonly announceS?: number; readonly uploadLimit?: string | undefined } = {}
+  options: { readonly announceS?: number; readonly uploadLimit?: string | undefined; readonly extraArgs?: ReadonlyArray<string> } = {}
 ): Command => ({
   file: "aria2c",
   args: [
     ...aria2Common, `--interface=${bind}`, `--listen-port=${port}`, "--check-integrity=true", "--seed-ratio=0.0",
     `--bt-tracker-interval=${options.announceS ?? 2}`,
     ...(options.uploadLimit === undefined ? [] : [`--max-overall-upload-limit=${options.uploadLimit}`]),
+    ...(options.extraArgs ?? []),
     "-d", dataDir, torrent
   ]
 })
+
+/** aria2 options (later ones win) for encrypted connections only: MSE with RC4, no plaintext. */
+export const aria2RequireCrypto: ReadonlyArray<string> = ["--bt-require-crypto=true", "--bt-min-crypto-level=arc4"]
 
 /** Writes Transmission's settings.json into `configDir`: a seeder (with RPC on `rpcPort`) or a downloader. */
 export const writeTransmissionSettings = (

@@ -317,6 +317,8 @@ export interface FetchOptions {
   readonly bind?: string
   /** libtorrent only: peers to dial besides the tracker's (`ip:port`). */
   readonly peers?: ReadonlyArray<string>
+  /** Reference clients: arguments appended to the command line (aria2's last option wins). */
+  readonly extraArgs?: ReadonlyArray<string>
 }
 
 export interface FetchResult {
@@ -413,7 +415,7 @@ const clientCommand = (swarm: SwarmEnv, client: FetchClient, options: FetchOptio
     Reference.leecher(client, options.magnet === true ? swarm.MAGNET : swarm.TORRENT, ctx.out, {
       ...ctx,
       ...(options.peers === undefined ? {} : { peers: options.peers })
-    }))
+    }).then((command) => ({ ...command, args: [...command.args, ...(options.extraArgs ?? [])] })))
 }
 
 /**

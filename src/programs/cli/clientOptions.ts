@@ -6,6 +6,7 @@ import * as ValidationError from "@effect/cli/ValidationError"
 import { Effect } from "effect"
 import { randomBytes } from "node:crypto"
 import { makePeerId } from "../../domain/Peer.js"
+import type { EncryptionPolicy } from "../../services/PeerWire.js"
 import { withShownDefault } from "./helpText.js"
 
 export const outputOption = Options.text("output").pipe(
@@ -22,6 +23,12 @@ export const listenPortOption = Options.integer("port").pipe(
 )
 export const fastOption = Options.boolean("fast").pipe(
   Options.withDescription("negotiate the Fast extension (BEP 6); off by default for strict classic peers")
+)
+export const encryptionOption = Options.choice("encryption", ["allow", "prefer", "require", "disable"]).pipe(
+  Options.withDescription(
+    "MSE/PE, one of: allow (plaintext first, encrypted when a peer wants it), prefer (encrypted first), require (refuse plaintext peers), disable (never encrypt)"
+  ),
+  withShownDefault<EncryptionPolicy>("allow")
 )
 export const maxPeersOption = Options.integer("max-peers").pipe(
   Options.withDescription("how many peers to download from at once"), withShownDefault(30))

@@ -5,7 +5,7 @@ import { Data, Duration, Effect, Option, Stream } from "effect"
 import type { StorageError } from "../../services/Storage.js"
 import { formatPeer } from "../../domain/Peer.js"
 import { download, type DownloadEvent } from "../Download.js"
-import { defaultPort, fastOption, giveUpAfterOption, listenPortOption, maxPeersOption, newPeerId, outputOption, quietOption, sequentialOption } from "./clientOptions.js"
+import { defaultPort, encryptionOption, fastOption, giveUpAfterOption, listenPortOption, maxPeersOption, newPeerId, outputOption, quietOption, sequentialOption } from "./clientOptions.js"
 import { lsdOption, noPexOption, withLocalDiscovery } from "./discovery.js"
 import { makeJsonRenderer } from "./downloadJson.js"
 import { makeRenderer, progressMode } from "./progress.js"
@@ -49,20 +49,21 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
       sequential: sequentialOption,
       seed: Options.boolean("seed").pipe(Options.withDescription("keep seeding after the download, until interrupted")),
       fast: fastOption,
+      encryption: encryptionOption,
       host: hostOption,
       announceInterval: announceIntervalOption,
       noPex: noPexOption,
       lsd: lsdOption,
       ...dhtOptions
     },
-    ({ announceInterval, fast, force, giveUpAfter, host, json, lsd, maxPeers, noPex, output, port, quiet, seed, sequential, source, ...dhtFlags }) =>
+    ({ announceInterval, encryption, fast, force, giveUpAfter, host, json, lsd, maxPeers, noPex, output, port, quiet, seed, sequential, source, ...dhtFlags }) =>
       Effect.gen(function* () {
         const peerId = newPeerId()
         // The DHT's UDP socket takes the listen port first; the torrent's TCP listener then takes the
         // same. A magnet link needs the DHT for its metadata; a private torrent (BEP 27) never starts it.
         const wanted = { host, port: Option.getOrElse(port, () => defaultPort), fallback: Option.isNone(port) }
         const early = isMagnet(source) ? yield* startDht(dhtFlags, wanted) : undefined
-        const resolved = yield* resolveSource(source, { peerId, port: early?.port ?? wanted.port }, (hash) => dhtPeersOnce(early, hash))
+        const resolved = yield* resolveSource(source, { peerId, port: early?.port ?? wanted.port, encryption }, (hash) => dhtPeersOnce(early, hash))
         const dht = early ?? (resolved.info.private ? undefined : yield* startDht(dhtFlags, wanted))
         // An explicit port is the TCP port whatever the DHT got; 0 and the default follow the DHT's.
         const listenPort = Option.isSome(port) && port.value !== 0 ? port.value : dht?.port ?? wanted.port
@@ -77,6 +78,7 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
           giveUpAfter: Duration.seconds(giveUpAfter),
           sequential,
           fast,
+          encryption,
           seed,
           pex: !noPex,
           peerSources: dht === undefined || resolved.info.private ? [] : [dhtPeerSource(dht, resolved.info.infoHash)],

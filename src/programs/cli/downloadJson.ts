@@ -26,7 +26,7 @@ export const makeJsonRenderer = (path: string): DownloadRenderer => {
       case "AnnounceFailed":
         return { event: "tracker_error", time, url: event.url, message: event.reason }
       case "PeerConnected":
-        return { event: "peer_connected", time, peer: event.peer, client: event.client, inbound: event.inbound }
+        return { event: "peer_connected", time, peer: event.peer, client: event.client, inbound: event.inbound, encryption: event.encryption }
       case "PeerDropped":
         return { event: "peer_dropped", time, peer: event.peer, reason: event.reason }
       case "PeerBanned":

@@ -88,10 +88,11 @@ const parseOptionSpan = (text: string): { names: Array<string>; type: string | u
   return { names, type: space < 0 ? undefined : last.slice(space + 1).trim() }
 }
 
+/** A choice shows as its option's name (`<encryption>`): the description lists the values, and a long list would widen the column. */
 const placeholder = (type: string, names: ReadonlyArray<string>): string => {
   if (type === "integer") return "<n>"
-  if (type === "text") return `<${(names[names.length - 1] ?? "value").replace(/^-+/, "")}>`
-  return `<${type.replace(/ \| /g, "|")}>`
+  if (type === "text" || type.includes(" | ")) return `<${(names[names.length - 1] ?? "value").replace(/^-+/, "")}>`
+  return `<${type}>`
 }
 
 const toOption = ([span, doc]: readonly [Span.Span, HelpDoc.HelpDoc]): OptionHelp => {

@@ -4,8 +4,9 @@ import * as Options from "@effect/cli/Options"
 import { Duration, Effect, Option, Stream } from "effect"
 import { trackerTiers } from "../../domain/Metainfo.js"
 import { formatPeer } from "../../domain/Peer.js"
+import type { Encryption } from "../../services/PeerWire.js"
 import { type SeedEvent, type SeedOptions, seedPath } from "../Seed.js"
-import { newPeerId, quietOption } from "./clientOptions.js"
+import { encryptionOption, newPeerId, quietOption } from "./clientOptions.js"
 import { lsdOption, noPexOption, withLocalDiscovery } from "./discovery.js"
 import { ClientLayer } from "./layers.js"
 import { makeStatusLines, mib, type ProgressMode, progressMode } from "./progress.js"
@@ -36,6 +37,8 @@ export const seedOptions = (
   ...Option.match(announceInterval, { onNone: () => ({}), onSome: (s) => ({ announceInterval: Duration.seconds(s) }) })
 })
 
+const encryptionNote: Record<Encryption, string> = { plaintext: "", "mse-plaintext": ", encrypted handshake", "mse-rc4": ", encrypted (RC4)" }
+
 /**
  * Renders seeding on stderr: the start line (a warning when pieces of the data at `payloadPath`
  * failed to verify) and peers always (unless quiet), the upload totals as a
@@ -59,7 +62,7 @@ export const makeSeedRenderer = (mode: ProgressMode, plainEveryMs = 5000, payloa
           line(`announce failed: ${event.reason}`)
           return
         case "PeerConnected":
-          line(`peer ${event.peer} connected (${event.client}, ${event.inbound ? "inbound" : "dialled"})`)
+          line(`peer ${event.peer} connected (${event.client}, ${event.inbound ? "inbound" : "dialled"})${encryptionNote[event.encryption]}`)
           return
         case "PeerDropped":
           line(`peer ${event.peer} gone: ${event.reason}`)
@@ -90,12 +93,13 @@ export const seedCommand = Command.make(
       Options.withDescription("the port to accept peers on, announced to the trackers (0: any free port)"), withShownDefault(6881)),
     host: hostOption,
     announceInterval: announceIntervalOption,
+    encryption: encryptionOption,
     quiet: quietOption,
     noPex: noPexOption,
     lsd: lsdOption,
     ...dhtOptions
   },
-  ({ announceInterval, host, lsd, noPex, path, port, quiet, torrent, ...dhtFlags }) =>
+  ({ announceInterval, encryption, host, lsd, noPex, path, port, quiet, torrent, ...dhtFlags }) =>
     Effect.gen(function* () {
       const meta = yield* readTorrent(torrent)
       const render = makeSeedRenderer(progressMode(quiet), 5000, path)
@@ -104,6 +108,7 @@ export const seedCommand = Command.make(
       const options = {
         // Port 0 takes the DHT's (any free) port for TCP too; an explicit port stays, whatever the DHT got.
         ...seedOptions(newPeerId(), port === 0 ? dht?.port ?? 0 : port, host, announceInterval, !noPex),
+        encryption,
         ...(dht === undefined ? {} : { peerSources: [dhtPeerSource(dht, meta.info.infoHash)] })
       }
       yield* seedPath({ info: meta.info, trackers: trackerTiers(meta) }, path, options).pipe(

@@ -32,7 +32,7 @@ export const fetchMagnetMetadata = (link: MagnetLink, options: MetadataOptions, 
 
 export const resolveSource = (
   arg: string,
-  options: { readonly peerId: Uint8Array; readonly port: number },
+  options: MetadataOptions,
   morePeers: MorePeers = () => Effect.succeed([])
 ) =>
   isMagnet(arg)

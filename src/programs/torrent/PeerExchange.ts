@@ -108,7 +108,9 @@ const connectedPeers = (state: TorrentState, peers: ReadonlyMap<string, PexState
     const listenPort = s.inbound ? peers.get(s.key)?.listenPort : s.conn.address.port
     if (listenPort === undefined) continue
     const seed = state.picker.peerHas(s.key)?.isComplete === true ? PexFlag.Seed : 0
-    const flags = seed | (s.inbound ? 0 : PexFlag.Reachable)
+    // it spoke MSE with us: it takes encrypted connections
+    const encrypted = s.conn.encryption === "mse-rc4" || s.conn.encryption === "mse-plaintext" ? PexFlag.PrefersEncryption : 0
+    const flags = seed | encrypted | (s.inbound ? 0 : PexFlag.Reachable)
     out.push([s.key, { address: { host: s.conn.address.host, port: listenPort }, flags }])
   }
   return new Map(out)

@@ -197,7 +197,9 @@ const openSession = (state: TorrentState, job: SessionJob) =>
         state.uploader.remove(s.key)
       })
     )
-    yield* state.emit(TorrentEvent.PeerConnected({ peer: s.key, client: clientName(conn.remote.peerId), inbound: job.inbound }))
+    yield* state.emit(
+      TorrentEvent.PeerConnected({ peer: s.key, client: clientName(conn.remote.peerId), inbound: job.inbound, encryption: conn.encryption })
+    )
     greet(state, s)
     return s
   })

@@ -17,7 +17,7 @@ import { type CompletedPiece, PiecePicker } from "../../domain/PiecePicker.js"
 import { seededRandom } from "../../domain/SeededRandom.js"
 import { makeReserved } from "../../domain/Wire.js"
 import { Hasher } from "../../services/Hasher.js"
-import { PeerWire } from "../../services/PeerWire.js"
+import { type AcceptOptions, PeerWire, skeyLookup } from "../../services/PeerWire.js"
 import type { TorrentStorage } from "../../services/Storage.js"
 import type { Tracker } from "../../services/Tracker.js"
 import { type Listening, type ListenError, Transport } from "../../services/Transport.js"
@@ -221,15 +221,16 @@ const engine = (
       exposed.current = state
 
       const reserved = makeReserved({ extensions: true, fast: resolved.fast })
+      const encryption = options.encryption === undefined ? {} : { encryption: options.encryption }
       const wire = yield* PeerWire
       const dial = (address: PeerAddress): SessionJob["open"] =>
         Effect.map(
-          wire.connect(address, { infoHash: info.infoHash, peerId: options.peerId, reserved, pieceCount: info.pieceCount }),
+          wire.connect(address, { infoHash: info.infoHash, peerId: options.peerId, reserved, pieceCount: info.pieceCount, ...encryption }),
           (conn) => ({ conn, reserved })
         )
       const manager = yield* makePeerManager(state, dial, options.peerRetry ?? defaultPeerRetry)
       yield* runPipeline(state, manager, makeVerifier(state, yield* Hasher, sink))
-      if (listening !== undefined) yield* acceptInbound(state, manager, listening, reserved)
+      if (listening !== undefined) yield* acceptInbound(state, manager, listening, reserved, encryption)
       const announcer = yield* startAnnouncer(state, source, {
         announceInterval: options.announceInterval,
         stoppedTimeout: options.stoppedTimeout ?? "3 seconds",
@@ -295,14 +296,21 @@ const runPipeline = (state: TorrentState, manager: PeerManager, verifier: Return
   )
 
 /** Inbound connections: handshaken for this torrent's info hash, then sessions like any other. */
-const acceptInbound = (state: TorrentState, manager: PeerManager, listening: Listening, reserved: Uint8Array) =>
+const acceptInbound = (
+  state: TorrentState,
+  manager: PeerManager,
+  listening: Listening,
+  reserved: Uint8Array,
+  encryption: Pick<AcceptOptions, "encryption">
+) =>
   Effect.gen(function* () {
     const wire = yield* PeerWire
     const local = { peerId: state.peerId, reserved, pieceCount: state.info.pieceCount }
     const lookup = (hash: Uint8Array) => (equalBytes(hash, state.info.infoHash) ? local : undefined)
+    const skey = skeyLookup([state.info.infoHash])
     yield* listening.connections.pipe(
       Stream.runForEach((duplex) => {
-        const open: SessionJob["open"] = Effect.map(wire.accept(duplex, { lookup }), (conn) => ({ conn, reserved }))
+        const open: SessionJob["open"] = Effect.map(wire.accept(duplex, { lookup, skey, ...encryption }), (conn) => ({ conn, reserved }))
         return Effect.flatMap(manager.addInbound(formatPeer(duplex.remote), open), (taken) =>
           taken ? Effect.void : Effect.sync(() => duplex.destroy())
         )

@@ -6,7 +6,7 @@
 import { Data, type Duration, type Schedule, type Stream } from "effect"
 import type { Info } from "../../domain/Metainfo.js"
 import type { PeerAddress } from "../../domain/Peer.js"
-import type { PeerError } from "../../services/PeerWire.js"
+import type { Encryption, EncryptionPolicy, PeerError } from "../../services/PeerWire.js"
 import type { StorageError } from "../../services/Storage.js"
 import type { ListenError } from "../../services/Transport.js"
 
@@ -24,7 +24,8 @@ export type TorrentEvent = Data.TaggedEnum<{
   Announced: { readonly url: string; readonly peers: number; readonly interval: number }
   /** A tracker announce failed (it is retried unless the torrent gives up). */
   AnnounceFailed: { readonly url: string; readonly reason: string }
-  PeerConnected: { readonly peer: string; readonly client: string; readonly inbound: boolean }
+  /** `encryption`: plaintext, or MSE with a plaintext or RC4 payload. */
+  PeerConnected: { readonly peer: string; readonly client: string; readonly inbound: boolean; readonly encryption: Encryption }
   PeerDropped: { readonly peer: string; readonly reason: string }
   PieceVerified: { readonly index: number }
   /** A piece failed its hash check and will be fetched again, from one peer alone. */
@@ -99,6 +100,8 @@ export interface TorrentOptions {
   readonly pex?: boolean
   /** Negotiate the Fast extension (BEP 6): sets its reserved bit (default true). */
   readonly fast?: boolean
+  /** MSE/PE for the connections both ways (default "allow": plaintext first, MSE when a peer wants it). */
+  readonly encryption?: EncryptionPolicy
   /** Keep running once every wanted piece is verified (seeding), until interrupted (default false). */
   readonly seed?: boolean
   /** Connections at once, both directions (default 50). */
