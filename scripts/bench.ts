@@ -14,6 +14,7 @@
  *   BENCH_SEEDING=1         0: downloads only           BENCH_BASE_PORT=29600 (P..P+160, P+200..P+360)
  *   BENCH_OUT=/tmp/bench-results/<UTC date>.txt          the summary file (outside the repository)
  *   BENCH_BASELINE=<path to another checkout's bin/bittorrent.cjs>   also measure that build ("baseline")
+ *   BENCH_BASELINE_ARGS="--host 127.0.0.1 --port {port}"   its options (older builds: "--port {port}")
  * A failed run is reported in its table and the rest goes on; the exit status is 1 if any failed.
  */
 import * as fs from "node:fs/promises"
@@ -27,6 +28,11 @@ const sizes = (env["BENCH_SIZES"] ?? "256 1024").split(/[\s,]+/).filter((s) => s
 const runs = Number(env["BENCH_RUNS"] ?? 3)
 /** Another build of our CLI (e.g. an earlier commit's `bin/bittorrent.cjs`), measured as `baseline` beside ours. */
 const baselineBin = env["BENCH_BASELINE"]
+/**
+ * Its options after the output and torrent. Builds since `--host` (2026-12-01) need it, or they
+ * listen on 0.0.0.0 and fail the loopback check; earlier ones take `--port {port}` alone.
+ */
+const baselineArgs = env["BENCH_BASELINE_ARGS"] ?? "--host 127.0.0.1 --port {port}"
 const clients = [...(env["BENCH_CLIENTS"] ?? "aria2c,webtorrent,libtorrent,ours").split(","), ...(baselineBin === undefined ? [] : ["baseline"])]
 const isOurs = (client: string) => client === "ours" || client === "baseline"
 const timeoutS = Number(env["BENCH_TIMEOUT"] ?? 600)
@@ -83,7 +89,7 @@ const record = (samples: Map<string, Array<Sample>>, name: string, sample: Sampl
 const ourCommand = (client: string) =>
   client === "ours"
     ? cliCommand("download -o {out} {torrent} --host 127.0.0.1 --port {port} --no-dht")
-    : `${JSON.stringify(process.execPath)} ${JSON.stringify(baselineBin)} download -o {out} {torrent} --port {port}`
+    : `${JSON.stringify(process.execPath)} ${JSON.stringify(baselineBin)} download -o {out} {torrent} ${baselineArgs}`
 
 const download = (swarm: SwarmEnv, client: string) =>
   fetchWith(swarm, isOurs(client) ? "custom" : (client as FetchClient), {
