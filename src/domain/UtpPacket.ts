@@ -12,7 +12,7 @@ export const version = 1
 export const headerLength = 20
 const selectiveAckExtension = 1
 
-export interface UtpPacket {
+export interface UtpHeader {
   readonly type: PacketType
   readonly connectionId: number
   /** The sender's clock when it sent the packet, in microseconds modulo 2^32. */
@@ -23,6 +23,9 @@ export interface UtpPacket {
   readonly windowSize: number
   readonly seqNr: number
   readonly ackNr: number
+}
+
+export interface UtpPacket extends UtpHeader {
   /**
    * Selective ack bitmask, a multiple of 4 bytes: bit i (LSB first in each byte) says that
    * packet ackNr + 2 + i arrived.
@@ -50,15 +53,7 @@ export const encodePacket = (p: UtpPacket): Uint8Array => {
   const sack = p.selectiveAck
   const extensionLength = sack === undefined ? 0 : 2 + sack.length
   const out = new Uint8Array(headerLength + extensionLength + p.payload.length)
-  const view = new DataView(out.buffer)
-  out[0] = (p.type << 4) | version
-  out[1] = sack === undefined ? 0 : selectiveAckExtension
-  view.setUint16(2, p.connectionId)
-  view.setUint32(4, p.timestampMicros >>> 0)
-  view.setUint32(8, p.timestampDifferenceMicros >>> 0)
-  view.setUint32(12, p.windowSize >>> 0)
-  view.setUint16(16, p.seqNr)
-  view.setUint16(18, p.ackNr)
+  writeHeader(out, p, sack === undefined ? 0 : selectiveAckExtension)
   if (sack !== undefined) {
     out[20] = 0
     out[21] = sack.length
@@ -66,6 +61,37 @@ export const encodePacket = (p: UtpPacket): Uint8Array => {
   }
   out.set(p.payload, headerLength + extensionLength)
   return out
+}
+
+const writeU16 = (out: Uint8Array, at: number, n: number) => {
+  out[at] = n >>> 8
+  out[at + 1] = n
+}
+const writeU32 = (out: Uint8Array, at: number, n: number) => {
+  out[at] = n >>> 24
+  out[at + 1] = n >>> 16
+  out[at + 2] = n >>> 8
+  out[at + 3] = n
+}
+
+/** Writes the 20 header bytes at the start of `out` (a data packet is built in place around its payload). */
+export const writeHeader = (out: Uint8Array, h: UtpHeader, firstExtension = 0) => {
+  out[0] = (h.type << 4) | version
+  out[1] = firstExtension
+  writeU16(out, 2, h.connectionId)
+  writeU32(out, 4, h.timestampMicros)
+  writeU32(out, 8, h.timestampDifferenceMicros)
+  writeU32(out, 12, h.windowSize)
+  writeU16(out, 16, h.seqNr)
+  writeU16(out, 18, h.ackNr)
+}
+
+/** Rewrites the fields a retransmission refreshes: timestamps, window and ack. */
+export const refreshHeader = (out: Uint8Array, timestampMicros: number, timestampDifferenceMicros: number, windowSize: number, ackNr: number) => {
+  writeU32(out, 4, timestampMicros)
+  writeU32(out, 8, timestampDifferenceMicros)
+  writeU32(out, 12, windowSize)
+  writeU16(out, 18, ackNr)
 }
 
 const fail = (reason: UtpPacketErrorReason, detail: string) => Either.left(new UtpPacketError({ reason, detail }))
