@@ -1,7 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Effect, Fiber, Stream } from "effect"
-import { equalBytes } from "../../src/domain/Bytes.js"
+import { Chunk, Clock, Context, Effect, Fiber, Layer, Option, Stream } from "effect"
+import { equalBytes, toHex } from "../../src/domain/Bytes.js"
+import { Message } from "../../src/domain/Wire.js"
 import { makeMemoryUdpNetwork, type UdpLinkOptions } from "../../src/services/MemoryUdpNetwork.js"
+import { PeerWire } from "../../src/services/PeerWire.js"
+import { Transport } from "../../src/services/Transport.js"
+import { Udp } from "../../src/services/Udp.js"
 import { Utp, utpStats } from "../../src/services/Utp.js"
 import { patternBytes, readBytes, runVirtually, writeAll } from "../support/duplexTransfer.js"
 
@@ -99,4 +103,72 @@ describe("Utp LEDBAT on a bottleneck (TestClock)", () => {
       expect(Math.min(...settled)).toBeGreaterThan(50)
       expect(network.counts().dropped).toBe(0)
     }))
+})
+
+describe("PeerWire over uTP (TestClock)", () => {
+  const infoHash = Uint8Array.from({ length: 20 }, (_, i) => i + 1)
+  const alicePeerId = new TextEncoder().encode("-EB0010-aliceaaaaaaa")
+  const bobPeerId = new TextEncoder().encode("-EB0010-bobbbbbbbbbb")
+
+  it.scoped("handshakes both ways and carries messages, the wire unaware of the transport", () =>
+    Effect.gen(function* () {
+      const { aliceUtp, bobUtp, listening } = yield* pair({ latency: "15 millis", jitter: "5 millis", loss: 0.05 }, 11)
+      const wire = (transport: Transport["Type"]) => Effect.provide(PeerWire, PeerWire.Live.pipe(Layer.provide(Layer.succeed(Transport, transport))))
+      const aliceWire = yield* wire(aliceUtp)
+      const bobWire = yield* wire(bobUtp)
+      const lookup = () => ({ peerId: bobPeerId, reserved: new Uint8Array(8), pieceCount: 16 })
+      const accepted = yield* Effect.fork(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const duplex = yield* Stream.runHead(listening.connections).pipe(Effect.flatMap(Effect.orDie))
+            const conn = yield* bobWire.accept(duplex, { lookup })
+            yield* conn.send([Message.haveAll, Message.unchoke])
+            return { peerId: conn.remote.peerId, first: yield* Stream.runHead(conn.messages) }
+          })
+        )
+      )
+      const dialled = yield* Effect.fork(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const conn = yield* aliceWire.connect({ host: bob, port: 6881 }, { infoHash, peerId: alicePeerId, pieceCount: 16 })
+            yield* conn.send([Message.interested])
+            const got = yield* Stream.runCollect(Stream.take(conn.messages, 2))
+            return { peerId: conn.remote.peerId, got: Chunk.toArray(got) }
+          })
+        )
+      )
+      const bobSide = yield* runVirtually(accepted, 30_000)
+      const aliceSide = yield* runVirtually(dialled, 30_000)
+      expect(toHex(bobSide.peerId)).toBe(toHex(alicePeerId))
+      expect(bobSide.first).toEqual(Option.some(Message.interested))
+      expect(toHex(aliceSide.peerId)).toBe(toHex(bobPeerId))
+      expect(aliceSide.got).toEqual([Message.haveAll, Message.unchoke])
+    }))
+})
+
+describe("Utp.layer over Udp.Live (loopback)", () => {
+  it.live("two transports on 127.0.0.1 exchange 8 MiB exactly, both ways at once", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const sender = yield* Layer.build(Utp.layer({ host: "127.0.0.1", port: 0 }).pipe(Layer.provide(Udp.Live)))
+        const receiver = yield* Layer.build(Utp.layer({ host: "127.0.0.1", port: 0 }).pipe(Layer.provide(Udp.Live)))
+        const a = Context.get(sender, Transport)
+        const b = Context.get(receiver, Transport)
+        const listening = yield* b.listen({ host: "127.0.0.1", port: 0 })
+        const forth = patternBytes(8 * 1024 * 1024, 5)
+        const back = patternBytes(1024 * 1024, 6)
+        const server = yield* Effect.fork(
+          Effect.gen(function* () {
+            const duplex = yield* Stream.runHead(listening.connections).pipe(Effect.flatMap(Effect.orDie))
+            const [got] = yield* Effect.all([readBytes(duplex, forth.length), writeAll(duplex, back)], { concurrency: 2 })
+            return got
+          })
+        )
+        const duplex = yield* a.dial({ host: "127.0.0.1", port: listening.port })
+        const [, gotBack] = yield* Effect.all([writeAll(duplex, forth), readBytes(duplex, back.length)], { concurrency: 2 })
+        const gotForth = yield* Fiber.join(server)
+        expect(equalBytes(gotForth, forth)).toBe(true)
+        expect(equalBytes(gotBack, back)).toBe(true)
+      })
+    ).pipe(Effect.timeout("60 seconds")))
 })
