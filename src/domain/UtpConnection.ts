@@ -63,6 +63,11 @@ export interface UtpHost {
   readonly writable: () => void
   /** The connection is over for its user: ended by either side, reset or timed out. */
   readonly closed: () => void
+  /**
+   * An ack is owed: call `flushAck` soon, once the datagrams that arrived together are all in
+   * (one ack for a burst, not one per packet).
+   */
+  readonly ackLater: () => void
   /** Nothing more to send or acknowledge: the socket may forget the connection. */
   readonly finished: () => void
 }
@@ -115,6 +120,8 @@ export class UtpConnection {
   private lastAdvertised = 0
   private closedAtMillis = 0
   private lastSendMillis = 0
+  /** An ack is owed and not yet sent (every packet we send carries the ack). */
+  private ackDue = false
 
   private constructor(
     private readonly host: UtpHost,
@@ -229,7 +236,10 @@ export class UtpConnection {
     this.takeAcks(p)
     const mustAck = p.type === PacketType.Data || p.type === PacketType.Fin ? this.takeData(p) : false
     const sent = this.flush()
-    if (mustAck && !sent) this.sendState()
+    if (mustAck && !sent && !this.ackDue) {
+      this.ackDue = true
+      this.host.ackLater()
+    }
     if (this.localClosed && this.outstanding.length === 0) this.finish(undefined)
   }
 
@@ -408,6 +418,7 @@ export class UtpConnection {
 
   private retransmit(o: Outgoing) {
     const now = this.host.nowMicros()
+    this.ackDue = false
     refreshHeader(o.datagram, now, this.replyMicros, this.advertise(), this.ackNr)
     o.sentAtMicros = now
     o.transmissions++
@@ -429,6 +440,7 @@ export class UtpConnection {
   }
 
   private header(type: PacketType, connectionId: number, seqNr: number, nowMicros: number) {
+    this.ackDue = false
     return {
       type,
       connectionId,
@@ -438,6 +450,11 @@ export class UtpConnection {
       seqNr,
       ackNr: this.ackNr
     }
+  }
+
+  /** Sends the ack `ackLater` asked for, unless a packet carried it meanwhile. */
+  flushAck() {
+    if (this.ackDue && this.state !== "Closed") this.sendState()
   }
 
   /** An ack (STATE), with a selective ack when packets wait out of order. */

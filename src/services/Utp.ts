@@ -142,6 +142,14 @@ const make = (socket: DatagramSocket, options: UtpOptions = {}): Effect.Effect<T
 
     const nowMicros = () => Number(clock.unsafeCurrentTimeNanos() / 1000n)
 
+    // Acks owed wait until the datagrams that arrived together are in: node hands them over one
+    // callback each, within one turn of the event loop.
+    const owingAcks = new Set<UtpConnection>()
+    const flushAcks = () => {
+      for (const connection of owingAcks) connection.flushAck()
+      owingAcks.clear()
+    }
+
     const open = (remote: PeerAddress, recvId: number, start: (host: UtpHost) => UtpConnection): Entry => {
       const key = keyOf(remote, recvId)
       const duplex = new UtpDuplex(remote, highWaterMark)
@@ -150,6 +158,10 @@ const make = (socket: DatagramSocket, options: UtpOptions = {}): Effect.Effect<T
         nowMicros,
         transmit: (datagram) => socket.send(datagram, remote),
         connected: () => entry.onConnected?.(),
+        ackLater: () => {
+          if (owingAcks.size === 0) setImmediate(flushAcks)
+          owingAcks.add(duplex.connection)
+        },
         readable: () => duplex.emit("readable"),
         writable: () => duplex.writable(),
         closed: () => duplex.closedNow(),
