@@ -11,7 +11,7 @@ import { createRequire } from "node:module"
 import { Context, Effect, Fiber, Layer, Stream } from "effect"
 import { type Duplex, Transport } from "../src/services/Transport.js"
 import { Udp } from "../src/services/Udp.js"
-import { Utp } from "../src/services/Utp.js"
+import { Utp, utpStats } from "../src/services/Utp.js"
 
 const sizeMib = Number(process.env["SIZE"] ?? 256)
 const runs = Number(process.env["RUNS"] ?? 3)
@@ -71,6 +71,8 @@ const transfer = (a: Transport["Type"], b: Transport["Type"]) =>
       const duplex = yield* a.dial({ host: "127.0.0.1", port: listening.port })
       yield* sendAll(duplex)
       yield* Fiber.join(receiver)
+      const stats = utpStats(duplex)
+      if (stats !== undefined && process.env["VERBOSE"] !== undefined) console.log(stats)
     })
   )
 

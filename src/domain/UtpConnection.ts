@@ -101,6 +101,9 @@ export class UtpConnection {
   private ackNr = 0
   private readonly outstanding: Array<Outgoing> = []
   flightBytes = 0
+  /** Packets sent again, and retransmission timeouts: for stats. */
+  retransmissions = 0
+  timeouts = 0
   /** Outstanding packets neither in flight nor acked: lost, waiting to be sent again. */
   private toResend = 0
   private readonly unsent = new ByteQueue()
@@ -422,6 +425,7 @@ export class UtpConnection {
     refreshHeader(o.datagram, now, this.replyMicros, this.advertise(), this.ackNr)
     o.sentAtMicros = now
     o.transmissions++
+    this.retransmissions++
     o.inFlight = true
     this.toResend--
     this.flightBytes += o.length
@@ -513,6 +517,7 @@ export class UtpConnection {
       const detail = `no ack after ${maxConsecutiveTimeouts} retransmissions`
       return this.finish(this.localClosed ? undefined : new UtpConnectionError({ reason: "Timeout", detail }))
     }
+    this.timeouts++
     this.ledbat = Ledbat.onTimeout(this.ledbat)
     for (const o of this.outstanding) this.markLost(o)
     this.duplicateAcks = 0

@@ -107,6 +107,8 @@ export interface UtpStats {
   readonly queuingDelayMicros: number
   readonly roundTripMillis: number | undefined
   readonly flightBytes: number
+  readonly retransmissions: number
+  readonly timeouts: number
 }
 
 /** The stats of a uTP connection; undefined for a Duplex of another transport (so it also tells uTP apart). */
@@ -117,7 +119,9 @@ export const utpStats = (duplex: Duplex): UtpStats | undefined => {
     congestionWindow: c.congestionWindow,
     queuingDelayMicros: c.queuingDelayMicros,
     roundTripMillis: c.roundTripMillis,
-    flightBytes: c.flightBytes
+    flightBytes: c.flightBytes,
+    retransmissions: c.retransmissions,
+    timeouts: c.timeouts
   }
 }
 
