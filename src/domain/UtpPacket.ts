@@ -27,7 +27,7 @@ export interface UtpHeader {
 
 export interface UtpPacket extends UtpHeader {
   /**
-   * Selective ack bitmask, a multiple of 4 bytes: bit i (LSB first in each byte) says that
+   * Selective ack bitmask (we send multiples of 4 bytes, as BEP 29 says): bit i (LSB first in each byte) says that
    * packet ackNr + 2 + i arrived.
    */
   readonly selectiveAck?: Uint8Array
@@ -112,7 +112,8 @@ export const decodePacket = (bytes: Uint8Array): Either.Either<UtpPacket, UtpPac
     const length = bytes[at + 1]!
     if (at + 2 + length > bytes.length) return fail("Extension", `extension ${extension} of ${length} bytes past the end`)
     if (extension === selectiveAckExtension) {
-      if (length === 0 || length % 4 !== 0) return fail("Extension", `selective ack of ${length} bytes, not a multiple of 4`)
+      // BEP 29 says a multiple of 4, but libtorrent sends 1 to 3 bytes too: any non-empty mask is read.
+      if (length === 0) return fail("Extension", "empty selective ack")
       selectiveAck = bytes.subarray(at + 2, at + 2 + length)
     }
     extension = next

@@ -25,10 +25,10 @@ const packetArb: fc.Arbitrary<UtpPacket> = fc
     seqNr: u16,
     ackNr: u16,
     payload: fc.uint8Array({ maxLength: 1500 }),
-    sackWords: fc.option(fc.integer({ min: 1, max: 8 }), { nil: undefined }),
+    sackBytes: fc.option(fc.integer({ min: 1, max: 32 }), { nil: undefined }),
     sackSeed: fc.uint8Array({ minLength: 32, maxLength: 32 })
   })
-  .map(({ sackSeed, sackWords, ...p }) => (sackWords === undefined ? p : { ...p, selectiveAck: sackSeed.slice(0, sackWords * 4) }))
+  .map(({ sackBytes, sackSeed, ...p }) => (sackBytes === undefined ? p : { ...p, selectiveAck: sackSeed.slice(0, sackBytes) }))
 
 const plain = (p: UtpPacket) => ({ ...p, payload: [...p.payload], selectiveAck: p.selectiveAck && [...p.selectiveAck] })
 
@@ -69,7 +69,7 @@ describe("UtpPacket", () => {
     expect(Either.isRight(decoded) && [...decoded.right.payload]).toEqual([7, 8])
   })
 
-  it("rejects short datagrams, other versions, unknown types and truncated or misaligned extensions", () => {
+  it("rejects short datagrams, other versions, unknown types and truncated or empty extensions", () => {
     const good = encodePacket({
       type: 0, connectionId: 1, timestampMicros: 0, timestampDifferenceMicros: 0, windowSize: 0, seqNr: 1, ackNr: 2,
       selectiveAck: new Uint8Array(4), payload: new Uint8Array(0)
@@ -80,7 +80,9 @@ describe("UtpPacket", () => {
     expect(reason(Uint8Array.from([0x02, ...good.subarray(1)]))).toBe("Version")
     expect(reason(Uint8Array.from([0x51, ...good.subarray(1)]))).toBe("Type")
     expect(reason(good.subarray(0, 25))).toBe("Extension")
-    expect(reason(Uint8Array.from([...good.subarray(0, 21), 3, 0, 0, 0]))).toBe("Extension")
+    expect(reason(Uint8Array.from([...good.subarray(0, 21), 0]))).toBe("Extension")
+    // libtorrent's short masks (1 to 3 bytes) are read, not rejected
+    expect(reason(Uint8Array.from([...good.subarray(0, 21), 1, 0xff]))).toBe("ok")
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 60 }), (bytes) => {
         const decoded = decodePacket(bytes)

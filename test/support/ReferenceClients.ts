@@ -122,12 +122,18 @@ export const libtorrent = (
   dir: string,
   bind: string,
   port: number,
-  options: { readonly peers?: ReadonlyArray<string>; readonly timeoutS?: number } = {}
+  options: {
+    readonly peers?: ReadonlyArray<string>
+    readonly timeoutS?: number
+    /** settings_pack overrides (lt.py --set KEY=VALUE), e.g. uTP only. */
+    readonly settings?: Readonly<Record<string, string | number | boolean>>
+  } = {}
 ): Command => ({
   file: debianPython,
   args: [
     libtorrentScript, mode, source, dir, "--listen", `${bind}:${port}`,
     ...(options.peers ?? []).flatMap((p) => ["--peer", p]),
+    ...Object.entries(options.settings ?? {}).flatMap(([key, value]) => ["--set", `${key}=${value}`]),
     ...(options.timeoutS === undefined ? [] : ["--timeout", String(options.timeoutS)])
   ]
 })
