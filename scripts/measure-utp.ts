@@ -12,12 +12,14 @@ import { Context, Effect, Fiber, Layer, Stream } from "effect"
 import { type Duplex, Transport } from "../src/services/Transport.js"
 import { Udp } from "../src/services/Udp.js"
 import { Utp, utpStats } from "../src/services/Utp.js"
+import { writeAll } from "../test/support/duplexTransfer.js"
 
 const sizeMib = Number(process.env["SIZE"] ?? 256)
 const runs = Number(process.env["RUNS"] ?? 3)
 const nativePath = process.env["UTP_NATIVE"] ?? "/opt/effect-bittorrent-reference/node_modules/utp-native"
 const total = sizeMib * 1024 * 1024
 const chunk = new Uint8Array(64 * 1024).fill(7)
+const payload = new Uint8Array(total).fill(7)
 
 interface Sample {
   readonly seconds: number
@@ -31,21 +33,6 @@ const measure = async (run: () => Promise<void>): Promise<Sample> => {
   const used = process.cpuUsage(cpu)
   return { seconds: (performance.now() - start) / 1000, cpuSeconds: (used.user + used.system) / 1e6 }
 }
-
-const sendAll = (duplex: Duplex) =>
-  Effect.async<void>((resume) => {
-    let sent = 0
-    const pump = () => {
-      while (sent < total) {
-        sent += chunk.length
-        if (!duplex.write(chunk)) return
-      }
-      duplex.off("drain", pump)
-      resume(Effect.void)
-    }
-    duplex.on("drain", pump)
-    pump()
-  })
 
 const receiveAll = (duplex: Duplex) =>
   Effect.async<void>((resume) => {
@@ -69,7 +56,7 @@ const transfer = (a: Transport["Type"], b: Transport["Type"]) =>
         Effect.flatMap(Stream.runHead(listening.connections), (d) => receiveAll(Effect.runSync(d)))
       )
       const duplex = yield* a.dial({ host: "127.0.0.1", port: listening.port })
-      yield* sendAll(duplex)
+      yield* writeAll(duplex, payload)
       yield* Fiber.join(receiver)
       const stats = utpStats(duplex)
       if (stats !== undefined && process.env["VERBOSE"] !== undefined) console.log(stats)

@@ -297,12 +297,14 @@ export class UtpConnection {
       const o = this.outstanding[offset + bit]
       if (o !== undefined) bytes += this.settle(o, now)
     }
-    // A packet with three later ones acked is lost (the duplicate-ack rule, per packet).
+    // A packet with three later ones acked is lost (the duplicate-ack rule, per packet), once it
+    // is also overdue by half a round trip: a packet merely overtaken arrives within that.
+    const overdueMicros = now - 1500 * (this.ledbat.rttMillis ?? 0)
     let ackedAfter = 0
     for (let i = this.outstanding.length - 1; i >= 0; i--) {
       const o = this.outstanding[i]!
       if (o.acked) ackedAfter++
-      else if (ackedAfter >= duplicateAcksBeforeResend && o.inFlight && !o.fastResent) this.fastResend(o)
+      else if (ackedAfter >= duplicateAcksBeforeResend && o.inFlight && !o.fastResent && o.sentAtMicros < overdueMicros) this.fastResend(o)
     }
     return bytes
   }

@@ -135,149 +135,166 @@ const keyOf = (from: PeerAddress, connectionId: number) => `${from.host}:${from.
 
 const randomU16 = () => Math.floor(Math.random() * 0x10000)
 
+/**
+ * The connections on one socket, by remote address and the connection id their packets carry;
+ * it routes datagrams to them, answers SYNs while listening, and sends RESET for strangers.
+ */
+class UtpEndpoint {
+  readonly connections = new Map<string, Entry>()
+  accepting: Queue.Queue<Duplex> | undefined = undefined
+  /**
+   * Connections owing an ack: it waits until the datagrams that arrived together are in (node
+   * hands them over one callback each, within one turn of the event loop), one ack per burst.
+   */
+  private readonly owingAcks = new Set<UtpConnection>()
+  private readonly flushAcks = () => {
+    for (const connection of this.owingAcks) connection.flushAck()
+    this.owingAcks.clear()
+  }
+
+  constructor(
+    readonly socket: DatagramSocket,
+    readonly nowMicros: () => number,
+    readonly receiveWindow: number,
+    private readonly highWaterMark: number
+  ) {}
+
+  /** Registers a connection under its receive id; `start` makes it, sending its first packet. */
+  open(remote: PeerAddress, recvId: number, start: (host: UtpHost) => UtpConnection): Entry {
+    const key = keyOf(remote, recvId)
+    const duplex = new UtpDuplex(remote, this.highWaterMark)
+    const entry: Entry = { duplex, onConnected: undefined }
+    const host: UtpHost = {
+      nowMicros: this.nowMicros,
+      transmit: (datagram) => this.socket.send(datagram, remote),
+      connected: () => entry.onConnected?.(),
+      ackLater: () => {
+        if (this.owingAcks.size === 0) setImmediate(this.flushAcks)
+        this.owingAcks.add(duplex.connection)
+      },
+      readable: () => duplex.emit("readable"),
+      writable: () => duplex.writable(),
+      closed: () => duplex.closedNow(),
+      finished: () => {
+        if (this.connections.get(key) === entry) this.connections.delete(key)
+        entry.onConnected?.()
+      }
+    }
+    this.connections.set(key, entry)
+    duplex.connection = start(host)
+    return entry
+  }
+
+  onDatagram(bytes: Uint8Array, from: PeerAddress) {
+    const p = parseDatagram(bytes)
+    if (p === undefined) return
+    const entry = this.connections.get(keyOf(from, p.connectionId))
+    if (entry !== undefined) return entry.duplex.connection.receive(p)
+    if (p.type === PacketType.Syn) return this.incomingSyn(from, p)
+    if (p.type !== PacketType.Reset) this.sendReset(from, p)
+  }
+
+  private incomingSyn(from: PeerAddress, syn: UtpPacket) {
+    const recvId = (syn.connectionId + 1) & 0xffff
+    const known = this.connections.get(keyOf(from, recvId))
+    if (known !== undefined) return known.duplex.connection.receive(syn)
+    if (this.accepting === undefined) return this.sendReset(from, syn)
+    const entry = this.open(from, recvId, (host) => UtpConnection.accept(host, syn, randomU16(), { receiveWindow: this.receiveWindow }))
+    if (!Queue.unsafeOffer(this.accepting, entry.duplex)) entry.duplex.connection.reset()
+  }
+
+  private sendReset(to: PeerAddress, p: UtpPacket) {
+    const reset = encodePacket({
+      type: PacketType.Reset,
+      connectionId: p.connectionId,
+      timestampMicros: this.nowMicros(),
+      timestampDifferenceMicros: 0,
+      windowSize: 0,
+      seqNr: randomU16(),
+      ackNr: p.seqNr,
+      payload: new Uint8Array(0)
+    })
+    this.socket.send(reset, to)
+  }
+
+  tick() {
+    for (const entry of [...this.connections.values()]) entry.duplex.connection.tick()
+  }
+
+  resetAll() {
+    for (const entry of [...this.connections.values()]) entry.duplex.connection.reset()
+  }
+}
+
+/** Waits for the peer's answer to the SYN: ConnectionRefused on a RESET, ConnectTimeout without one. */
+const answered = (entry: Entry, peer: string): Effect.Effect<void, PeerError> =>
+  Effect.async<void, PeerError>((resume) => {
+    const connection = entry.duplex.connection
+    entry.onConnected = () => {
+      entry.onConnected = undefined
+      if (connection.state === "Connected") return resume(Effect.void)
+      const reset = connection.error?.reason === "Reset"
+      resume(Effect.fail(new PeerError({ peer, reason: reset ? "ConnectionRefused" : "ConnectTimeout" })))
+    }
+    return Effect.sync(() => {
+      entry.onConnected = undefined
+    })
+  })
+
+const dialFrom = (endpoint: UtpEndpoint) => (address: PeerAddress, options: DialOptions = {}): Effect.Effect<Duplex, PeerError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const peer = formatPeer(address)
+    let recvId = randomU16()
+    while (endpoint.connections.has(keyOf(address, recvId))) recvId = randomU16()
+    const { receiveWindow } = endpoint
+    const entry = yield* Effect.acquireRelease(
+      Effect.sync(() => endpoint.open(address, recvId, (host) => UtpConnection.connect(host, recvId, randomU16(), { receiveWindow }))),
+      (entry) => Effect.sync(() => entry.duplex.destroy())
+    )
+    yield* answered(entry, peer).pipe(
+      Effect.timeoutFail({
+        duration: options.timeout ?? defaultDialTimeout,
+        onTimeout: () => new PeerError({ peer, reason: "ConnectTimeout" })
+      }),
+      Effect.onError(() => Effect.sync(() => entry.duplex.destroy()))
+    )
+    return entry.duplex as Duplex
+  })
+
+/** Accepts on the endpoint's socket: the port asked for must be 0 or the socket's. */
+const listenOn = (endpoint: UtpEndpoint) => (options: ListenOptions): Effect.Effect<Listening, ListenError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const { socket } = endpoint
+    const fail = (code: string) => new ListenError({ host: options.host, port: options.port, cause: systemError(code) })
+    if (options.port !== 0 && options.port !== socket.port) return yield* fail("EADDRNOTAVAIL")
+    if (endpoint.accepting !== undefined) return yield* fail("EADDRINUSE")
+    const queue = yield* acceptQueue
+    yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        endpoint.accepting = queue
+      }),
+      () => Effect.sync(() => {
+        endpoint.accepting = undefined
+      })
+    )
+    return { host: socket.host, port: socket.port, connections: Stream.fromQueue(queue) }
+  })
+
 /** The uTP Transport over `socket`: dials from it and accepts on it (one `listen` at a time). */
 const make = (socket: DatagramSocket, options: UtpOptions = {}): Effect.Effect<Transport["Type"], never, Scope.Scope> =>
   Effect.gen(function* () {
     const clock = yield* Effect.clock
-    const receiveWindow = options.receiveWindow ?? 1024 * 1024
-    const highWaterMark = options.highWaterMark ?? 1024 * 1024
-    const connections = new Map<string, Entry>()
-    let accepting: Queue.Queue<Duplex> | undefined
-
-    const nowMicros = () => Number(clock.unsafeCurrentTimeNanos() / 1000n)
-
-    // Acks owed wait until the datagrams that arrived together are in: node hands them over one
-    // callback each, within one turn of the event loop.
-    const owingAcks = new Set<UtpConnection>()
-    const flushAcks = () => {
-      for (const connection of owingAcks) connection.flushAck()
-      owingAcks.clear()
-    }
-
-    const open = (remote: PeerAddress, recvId: number, start: (host: UtpHost) => UtpConnection): Entry => {
-      const key = keyOf(remote, recvId)
-      const duplex = new UtpDuplex(remote, highWaterMark)
-      const entry: Entry = { duplex, onConnected: undefined }
-      const host: UtpHost = {
-        nowMicros,
-        transmit: (datagram) => socket.send(datagram, remote),
-        connected: () => entry.onConnected?.(),
-        ackLater: () => {
-          if (owingAcks.size === 0) setImmediate(flushAcks)
-          owingAcks.add(duplex.connection)
-        },
-        readable: () => duplex.emit("readable"),
-        writable: () => duplex.writable(),
-        closed: () => duplex.closedNow(),
-        finished: () => {
-          if (connections.get(key) === entry) connections.delete(key)
-          entry.onConnected?.()
-        }
-      }
-      connections.set(key, entry)
-      duplex.connection = start(host)
-      return entry
-    }
-
-    const sendReset = (to: PeerAddress, p: UtpPacket) =>
-      socket.send(
-        encodePacket({
-          type: PacketType.Reset,
-          connectionId: p.connectionId,
-          timestampMicros: nowMicros(),
-          timestampDifferenceMicros: 0,
-          windowSize: 0,
-          seqNr: randomU16(),
-          ackNr: p.seqNr,
-          payload: new Uint8Array(0)
-        }),
-        to
-      )
-
-    const incomingSyn = (from: PeerAddress, syn: UtpPacket) => {
-      const known = connections.get(keyOf(from, (syn.connectionId + 1) & 0xffff))
-      if (known !== undefined) return known.duplex.connection.receive(syn)
-      if (accepting === undefined) return sendReset(from, syn)
-      const entry = open(from, (syn.connectionId + 1) & 0xffff, (host) => UtpConnection.accept(host, syn, randomU16(), { receiveWindow }))
-      if (!Queue.unsafeOffer(accepting, entry.duplex)) entry.duplex.connection.reset()
-    }
-
-    const onDatagram = (bytes: Uint8Array, from: PeerAddress) => {
-      const p = parseDatagram(bytes)
-      if (p === undefined) return
-      const entry = connections.get(keyOf(from, p.connectionId))
-      if (entry !== undefined) return entry.duplex.connection.receive(p)
-      if (p.type === PacketType.Syn) return incomingSyn(from, p)
-      if (p.type !== PacketType.Reset) sendReset(from, p)
-    }
-
-    yield* socket.subscribe(isUtpDatagram, (d) => onDatagram(d.bytes, d.from))
-    yield* Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        for (const entry of [...connections.values()]) entry.duplex.connection.reset()
-      })
+    const endpoint = new UtpEndpoint(
+      socket,
+      () => Number(clock.unsafeCurrentTimeNanos() / 1000n),
+      options.receiveWindow ?? 1024 * 1024,
+      options.highWaterMark ?? 1024 * 1024
     )
+    yield* socket.subscribe(isUtpDatagram, (d) => endpoint.onDatagram(d.bytes, d.from))
+    yield* Effect.addFinalizer(() => Effect.sync(() => endpoint.resetAll()))
     const tick = Duration.decode(options.tick ?? Duration.millis(50))
-    yield* Effect.forkScoped(
-      Effect.forever(
-        Effect.zipRight(
-          Clock.sleep(tick),
-          Effect.sync(() => {
-            for (const entry of [...connections.values()]) entry.duplex.connection.tick()
-          })
-        )
-      )
-    )
-
-    const dial = (address: PeerAddress, dialOptions: DialOptions = {}): Effect.Effect<Duplex, PeerError, Scope.Scope> => {
-      const peer = formatPeer(address)
-      return Effect.gen(function* () {
-        let recvId = randomU16()
-        while (connections.has(keyOf(address, recvId))) recvId = randomU16()
-        const entry = yield* Effect.acquireRelease(
-          Effect.sync(() => open(address, recvId, (host) => UtpConnection.connect(host, recvId, randomU16(), { receiveWindow }))),
-          (entry) => Effect.sync(() => entry.duplex.destroy())
-        )
-        const connection = entry.duplex.connection
-        yield* Effect.async<void, PeerError>((resume) => {
-          entry.onConnected = () => {
-            entry.onConnected = undefined
-            if (connection.state === "Connected") return resume(Effect.void)
-            const reset = connection.error?.reason === "Reset"
-            resume(Effect.fail(new PeerError({ peer, reason: reset ? "ConnectionRefused" : "ConnectTimeout" })))
-          }
-          return Effect.sync(() => {
-            entry.onConnected = undefined
-          })
-        }).pipe(
-          Effect.timeoutFail({
-            duration: dialOptions.timeout ?? defaultDialTimeout,
-            onTimeout: () => new PeerError({ peer, reason: "ConnectTimeout" })
-          }),
-          Effect.onError(() => Effect.sync(() => entry.duplex.destroy()))
-        )
-        return entry.duplex as Duplex
-      })
-    }
-
-    const listen = (listenOptions: ListenOptions): Effect.Effect<Listening, ListenError, Scope.Scope> =>
-      Effect.gen(function* () {
-        const fail = (code: string) => new ListenError({ host: listenOptions.host, port: listenOptions.port, cause: systemError(code) })
-        if (listenOptions.port !== 0 && listenOptions.port !== socket.port) return yield* fail("EADDRNOTAVAIL")
-        if (accepting !== undefined) return yield* fail("EADDRINUSE")
-        const queue = yield* acceptQueue
-        yield* Effect.acquireRelease(
-          Effect.sync(() => {
-            accepting = queue
-          }),
-          () => Effect.sync(() => {
-            accepting = undefined
-          })
-        )
-        return { host: socket.host, port: socket.port, connections: Stream.fromQueue(queue) }
-      })
-
-    return { dial, listen }
+    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Clock.sleep(tick), Effect.sync(() => endpoint.tick()))))
+    return { dial: dialFrom(endpoint), listen: listenOn(endpoint) }
   })
 
 /**
