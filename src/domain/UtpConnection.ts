@@ -205,9 +205,9 @@ export class UtpConnection {
     this.closedAtMillis = this.nowMillis()
     this.unsent.clear()
     this.received.clear()
+    this.host.closed()
     if (this.state === "SynSent") return this.finish(undefined)
     this.sendPacket(PacketType.Fin, new Uint8Array(0), this.sendId)
-    this.host.closed()
   }
 
   /** Forgets the connection at once and tells the peer with a RESET. */
@@ -325,7 +325,10 @@ export class UtpConnection {
     const distance = seqDistance(p.seqNr, this.ackNr)
     if (distance <= 0) return true // a duplicate: our ack was lost
     if (distance > maxReorder || this.reorder.has(p.seqNr)) return true
-    if (!this.localClosed && this.received.length + this.reorderBytes + p.payload.length > this.options.receiveWindow) return true
+    // The next packet in order is taken whenever the unread bytes leave room, whatever waits
+    // reordered: it is what frees the reorder buffer (else a full one would wait forever).
+    const waiting = this.received.length + (distance > 1 ? this.reorderBytes : 0)
+    if (!this.localClosed && waiting + p.payload.length > this.options.receiveWindow) return true
     if (p.type === PacketType.Fin) this.remoteFinSeq = p.seqNr
     if (distance > 1) {
       this.reorder.set(p.seqNr, p)
