@@ -27,6 +27,7 @@ export class ByteQueue {
 
   /** Exactly `n` bytes (n <= length) off the front. */
   take(n: number): Uint8Array {
+    if (n === 0) return new Uint8Array(0)
     const first = this.chunks[this.head]!
     if (first.length === n) return this.takeChunk()!
     if (first.length > n) {
