@@ -33,7 +33,11 @@ export const lossyUdpRelay = (options: LossyUdpRelayOptions): Effect.Effect<Loss
     const socket = yield* Effect.acquireRelease(
       Effect.async<dgram.Socket>((resume) => {
         const socket = dgram.createSocket("udp4")
-        socket.bind(0, "127.0.0.1", () => resume(Effect.succeed(socket)))
+        socket.bind(0, "127.0.0.1", () => {
+          // as Udp.Live does: a default-sized buffer would overflow and lose more than `loss` says
+          socket.setRecvBufferSize(4 * 1024 * 1024)
+          resume(Effect.succeed(socket))
+        })
       }),
       (socket) =>
         Effect.sync(() => {
