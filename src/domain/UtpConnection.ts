@@ -7,7 +7,8 @@
  * Sending: the bytes written wait in a queue and go out as packets of at most `maxPayload`
  * while the bytes in flight stay within the congestion window (LEDBAT) and the peer's receive
  * window. A packet is sent again when the retransmission timer fires (then the window falls to
- * one packet), after three duplicate acks, or when three later packets were selectively acked.
+ * one packet), after three duplicate acks, or when three later packets were selectively acked
+ * and it is overdue by half a round trip (a packet merely overtaken arrives within that).
  * Receiving: packets are reassembled in order within our receive window; later ones wait in a
  * reorder buffer and are reported in selective acks.
  */
