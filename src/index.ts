@@ -52,6 +52,8 @@ export { ListenError, Transport } from "./services/Transport.js"
 export type { DialOptions, Duplex, DuplexEvent, Listening, ListenOptions } from "./services/Transport.js"
 export { MemoryNetwork } from "./services/MemoryNetwork.js"
 export type { LinkOptions, MemoryHost, MemoryNetworkOptions } from "./services/MemoryNetwork.js"
+export { Utp, utpStats } from "./services/Utp.js"
+export type { UtpOptions, UtpStats } from "./services/Utp.js"
 
 // Programs: compositions of the services
 export { layer } from "./programs/ClientLayer.js"

@@ -83,6 +83,8 @@ export const makeMemoryUdpNetwork = (
     const busyUntil = new Map<string, number>()
     const sockets = new Map<string, (d: { bytes: Uint8Array; from: { host: string; port: number } }) => void>()
     const down = new Set<string>()
+    /** The deliveries due at each instant (ms), in the order sent. */
+    const arrivals = new Map<number, Array<() => void>>()
     const counts = { delivered: 0, dropped: 0 }
     let nextPort = firstEphemeralPort
     /** One Udp per host, so that its binds of one port share a socket, as on the live network. */
@@ -108,14 +110,23 @@ export const makeMemoryUdpNetwork = (
       const at = down.has(fromHost) || down.has(to.host) ? undefined : arrival(fromHost, to.host, bytes.length)
       if (at === undefined) return void counts.dropped++
       const copy = bytes.slice()
-      const deliver = Effect.sync(() => {
+      const deliver = () => {
         const handler = sockets.get(formatPeer(to))
         if (handler === undefined || down.has(to.host)) return void counts.dropped++
         counts.delivered++
         handler({ bytes: copy, from: { host: fromHost, port: fromPort } })
+      }
+      // One sleeper per arrival instant, not per datagram: TestClock wakes sleepers one by one, slowly.
+      const due = arrivals.get(at)
+      if (due !== undefined) return void due.push(deliver)
+      const batch = [deliver]
+      arrivals.set(at, batch)
+      const run = Effect.sync(() => {
+        arrivals.delete(at)
+        for (const f of batch) f()
       })
       const wait = at - clock.unsafeCurrentTimeMillis()
-      runFork(FiberSet.run(deliveries, wait > 0 ? Effect.zipRight(Effect.sleep(Duration.millis(wait)), deliver) : deliver))
+      runFork(FiberSet.run(deliveries, wait > 0 ? Effect.zipRight(Effect.sleep(Duration.millis(wait)), run) : run))
     }
 
     const bind = (host: string) => (listen: ListenOptions): Effect.Effect<DatagramSocket, ListenError, Scope.Scope> =>

@@ -130,6 +130,13 @@ export const makeDispatch = () => {
   return { dispatch, subscribe }
 }
 
+/**
+ * The kernel's receive buffer: the default (about 200 KiB, half of it overhead) overflows on a
+ * burst of a uTP window, and each overflow is a loss that halves the window. The kernel caps it
+ * at net.core.rmem_max.
+ */
+const receiveBufferBytes = 4 * 1024 * 1024
+
 const bindLive = (options: ListenOptions): Effect.Effect<DatagramSocket, ListenError, Scope.Scope> =>
   Effect.gen(function* () {
     const { dispatch, subscribe } = makeDispatch()
@@ -147,6 +154,7 @@ const bindLive = (options: ListenOptions): Effect.Effect<DatagramSocket, ListenE
           socket.off("error", onError)
           // Send errors (unreachable hosts, a full buffer) are lost datagrams; the socket goes on.
           socket.on("error", () => {})
+          socket.setRecvBufferSize(receiveBufferBytes)
           resume(Effect.succeed(socket))
         })
       }),

@@ -42,7 +42,7 @@ afterAll(() => {
 const inNamespace = (args: ReadonlyArray<string>) => ["netns", "exec", namespace, process.execPath, cliPath, ...args]
 /** libtorrent inside the namespace, with LSD on. */
 const libtorrentInNamespace = (mode: "seed" | "leech", torrent: string, dir: string, port: number) => {
-  const command = libtorrent(mode, torrent, dir, "127.0.0.1", port, { set: ["enable_lsd=true"], timeoutS: 60 })
+  const command = libtorrent(mode, torrent, dir, "127.0.0.1", port, { settings: { enable_lsd: true }, timeoutS: 60 })
   return ["netns", "exec", namespace, debianPython, ...command.args]
 }
 

@@ -34,14 +34,14 @@ import {
 
 const loopback = "127.0.0.1"
 /** libtorrent's enc_policy pe_forced and enc_level pe_rc4. */
-const forcedRc4 = ["out_enc_policy=0", "in_enc_policy=0", "allowed_enc_level=2"]
+const forcedRc4 = { out_enc_policy: 0, in_enc_policy: 0, allowed_enc_level: 2 }
 
 const sha256Of = (file: string) =>
   Effect.promise(() => fs.readFile(file)).pipe(Effect.map((bytes) => createHash("sha256").update(bytes).digest("hex")))
 
 /** A libtorrent seeder of the swarm's torrent that speaks nothing but RC4-encrypted MSE, announced to the tracker. */
 const forcedSeeder = (swarm: SwarmEnv) => {
-  const command = Reference.libtorrent("seed", swarm.TORRENT, swarm.DATA_DIR, loopback, swarm.BASE_PORT + 61, { set: forcedRc4 })
+  const command = Reference.libtorrent("seed", swarm.TORRENT, swarm.DATA_DIR, loopback, swarm.BASE_PORT + 61, { settings: forcedRc4 })
   return startProcess(command.file, command.args, { ready: /^lt: seeding /m, readyTimeoutMs: 30_000 }).pipe(
     Effect.tap(() => awaitSeeders(swarm, 1))
   )
@@ -114,7 +114,7 @@ describe("MSE/PE with peers that require encryption (libtorrent, aria2, Transmis
         const command = Reference.libtorrent("leech", swarm.TORRENT, dir, loopback, swarm.BASE_PORT + 61, {
           peers: [`${loopback}:${swarm.CLIENT_PORT}`],
           timeoutS: 60,
-          set: forcedRc4
+          settings: forcedRc4
         })
         const result = yield* runProcess(command.file, command.args, { timeoutMs: 90_000 })
         assert.strictEqual(result.code, 0, `${result.stdout}${result.stderr}`)

@@ -39,11 +39,11 @@ const trackerlessTorrent = (swarm: SwarmEnv) =>
   })
 
 /** A libtorrent leecher that knows only `peer`, listing its peers. */
-const leecher = (swarm: SwarmEnv, torrent: string, name: string, port: number, peer: string, set: ReadonlyArray<string> = []) =>
+const leecher = (swarm: SwarmEnv, torrent: string, name: string, port: number, peer: string, settings: Readonly<Record<string, string | number | boolean>> = {}) =>
   Effect.gen(function* () {
     const dir = path.join(swarm.SWARM_DIR, "pex-out", name)
     yield* Effect.promise(() => fs.mkdir(dir, { recursive: true }))
-    const command = Reference.libtorrent("leech", torrent, dir, loopback, port, { peers: [peer], timeoutS: waitS, listPeers: true, set })
+    const command = Reference.libtorrent("leech", torrent, dir, loopback, port, { peers: [peer], timeoutS: waitS, listPeers: true, settings })
     // Ready once it talks to its peer: before that, libtorrent may still refuse connections.
     return yield* startProcess(command.file, command.args, { ready: /^lt: progress=.* peers=[1-9]/m, readyTimeoutMs: 60_000 })
   })
@@ -86,7 +86,7 @@ describe("peer exchange with libtorrent", () => {
         const xPort = swarm.BASE_PORT + 60
         const lAddress = `${loopback}:${xPort + 1}`
         // L keeps to Y and us: it must not dial M (which it learns of from us) and tell M of Y itself.
-        yield* leecher(swarm, torrent, "lt-l", xPort + 1, y, ["connections_limit=2"])
+        yield* leecher(swarm, torrent, "lt-l", xPort + 1, y, { connections_limit: 2 })
         const out = path.join(swarm.SWARM_DIR, "pex-out", "ours", swarm.TORRENT_NAME)
         const magnet = `magnet:?xt=urn:btih:${swarm.INFO_HASH}&x.pe=${lAddress}`
         const x = yield* startCli(["download", "-o", out, magnet, "--host", loopback, "--port", String(xPort), "--json", "--seed"], {

@@ -130,8 +130,8 @@ export const libtorrent = (
     readonly peers?: ReadonlyArray<string>
     readonly timeoutS?: number
     readonly listPeers?: boolean
-    /** settings_pack overrides, `key=value` */
-    readonly set?: ReadonlyArray<string>
+    /** settings_pack overrides (lt.py --set KEY=VALUE), e.g. uTP only. */
+    readonly settings?: Readonly<Record<string, string | number | boolean>>
   } = {}
 ): Command => ({
   file: debianPython,
@@ -140,7 +140,7 @@ export const libtorrent = (
     ...(options.peers ?? []).flatMap((p) => ["--peer", p]),
     ...(options.timeoutS === undefined ? [] : ["--timeout", String(options.timeoutS)]),
     ...(options.listPeers === true ? ["--list-peers"] : []),
-    ...(options.set ?? []).flatMap((pair) => ["--set", pair])
+    ...Object.entries(options.settings ?? {}).flatMap(([key, value]) => ["--set", `${key}=${value}`])
   ]
 })
 
