@@ -39,9 +39,16 @@ export class Udp extends Context.Tag("bt/Udp")<
     readonly bind: (options: ListenOptions) => Effect.Effect<DatagramSocket, ListenError, Scope.Scope>
   }
 >() {
+  /**
+   * node:dgram. Every build of this layer shares one registry of bound sockets, as the ports are
+   * the process's: the DHT and the torrent's uTP, built in separate layers, share the listen port.
+   */
   // sync, not succeed: bindLive is defined further down this module
-  static readonly Live: Layer.Layer<Udp> = Layer.sync(Udp, () => shareBinds({ bind: bindLive }))
+  static readonly Live: Layer.Layer<Udp> = Layer.sync(Udp, () => (liveUdp ??= shareBinds({ bind: bindLive })))
 }
+
+/** The process's live sockets (see `Udp.Live`), made at the first build. */
+let liveUdp: Context.Tag.Service<Udp> | undefined
 
 interface SharedSocket {
   readonly socket: DatagramSocket

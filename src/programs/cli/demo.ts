@@ -3,7 +3,7 @@ import * as Options from "@effect/cli/Options"
 import { Console, Effect, Logger, LogLevel, Option } from "effect"
 import { runDemo } from "../Demo.js"
 import { atLeast, checked, quietOption } from "./clientOptions.js"
-import { ClientLayer } from "./layers.js"
+import { TcpClientLayer } from "./layers.js"
 import { makeRenderer, progressMode } from "./progress.js"
 import { withShownDefault } from "./helpText.js"
 import { note } from "./report.js"
@@ -43,6 +43,6 @@ export const demoCommand = Command.make(
       )
     }).pipe(
       Logger.withMinimumLogLevel(quiet ? LogLevel.Warning : LogLevel.Info),
-      Effect.provide(ClientLayer)
+      Effect.provide(TcpClientLayer)
     )
 ).pipe(Command.withDescription("Run a local demo swarm (tracker and seeders of this client on 127.0.0.1) and download from it"))

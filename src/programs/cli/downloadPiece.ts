@@ -6,7 +6,7 @@ import { Bitfield } from "../../domain/Bitfield.js"
 import { partPath, StorageError } from "../../services/Storage.js"
 import { runEngine } from "../Download.js"
 import { newPeerId, outputOption, portOption, quietOption } from "./clientOptions.js"
-import { ClientLayer } from "./layers.js"
+import { TcpClientLayer } from "./layers.js"
 import { makeRenderer, progressMode } from "./progress.js"
 import { resolveSource } from "./source.js"
 
@@ -52,7 +52,7 @@ const makeDownloadPieceCommand = (name: string, argName: string, what: string) =
           Stream.runForEach(renderer.render),
           Effect.onInterrupt(() => renderer.interrupted)
         )
-      }).pipe(Effect.provide(ClientLayer))
+      }).pipe(Effect.provide(TcpClientLayer))
   )
 
 /** `download_piece -o <out> <torrent|magnet> <index>`: one piece, verified, written alone to <out>. */

@@ -1,2 +1,5 @@
-/** The live services the networked commands run on: the library's ready layer. */
-export { layer as ClientLayer, TrackerClientLayer } from "../ClientLayer.js"
+/**
+ * The live services the networked commands run on: the library's ready layer (TCP and uTP) for
+ * the torrent commands, TCP alone for the one-peer classic ones and the demo.
+ */
+export { layer as ClientLayer, tcpLayer as TcpClientLayer, TrackerClientLayer } from "../ClientLayer.js"

@@ -1,0 +1,43 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Either, Option, Stream } from "effect"
+import { makeDualTransport } from "../../src/services/DualTransport.js"
+import { Transport } from "../../src/services/Transport.js"
+import { Udp } from "../../src/services/Udp.js"
+import { Utp, utpStats } from "../../src/services/Utp.js"
+
+const host = "127.0.0.1"
+const dual = Effect.gen(function* () {
+  const tcp = yield* Effect.provide(Transport, Transport.Tcp)
+  return yield* makeDualTransport(tcp, yield* Udp)
+})
+/** A free port for TCP and UDP both (the dual listener takes both). */
+const freePort = Effect.flatMap(Udp, (udp) => Effect.scoped(Effect.map(udp.bind({ host, port: 0 }), (s) => s.port)))
+
+describe("DualTransport (loopback)", () => {
+  it.live("listens on TCP and uTP at one port, and dials TCP first", () =>
+    Effect.gen(function* () {
+      const transport = yield* dual
+      const listening = yield* transport.listen({ host, port: yield* freePort })
+      const overTcp = yield* transport.dial({ host, port: listening.port })
+      expect(utpStats(overTcp)).toBeUndefined()
+      const utp = yield* Utp.make(yield* (yield* Udp).bind({ host, port: 0 }))
+      const overUtp = yield* utp.dial({ host, port: listening.port })
+      expect(utpStats(overUtp)).toBeDefined()
+      const accepted = yield* Stream.runCollect(Stream.take(listening.connections, 2)).pipe(Effect.timeout("5 seconds"))
+      expect([...accepted].map((d) => utpStats(d) !== undefined).sort()).toEqual([false, true])
+    }).pipe(Effect.scoped, Effect.provide(Udp.Live)))
+
+  it.live("falls back to uTP for a peer that refuses TCP, and reports TCP's refusal when neither answers", () =>
+    Effect.gen(function* () {
+      const transport = yield* dual
+      const port = yield* freePort
+      const utpOnly = yield* Utp.make(yield* (yield* Udp).bind({ host, port }))
+      const listening = yield* utpOnly.listen({ host, port })
+      const duplex = yield* transport.dial({ host, port })
+      expect(utpStats(duplex)).toBeDefined()
+      expect(Option.isSome(yield* Stream.runHead(listening.connections).pipe(Effect.timeout("5 seconds")))).toBe(true)
+      const nobody = yield* freePort
+      const failed = yield* Effect.either(transport.dial({ host, port: nobody }, { timeout: "1 second" }))
+      expect(Either.isLeft(failed) && failed.left.reason).toBe("ConnectionRefused")
+    }).pipe(Effect.scoped, Effect.provide(Udp.Live)))
+})
