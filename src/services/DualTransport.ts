@@ -5,11 +5,12 @@
  * The default order is TCP first: the kernel does TCP's work, so on the paths measured here
  * (loopback, a LAN) it is several times faster and cheaper than uTP in JavaScript, and every
  * classic peer speaks it. A peer that refuses TCP or does not answer it is tried over uTP, and
- * what worked is remembered for that peer's next dial.
+ * what worked is remembered for that peer's next dial. uTP dials go out from the listen port's
+ * socket, so a transport that does not listen dials TCP alone.
  */
-import { Effect, Layer, Scope, Stream } from "effect"
+import { Effect, Layer, type Scope, Stream } from "effect"
 import { formatPeer, type PeerAddress } from "../domain/Peer.js"
-import { type DialOptions, type Duplex, type Listening, type ListenError, type ListenOptions, PeerError, Transport } from "./Transport.js"
+import { type DialOptions, type Duplex, type Listening, type ListenError, type ListenOptions, type PeerError, Transport } from "./Transport.js"
 import { Udp } from "./Udp.js"
 import { Utp, type UtpOptions } from "./Utp.js"
 
@@ -32,38 +33,30 @@ export const makeDualTransport = (
   options: DualTransportOptions = {}
 ): Effect.Effect<Transport["Type"], never, Scope.Scope> =>
   Effect.gen(function* () {
-    const scope = yield* Effect.scope
     const worked = new Map<string, TransportKind>()
-    /** uTP on the listen port while listening (peers then see the port we announce). */
+    /**
+     * uTP on the listen port, while listening: dials go out from it (peers then see the port we
+     * announce). Not listening, we dial TCP alone (no socket of our own on a wildcard address).
+     */
     let listeningUtp: Transport["Type"] | undefined
-    /** Otherwise uTP on a port of its own, made at the first uTP dial. */
-    const ownUtp = yield* Effect.cached(
-      Effect.flatMap(udp.bind({ host: "0.0.0.0", port: 0 }), (socket) => Utp.make(socket, options.utp)).pipe(Scope.extend(scope))
-    )
-    const utpForDial = Effect.suspend(() => (listeningUtp !== undefined ? Effect.succeed(listeningUtp) : ownUtp))
 
     const remember = (key: string, kind: TransportKind) =>
       Effect.sync(() => {
         if (!worked.has(key) && worked.size >= rememberedPeers) worked.delete(worked.keys().next().value!)
         worked.set(key, kind)
       })
-    const attempt = (kind: TransportKind, address: PeerAddress, dialOptions: DialOptions | undefined) =>
-      kind === "tcp"
-        ? tcp.dial(address, dialOptions)
-        : Effect.flatMap(
-          Effect.mapError(utpForDial, (e) => new PeerError({ peer: formatPeer(address), reason: "Io", detail: e.message, cause: e })),
-          (utp) => utp.dial(address, dialOptions)
-        )
-
     const dial = (address: PeerAddress, dialOptions?: DialOptions): Effect.Effect<Duplex, PeerError, Scope.Scope> => {
+      const utp = listeningUtp
+      if (utp === undefined) return tcp.dial(address, dialOptions)
+      const attempt = (kind: TransportKind) => (kind === "tcp" ? tcp : utp).dial(address, dialOptions)
       const key = formatPeer(address)
       const first = worked.get(key) ?? options.first ?? "tcp"
       const second: TransportKind = first === "tcp" ? "utp" : "tcp"
-      return attempt(first, address, dialOptions).pipe(
+      return attempt(first).pipe(
         Effect.tap(() => remember(key, first)),
         // When both fail, the first one's error is the one to report (e.g. "connection refused").
         Effect.catchIf(fallsBack, (error) =>
-          attempt(second, address, dialOptions).pipe(Effect.tap(() => remember(key, second)), Effect.mapError(() => error)))
+          attempt(second).pipe(Effect.tap(() => remember(key, second)), Effect.mapError(() => error)))
       )
     }
 

@@ -27,9 +27,10 @@ describe("DualTransport (loopback)", () => {
       expect([...accepted].map((d) => utpStats(d) !== undefined).sort()).toEqual([false, true])
     }).pipe(Effect.scoped, Effect.provide(Udp.Live)))
 
-  it.live("falls back to uTP for a peer that refuses TCP, and reports TCP's refusal when neither answers", () =>
+  it.live("listening, falls back to uTP for a peer that refuses TCP, and reports TCP's refusal when neither answers", () =>
     Effect.gen(function* () {
       const transport = yield* dual
+      yield* transport.listen({ host, port: yield* freePort })
       const port = yield* freePort
       const utpOnly = yield* Utp.make(yield* (yield* Udp).bind({ host, port }))
       const listening = yield* utpOnly.listen({ host, port })
@@ -38,6 +39,15 @@ describe("DualTransport (loopback)", () => {
       expect(Option.isSome(yield* Stream.runHead(listening.connections).pipe(Effect.timeout("5 seconds")))).toBe(true)
       const nobody = yield* freePort
       const failed = yield* Effect.either(transport.dial({ host, port: nobody }, { timeout: "1 second" }))
+      expect(Either.isLeft(failed) && failed.left.reason).toBe("ConnectionRefused")
+    }).pipe(Effect.scoped, Effect.provide(Udp.Live)))
+
+  it.live("not listening, dials TCP alone (no socket of its own)", () =>
+    Effect.gen(function* () {
+      const transport = yield* dual
+      const port = yield* freePort
+      yield* Effect.flatMap(Utp.make(yield* (yield* Udp).bind({ host, port })), (utp) => utp.listen({ host, port }))
+      const failed = yield* Effect.either(transport.dial({ host, port }, { timeout: "1 second" }))
       expect(Either.isLeft(failed) && failed.left.reason).toBe("ConnectionRefused")
     }).pipe(Effect.scoped, Effect.provide(Udp.Live)))
 })
