@@ -46,7 +46,9 @@ describe("progress speed", () => {
   it.live("is within 20% of the true rate of a download from a seeder paced at 2 MiB/s", () =>
     Effect.gen(function* () {
       const pieceLength = 65536
-      const { info, payload } = handInfo(pieceLength, [{ path: ["paced.bin"], data: payloadBytes(10 * 1048576, 11) }])
+      // 16 MiB: about 8 s at the pace, so that several progress lines fall between the window's end
+      // (3.5 s) and the download's (10 MiB left only one or two, and sometimes one).
+      const { info, payload } = handInfo(pieceLength, [{ path: ["paced.bin"], data: payloadBytes(16 * 1048576, 11) }])
       const peer = yield* makeFakePeer({ handler: seeder({ data: payload, pieceLength, bytesPerSecond: 2 * 1048576 }) })
       const { render } = makeRenderer("plain", "paced.bin", 0)
       // The true rate, by this test's clock: the bytes verified from the first verified piece to the last, over that time.
