@@ -23,6 +23,18 @@ export const isOwnAddress = (p: PeerAddress, announcedPort: number): boolean =>
   p.port === announcedPort &&
   (p.host.startsWith("127.") || p.host === "::1" || p.host === "0.0.0.0" || p.host === "localhost")
 
+/** Ports tried after a taken listen port, before any free one. */
+const fallbackPorts = 8
+
+/**
+ * The ports to try binding, in order: the one asked for; with `fallback`, the next few and then
+ * any free one (0). Port 0 is any free port already.
+ */
+export const listenPortCandidates = (port: number, fallback: boolean): ReadonlyArray<number> =>
+  port === 0 || !fallback
+    ? [port]
+    : [...Array.from({ length: fallbackPorts + 1 }, (_, i) => port + i).filter((p) => p <= 65535), 0]
+
 /** Our 20-byte peer id: Azureus style client tag `-EB0010-` followed by 12 random bytes. */
 export const clientTag = "-EB0010-"
 

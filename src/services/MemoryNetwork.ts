@@ -85,7 +85,6 @@ const settings = (options: LinkOptions | undefined): LinkSettings => ({
 
 const sleepMillis = (millis: number): Effect.Effect<void> => (millis > 0 ? Effect.sleep(Duration.millis(millis)) : Effect.void)
 
-const systemError = (code: string) => Object.assign(new Error(code), { code })
 
 /** Wakes one waiting fiber when its condition may have changed. */
 class Signal {
@@ -386,7 +385,7 @@ const dialFrom = (world: World, from: HostState) => (address: PeerAddress, dialO
 
 const listenOn = (world: World, host: HostState) => (listen: ListenOptions): Effect.Effect<Listening, ListenError, Scope.Scope> =>
   Effect.gen(function* () {
-    const fail = (code: string) => new ListenError({ host: listen.host, port: listen.port, cause: systemError(code) })
+    const fail = (code: string) => ListenError.ofCode(listen, code)
     if (listen.host !== host.address && listen.host !== "0.0.0.0" && listen.host !== "::") return yield* fail("EADDRNOTAVAIL")
     const port = listen.port === 0 ? host.nextPort++ : listen.port
     const key = formatPeer({ host: host.address, port })

@@ -66,8 +66,34 @@ const settings = (o: UdpLinkOptions | undefined): LinkSettings => ({
 
 const firstEphemeralPort = 49152
 
-const addressInUse = (options: ListenOptions) =>
-  new ListenError({ ...options, cause: Object.assign(new Error("EADDRINUSE"), { code: "EADDRINUSE" }) })
+const linkKey = (a: string, b: string) => (a < b ? `${a}|${b}` : `${b}|${a}`)
+
+/** The links' properties and each direction's bottleneck: when a datagram sent now arrives. */
+class UdpLinks {
+  private readonly links = new Map<string, LinkSettings>()
+  /** When each directed link's bottleneck is free again (ms). */
+  private readonly busyUntil = new Map<string, number>()
+
+  constructor(private readonly defaults: LinkSettings, private readonly random: () => number) {}
+
+  set(a: string, b: string, options: UdpLinkOptions) {
+    this.links.set(linkKey(a, b), settings(options))
+  }
+
+  /** The arrival time (whole ms) of a datagram of `size` bytes sent at `now`, or undefined when it is lost. */
+  arrival(from: string, to: string, size: number, now: number): number | undefined {
+    const link = this.links.get(linkKey(from, to)) ?? this.defaults
+    const direction = `${from}>${to}`
+    const start = Math.max(now, this.busyUntil.get(direction) ?? 0)
+    if (start - now > link.queueMillis) return undefined
+    const sent = start + (link.bandwidth === Infinity ? 0 : (size * 1000) / link.bandwidth)
+    this.busyUntil.set(direction, sent)
+    if (link.loss > 0 && this.random() < link.loss) return undefined
+    // Whole milliseconds: TestClock wakes sleepers on exact times.
+    return Math.ceil(sent + link.latencyMillis + (link.jitterMillis > 0 ? this.random() * link.jitterMillis : 0))
+  }
+}
+
 
 export const makeMemoryUdpNetwork = (
   options: MemoryUdpNetworkOptions = {}
@@ -76,11 +102,7 @@ export const makeMemoryUdpNetwork = (
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     const clock = yield* Effect.clock
     const deliveries = yield* FiberSet.make()
-    const random = seededRandom(options.seed ?? 1)
-    const defaults = settings(options.link)
-    const links = new Map<string, LinkSettings>()
-    /** When each directed link's bottleneck is free again (ms). */
-    const busyUntil = new Map<string, number>()
+    const links = new UdpLinks(settings(options.link), seededRandom(options.seed ?? 1))
     const sockets = new Map<string, (d: { bytes: Uint8Array; from: { host: string; port: number } }) => void>()
     const down = new Set<string>()
     /** The deliveries due at each instant (ms), in the order sent. */
@@ -90,24 +112,9 @@ export const makeMemoryUdpNetwork = (
     /** One Udp per host, so that its binds of one port share a socket, as on the live network. */
     const hostServices = new Map<string, Context.Tag.Service<Udp>>()
 
-    const linkKey = (a: string, b: string) => (a < b ? `${a}|${b}` : `${b}|${a}`)
-
-    /** The arrival time of a datagram sent now, or undefined when it is lost. */
-    const arrival = (from: string, to: string, size: number): number | undefined => {
-      const link = links.get(linkKey(from, to)) ?? defaults
-      const now = clock.unsafeCurrentTimeMillis()
-      const direction = `${from}>${to}`
-      const start = Math.max(now, busyUntil.get(direction) ?? 0)
-      if (start - now > link.queueMillis) return undefined
-      const sent = start + (link.bandwidth === Infinity ? 0 : (size * 1000) / link.bandwidth)
-      busyUntil.set(direction, sent)
-      if (link.loss > 0 && random() < link.loss) return undefined
-      // Whole milliseconds: TestClock wakes sleepers on exact times.
-      return Math.ceil(sent + link.latencyMillis + (link.jitterMillis > 0 ? random() * link.jitterMillis : 0))
-    }
-
     const send = (fromHost: string, fromPort: number, bytes: Uint8Array, to: { host: string; port: number }) => {
-      const at = down.has(fromHost) || down.has(to.host) ? undefined : arrival(fromHost, to.host, bytes.length)
+      const now = clock.unsafeCurrentTimeMillis()
+      const at = down.has(fromHost) || down.has(to.host) ? undefined : links.arrival(fromHost, to.host, bytes.length, now)
       if (at === undefined) return void counts.dropped++
       const copy = bytes.slice()
       const deliver = () => {
@@ -125,7 +132,7 @@ export const makeMemoryUdpNetwork = (
         arrivals.delete(at)
         for (const f of batch) f()
       })
-      const wait = at - clock.unsafeCurrentTimeMillis()
+      const wait = at - now
       runFork(FiberSet.run(deliveries, wait > 0 ? Effect.zipRight(Effect.sleep(Duration.millis(wait)), run) : run))
     }
 
@@ -133,7 +140,7 @@ export const makeMemoryUdpNetwork = (
       Effect.gen(function* () {
         const port = listen.port === 0 ? nextPort++ : listen.port
         const key = formatPeer({ host, port })
-        if (sockets.has(key)) return yield* Effect.fail(addressInUse(listen))
+        if (sockets.has(key)) return yield* Effect.fail(ListenError.ofCode(listen, "EADDRINUSE"))
         const { dispatch, subscribe } = makeDispatch()
         yield* Effect.acquireRelease(
           Effect.sync(() => sockets.set(key, dispatch)),
@@ -144,7 +151,7 @@ export const makeMemoryUdpNetwork = (
 
     return {
       host: (address) => hostServices.get(address) ?? hostServices.set(address, shareBinds({ bind: bind(address) })).get(address)!,
-      link: (a, b, link) => Effect.sync(() => void links.set(linkKey(a, b), settings(link))),
+      link: (a, b, link) => Effect.sync(() => links.set(a, b, link)),
       disconnect: (address) => Effect.sync(() => void down.add(address)),
       reconnect: (address) => Effect.sync(() => void down.delete(address)),
       counts: () => ({ ...counts })

@@ -60,6 +60,11 @@ export class ListenError extends Data.TaggedError("ListenError")<{
   override get message() {
     return `cannot listen on ${formatPeer({ host: this.host, port: this.port })}: ${describeOsError(this.cause)}`
   }
+
+  /** As node would fail, for simulated and virtual listeners: a system error with this `code`. */
+  static ofCode(options: { readonly host: string; readonly port: number }, code: string): ListenError {
+    return new ListenError({ host: options.host, port: options.port, cause: Object.assign(new Error(code), { code }) })
+  }
 }
 
 export type DuplexEvent = "readable" | "drain" | "close"

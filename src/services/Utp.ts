@@ -36,7 +36,6 @@ export interface UtpOptions {
   readonly tick?: Duration.DurationInput
 }
 
-const systemError = (code: string) => Object.assign(new Error(code), { code })
 
 /** A uTP connection as a Duplex. */
 class UtpDuplex implements Duplex {
@@ -265,7 +264,7 @@ const dialFrom = (endpoint: UtpEndpoint) => (address: PeerAddress, options: Dial
 const listenOn = (endpoint: UtpEndpoint) => (options: ListenOptions): Effect.Effect<Listening, ListenError, Scope.Scope> =>
   Effect.gen(function* () {
     const { socket } = endpoint
-    const fail = (code: string) => new ListenError({ host: options.host, port: options.port, cause: systemError(code) })
+    const fail = (code: string) => ListenError.ofCode(options, code)
     if (options.port !== 0 && options.port !== socket.port) return yield* fail("EADDRNOTAVAIL")
     if (endpoint.accepting !== undefined) return yield* fail("EADDRINUSE")
     const queue = yield* acceptQueue

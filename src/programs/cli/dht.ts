@@ -12,7 +12,7 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { Console, Data, Effect, Either, Layer, Option, type Scope } from "effect"
 import { homedir } from "node:os"
 import { fromHex, toHex } from "../../domain/Bytes.js"
-import { formatPeer, type PeerAddress, parsePeer } from "../../domain/Peer.js"
+import { formatPeer, listenPortCandidates, type PeerAddress, parsePeer } from "../../domain/Peer.js"
 import { defaultStatePath, Dht, type DhtNode, publicBootstrapNodes } from "../../services/Dht.js"
 import type { ListenError } from "../../services/Transport.js"
 import { Udp } from "../../services/Udp.js"
@@ -79,9 +79,6 @@ const bootstrapNodes = (flags: DhtFlags): Either.Either<ReadonlyArray<PeerAddres
   return Either.right(nodes)
 }
 
-/** Ports tried after a taken one before any free port, as the TCP listener does (with `fallback`). */
-const fallbackPorts = 8
-
 /**
  * Starts the command's DHT node (none with `--no-dht`) on `host:port`, the port the torrent will
  * listen on (with `fallback`: the next few when taken), else on any free port: a taken UDP port
@@ -96,16 +93,11 @@ export const startDht = (
     const bootstrap = yield* bootstrapNodes(flags)
     const statePath = Option.getOrElse(flags.dhtState, () => defaultStatePath(process.env, homedir()))
     const dht = yield* Effect.provide(Dht, DhtLive)
-    const ports = listen.port === 0
-      ? [0]
-      : [...Array.from({ length: listen.fallback ? fallbackPorts + 1 : 1 }, (_, i) => listen.port + i).filter((p) => p <= 65535), 0]
-    let last: ListenError | undefined
-    for (const port of ports) {
-      const started = yield* Effect.either(dht.start({ host: listen.host, port, bootstrap, statePath }))
-      if (Either.isRight(started)) return started.right
-      last = started.left
-    }
-    return yield* Effect.fail(last!)
+    // Unlike the TCP listener, always any free port at the end: a taken UDP port costs the DHT
+    // its shared port, not the command.
+    const candidates = listenPortCandidates(listen.port, listen.fallback)
+    const ports = candidates.at(-1) === 0 ? candidates : [...candidates, 0]
+    return yield* Effect.firstSuccessOf(ports.map((port) => dht.start({ host: listen.host, port, bootstrap, statePath })))
   })
 
 /** The DHT as a torrent's peer source: get_peers and announce_peer with our port, every 5 minutes. */

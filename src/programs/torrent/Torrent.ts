@@ -12,7 +12,7 @@
 import { Deferred, Duration, Effect, Fiber, Queue, Random, type Scope, Stream, Take } from "effect"
 import { Bitfield } from "../../domain/Bitfield.js"
 import { equalBytes } from "../../domain/Bytes.js"
-import { formatPeer, type PeerAddress } from "../../domain/Peer.js"
+import { formatPeer, listenPortCandidates, type PeerAddress } from "../../domain/Peer.js"
 import { type CompletedPiece, PiecePicker } from "../../domain/PiecePicker.js"
 import { seededRandom } from "../../domain/SeededRandom.js"
 import { makeReserved } from "../../domain/Wire.js"
@@ -20,7 +20,7 @@ import { Hasher } from "../../services/Hasher.js"
 import { type AcceptOptions, PeerWire, skeyLookup } from "../../services/PeerWire.js"
 import type { TorrentStorage } from "../../services/Storage.js"
 import type { Tracker } from "../../services/Tracker.js"
-import { type Listening, type ListenError, Transport } from "../../services/Transport.js"
+import { type Listening, Transport } from "../../services/Transport.js"
 import { makeUploader } from "../Upload.js"
 import { type Announcer, startAnnouncer } from "./Announcer.js"
 import { startLocalDiscovery } from "./LocalDiscovery.js"
@@ -52,8 +52,6 @@ const tickMillis = 200
 const verifyConcurrency = 4
 /** Completed pieces queued for hashing at once: bounds memory and backpressures the sockets. */
 const verifyQueueBytes = 8 * 1024 * 1024
-/** Ports tried after a taken one before any free port. */
-const fallbackPorts = 8
 
 /** Where a torrent stands, at any time. */
 export interface TorrentStats {
@@ -150,19 +148,10 @@ const statsOf = (state: TorrentState | undefined): TorrentStats =>
 
 /** Binds the listen port: the one asked for, else (with `fallback`) the next few, else any free port. */
 const bindListener = (listen: NonNullable<TorrentOptions["listen"]>) =>
-  Effect.gen(function* () {
-    const transport = yield* Transport
-    const ports = listen.port === 0 || listen.fallback !== true
-      ? [listen.port]
-      : [...Array.from({ length: fallbackPorts + 1 }, (_, i) => listen.port + i).filter((p) => p <= 65535), 0]
-    let last: ListenError | undefined
-    for (const port of ports) {
-      const bound = yield* Effect.either(transport.listen({ host: listen.host, port }))
-      if (bound._tag === "Right") return bound.right
-      last = bound.left
-    }
-    return yield* Effect.fail(last!)
-  })
+  Effect.flatMap(Transport, (transport) =>
+    Effect.firstSuccessOf(
+      listenPortCandidates(listen.port, listen.fallback === true).map((port) => transport.listen({ host: listen.host, port }))
+    ))
 
 const engine = (
   source: TorrentSource,
