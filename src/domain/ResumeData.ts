@@ -125,13 +125,14 @@ export const hasRacyFiles = (resume: ResumeData): boolean =>
   resume.files.some((stamp) => stamp !== undefined && stamp.mtimeNs + racyWindowNs >= resume.savedAtNs)
 
 /**
- * The saved pieces that can be taken without reading: those whose every byte lies in unchanged
- * files (zero-length files have no bytes). Every other piece must be checked again.
+ * The pieces the record settles without reading: those whose every byte lies in unchanged files
+ * (zero-length files have no bytes). Each is verified exactly when `resume.have` says so; every
+ * other piece must be read and checked.
  */
-export const trustedPieces = (info: Info, resume: ResumeData, unchanged: ReadonlyArray<boolean>): Bitfield => {
+export const settledPieces = (info: Info, unchanged: ReadonlyArray<boolean>): Bitfield => {
   const pieces = Bitfield.empty(info.pieceCount)
   for (let index = 0; index < info.pieceCount; index++) {
-    if (resume.have.has(index) && fileSpans(info, index).every((span) => unchanged[span.fileIndex] === true)) pieces.add(index)
+    if (fileSpans(info, index).every((span) => unchanged[span.fileIndex] === true)) pieces.add(index)
   }
   return pieces
 }

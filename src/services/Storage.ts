@@ -13,10 +13,11 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { getSystemErrorMap } from "node:util"
-import { Context, Data, Effect, Layer, type Scope } from "effect"
+import { Clock, Context, Data, Effect, Layer, type Scope } from "effect"
 import { Bitfield } from "../domain/Bitfield.js"
 import { type Info, pieceSize } from "../domain/Metainfo.js"
 import { fileSpans } from "../domain/PieceGeometry.js"
+import type { FileStamp } from "../domain/ResumeData.js"
 import { Hasher } from "./Hasher.js"
 
 export type StorageOperation = "open" | "write" | "read" | "mkdir" | "truncate" | "sync" | "rename"
@@ -82,6 +83,15 @@ export interface TorrentStorage {
    * path but not complete moves to `.part` (so only complete files ever sit at their paths).
    */
   readonly scan: Effect.Effect<Bitfield, StorageError>
+  /**
+   * The scan, reading none of the `settled` pieces (resume data vouches for them): of those, the
+   * ones in `verified` count as verified and the others as missing.
+   */
+  readonly resume: (settled: Bitfield, verified: Bitfield) => Effect.Effect<Bitfield, StorageError>
+  /** Each file's size and modification time as the open found it, before anything was written; undefined for a zero-length file. */
+  readonly stampsAtOpen: ReadonlyArray<FileStamp | undefined>
+  /** Each file's size and modification time now (for resume data). */
+  readonly stamps: Effect.Effect<ReadonlyArray<FileStamp | undefined>, StorageError>
   /** The torrent's files and whether each is complete yet. */
   readonly files: Effect.Effect<ReadonlyArray<StoredFile>>
   /**
@@ -118,6 +128,8 @@ interface PieceIo {
   /** False when the piece cannot be there: part of it lies beyond what its file held at open and it was not written since. */
   readonly mayHave: (index: number) => boolean
   readonly flush: Effect.Effect<void, StorageError>
+  readonly stampsAtOpen: ReadonlyArray<FileStamp | undefined>
+  readonly stamps: Effect.Effect<ReadonlyArray<FileStamp | undefined>, StorageError>
   /** One per file of the torrent, in order. */
   readonly slots: ReadonlyArray<FileSlot>
   /** False when seeding: no file is created, replaced or renamed. */
@@ -171,12 +183,14 @@ const fromPieceIo = (info: Info, hasher: Hasher["Type"], io: PieceIo, overwrite:
     io.writable
       ? Effect.forEach(completion(index), (f) => (io.slots[f]!.partial ? io.finish(f) : Effect.void), { discard: true })
       : Effect.void
-  const readVerified = Effect.suspend(() => {
+  const readVerified = (settled: Bitfield, settledHave: Bitfield) => Effect.suspend(() => {
     const have = Bitfield.empty(info.pieceCount)
     return Effect.forEach(
       indexes,
       (index) =>
-        io.mayHave(index)
+        settled.has(index)
+          ? Effect.sync(() => settledHave.has(index) && have.add(index))
+          : io.mayHave(index)
           ? readPiece(index).pipe(
               Effect.flatMap((data) => hasher.verify(data, info.pieceHashes[index]!)),
               Effect.map((ok) => ok && have.add(index))
@@ -204,6 +218,13 @@ const fromPieceIo = (info: Info, hasher: Hasher["Type"], io: PieceIo, overwrite:
       },
       { discard: true }
     )
+  const scanUnsettled = (settled: Bitfield, settledHave: Bitfield) =>
+    Effect.gen(function* () {
+      const have = yield* readVerified(settled, settledHave)
+      yield* checkOwnership(have)
+      yield* Effect.forEach(indexes.filter((i) => have.has(i)), verified, { discard: true })
+      return have
+    })
   return {
     writePiece: (index, data) => {
       const size = pieceSize(info, index)
@@ -216,12 +237,10 @@ const fromPieceIo = (info: Info, hasher: Hasher["Type"], io: PieceIo, overwrite:
       Number.isInteger(begin) && Number.isInteger(length) && begin >= 0 && length > 0 && begin + length <= pieceSize(info, index)
         ? io.read(index, begin, length)
         : badArguments(`block ${begin}+${length} of piece ${index}`),
-    scan: Effect.gen(function* () {
-      const have = yield* readVerified
-      yield* checkOwnership(have)
-      yield* Effect.forEach(indexes.filter((i) => have.has(i)), verified, { discard: true })
-      return have
-    }),
+    scan: Effect.suspend(() => scanUnsettled(Bitfield.empty(info.pieceCount), Bitfield.empty(info.pieceCount))),
+    resume: scanUnsettled,
+    stampsAtOpen: io.stampsAtOpen,
+    stamps: io.stamps,
     files: Effect.sync(() =>
       io.slots.map((slot): StoredFile => ({ path: slot.path, length: slot.length, state: slot.partial ? "partial" : "complete" }))
     ),
@@ -269,6 +288,8 @@ interface OpenFile {
   sizeAtOpen: number
   /** Written since the last flush. */
   dirty: boolean
+  /** Its size and modification time when opened. */
+  readonly stampAtOpen: FileStamp
 }
 
 /**
@@ -337,13 +358,17 @@ const locate = (file: string, create: boolean) => {
 const openFile = (file: string, length: number, create: boolean): Effect.Effect<OpenFile, StorageError, Scope.Scope> =>
   Effect.gen(function* () {
     const { at, fd, writable } = yield* locate(file, create)
-    const stats = yield* nodeCall<fs.Stats>(at, "open", (done) => fs.fstat(fd, done))
+    const stats = yield* stampOf(fd, at)
     // A device or pipe chosen as the target has no meaningful size: treat it as holding anything.
-    const opened: OpenFile = { path: at, fd, writable, sizeAtOpen: stats.isFile() ? stats.size : length, dirty: false }
+    const sizeAtOpen = stats.isFile() ? Number(stats.size) : length
+    const opened: OpenFile = { path: at, fd, writable, sizeAtOpen, dirty: false, stampAtOpen: { length: sizeAtOpen, mtimeNs: stats.mtimeNs } }
     // A file found at its path is extended only once the scan found it ours (`claim`).
     if (create && at !== file) yield* extend(opened, length)
     return opened
   })
+
+const stampOf = (fd: number, at: string) =>
+  nodeCall<fs.BigIntStats>(at, "open", (done) => fs.fstat(fd, { bigint: true }, done))
 
 /** Pre-sizes so that later writes never extend the file; never shrinks what is there (resume). */
 const extend = (file: OpenFile, length: number) =>
@@ -453,6 +478,12 @@ const openLive = (info: Info, target: string, options: OpenOptions, hasher: Hash
         concurrency: OPEN_CONCURRENCY,
         discard: true
       }),
+      stampsAtOpen: files.map((file) => file?.stampAtOpen),
+      stamps: Effect.forEach(files, (file) =>
+        file === undefined
+          ? Effect.succeed(undefined)
+          : Effect.map(stampOf(file.fd, file.path), (stats): FileStamp => ({ length: Number(stats.size), mtimeNs: stats.mtimeNs }))
+      ),
       slots,
       writable: create,
       // Durable before its name says it is complete.
@@ -498,6 +529,8 @@ export class Storage extends Context.Tag("bt/Storage")<
     Storage,
     Effect.map(Hasher, (hasher) => {
       const payloads = new Map<string, Uint8Array>()
+      /** Per target, when each file was last written (Effect's Clock, so resume works under TestClock). */
+      const writeTimes = new Map<string, Array<bigint>>()
       return {
         open: (info, target, options) =>
           Effect.suspend(() => {
@@ -506,8 +539,12 @@ export class Storage extends Context.Tag("bt/Storage")<
               if (options?.create === false) return Effect.fail(new StorageError({ path: target, operation: "open", reason: "NotFound" }))
               payload = new Uint8Array(info.totalLength)
               payloads.set(target, payload)
+              writeTimes.set(target, info.files.map(() => 0n))
             }
             const bytes = payload
+            const times = writeTimes.get(target)!
+            const stampsNow = () =>
+              info.files.map((file, i): FileStamp | undefined => (file.length === 0 ? undefined : { length: file.length, mtimeNs: times[i]! }))
             const start = (index: number) => index * info.pieceLength
             // Each open starts with its files partial; the scan finds the complete ones again.
             const slots: ReadonlyArray<FileSlot> = info.files.map((file) => ({
@@ -518,10 +555,16 @@ export class Storage extends Context.Tag("bt/Storage")<
             }))
             return Effect.succeed(
               fromPieceIo(info, hasher, {
-                write: (index, data) => Effect.sync(() => bytes.set(data, start(index))),
+                write: (index, data) =>
+                  Effect.map(Clock.currentTimeNanos, (now) => {
+                    bytes.set(data, start(index))
+                    for (const span of fileSpans(info, index)) times[span.fileIndex] = now
+                  }),
                 read: (index, begin, length) => Effect.sync(() => bytes.slice(start(index) + begin, start(index) + begin + length)),
                 mayHave: () => true,
                 flush: Effect.void,
+                stampsAtOpen: stampsNow(),
+                stamps: Effect.sync(stampsNow),
                 slots,
                 writable: options?.create !== false,
                 finish: (i) => Effect.sync(() => { slots[i]!.partial = false }),

@@ -86,17 +86,13 @@ describe("trusting saved pieces", () => {
   ).info
 
   const recordArb = fc.record({
-    pieces: fc.array(fc.boolean(), { minLength: info.pieceCount, maxLength: info.pieceCount }),
     unchanged: fc.array(fc.boolean(), { minLength: info.files.length, maxLength: info.files.length })
   })
 
-  it.prop("a piece is trusted exactly when it was saved and every file it covers is unchanged", [recordArb], ([{ pieces, unchanged }]) => {
-    const have = Bitfield.empty(info.pieceCount)
-    pieces.forEach((p, i) => p && have.add(i))
-    const resume = { infoHash: info.infoHash, have, files: info.files.map(() => undefined), savedAtNs: 0n }
-    const trusted = ResumeData.trustedPieces(info, resume, unchanged)
+  it.prop("a piece is settled exactly when every file it covers is unchanged", [recordArb], ([{ unchanged }]) => {
+    const settled = ResumeData.settledPieces(info, unchanged)
     for (let i = 0; i < info.pieceCount; i++) {
-      expect(trusted.has(i)).toBe(pieces[i]! && fileSpans(info, i).every((s) => unchanged[s.fileIndex]!))
+      expect(settled.has(i)).toBe(fileSpans(info, i).every((s) => unchanged[s.fileIndex]!))
     }
   })
 
