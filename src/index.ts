@@ -31,6 +31,8 @@ export * as PiecePicker from "./domain/PiecePicker.js"
 export * as PeerStore from "./domain/PeerStore.js"
 export * as RoutingTable from "./domain/RoutingTable.js"
 export * as TorrentBuilder from "./domain/TorrentBuilder.js"
+export { TokenBucket } from "./domain/TokenBucket.js"
+export { ByteRateError, parseByteRate } from "./domain/ByteRate.js"
 export * as TrackerResponse from "./domain/TrackerResponse.js"
 export * as Wire from "./domain/Wire.js"
 
@@ -67,6 +69,7 @@ export {
   type TorrentOptions,
   type TorrentSource
 } from "./programs/torrent/TorrentEvent.js"
+export { makeRateLimiter, makeRateLimits, RateLimiter, type RateLimits } from "./programs/torrent/RateLimiter.js"
 export * as CreateTorrent from "./programs/CreateTorrent.js"
 export * as Download from "./programs/Download.js"
 export * as Metadata from "./programs/Metadata.js"

@@ -67,6 +67,8 @@ export interface SeedOptions {
   readonly stoppedTimeout?: Duration.DurationInput
   /** Where else it announces itself (the DHT); see `TorrentOptions.peerSources`. */
   readonly peerSources?: NonNullable<TorrentOptions["peerSources"]>
+  /** Upload (and download) limits, all applied; see `TorrentOptions.rateLimits`. */
+  readonly rateLimits?: NonNullable<TorrentOptions["rateLimits"]>
 }
 
 /** The seeder's view of a torrent event, if it has one. */

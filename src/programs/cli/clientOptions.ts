@@ -3,9 +3,11 @@ import * as Args from "@effect/cli/Args"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
-import { Effect } from "effect"
+import { Effect, Either, Option } from "effect"
 import { randomBytes } from "node:crypto"
+import { parseByteRate } from "../../domain/ByteRate.js"
 import { makePeerId } from "../../domain/Peer.js"
+import { makeRateLimits, type RateLimits } from "../torrent/RateLimiter.js"
 import type { EncryptionPolicy } from "../../services/PeerWire.js"
 import { withShownDefault } from "./helpText.js"
 
@@ -58,3 +60,24 @@ export const giveUpAfterOption = Options.integer("give-up-after").pipe(
   withShownDefault(20),
   checked("--give-up-after", atLeast(1))
 )
+
+/** A rate in bytes per second with a 1024-based suffix (`4M`), optional; a bad one is a usage error (exit 2). */
+const rateOption = (name: string, what: string) =>
+  Options.text(name).pipe(
+    Options.withPseudoName("rate"),
+    Options.withDescription(`${what}, bytes per second; k/K, M, G are 1024-based (4M: 4 MiB/s; default and 0: no limit)`),
+    Options.mapEffect((text) =>
+      Either.match(parseByteRate(text), {
+        onLeft: (e) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name}: ${e.message}`))),
+        onRight: Effect.succeed
+      })),
+    Options.optional
+  )
+export const maxDownloadRateOption = rateOption("max-download-rate", "the most all peers together may send us")
+export const maxUploadRateOption = rateOption("max-upload-rate", "the most we send all peers together")
+
+/** The torrent's limits from the flags: none at all (nothing counted) unless a rate is given. */
+export const rateLimitsOf = (download: Option.Option<number>, upload: Option.Option<number>): Effect.Effect<ReadonlyArray<RateLimits>> =>
+  Option.isNone(download) && Option.isNone(upload)
+    ? Effect.succeed([])
+    : Effect.map(makeRateLimits({ download: Option.getOrUndefined(download), upload: Option.getOrUndefined(upload) }), (l) => [l])

@@ -5,7 +5,7 @@ import { Data, Duration, Effect, Option, Stream } from "effect"
 import type { StorageError } from "../../services/Storage.js"
 import { formatPeer } from "../../domain/Peer.js"
 import { download, type DownloadEvent } from "../Download.js"
-import { defaultPort, encryptionOption, fastOption, giveUpAfterOption, listenPortOption, maxPeersOption, newPeerId, outputOption, quietOption, sequentialOption } from "./clientOptions.js"
+import { defaultPort, encryptionOption, fastOption, giveUpAfterOption, listenPortOption, maxDownloadRateOption, maxPeersOption, maxUploadRateOption, newPeerId, outputOption, quietOption, rateLimitsOf, sequentialOption } from "./clientOptions.js"
 import { lsdOption, noPexOption, withLocalDiscovery } from "./discovery.js"
 import { makeJsonRenderer } from "./downloadJson.js"
 import { makeRenderer, progressMode } from "./progress.js"
@@ -45,6 +45,8 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
       json: Options.boolean("json").pipe(Options.withDescription("events as JSON Lines on stdout (see docs/cli.md), no progress on stderr")),
       port: listenPortOption,
       maxPeers: maxPeersOption,
+      maxDownloadRate: maxDownloadRateOption,
+      maxUploadRate: maxUploadRateOption,
       giveUpAfter: giveUpAfterOption,
       sequential: sequentialOption,
       seed: Options.boolean("seed").pipe(Options.withDescription("keep seeding after the download, until interrupted")),
@@ -56,7 +58,7 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
       lsd: lsdOption,
       ...dhtOptions
     },
-    ({ announceInterval, encryption, fast, force, giveUpAfter, host, json, lsd, maxPeers, noPex, output, port, quiet, seed, sequential, source, ...dhtFlags }) =>
+    ({ announceInterval, encryption, fast, force, giveUpAfter, host, json, lsd, maxDownloadRate, maxPeers, maxUploadRate, noPex, output, port, quiet, seed, sequential, source, ...dhtFlags }) =>
       Effect.gen(function* () {
         const peerId = newPeerId()
         // The DHT's UDP socket takes the listen port first; the torrent's TCP listener then takes the
@@ -81,6 +83,7 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
           encryption,
           seed,
           pex: !noPex,
+          rateLimits: yield* rateLimitsOf(maxDownloadRate, maxUploadRate),
           peerSources: dht === undefined || resolved.info.private ? [] : [dhtPeerSource(dht, resolved.info.infoHash)],
           ...Option.match(announceInterval, { onNone: () => ({}), onSome: (s) => ({ announceInterval: Duration.seconds(s) }) })
         }

@@ -191,11 +191,13 @@ const engine = (
           ...(options.maxQueuedRequests === undefined ? {} : { maxQueuedRequests: options.maxQueuedRequests }),
           chokeInterval,
           metadata: info.raw.length > 0 ? info.raw : undefined,
+          limits: (options.rateLimits ?? []).map((l) => l.upload),
           // Tit-for-tat while downloading (what they give us); once complete, what we give them.
           rate: (p) => (picker.isComplete ? undefined : state.sessions.get(p.key)?.rate ?? 0)
         }),
         pex: options.pex === false || info.private ? undefined : makePeerExchange(),
         sessions: new Map(),
+        downloadLimits: (options.rateLimits ?? []).map((l) => l.download),
         banned: new Set(),
         counters: { peersSeen: 0, downloaded: 0, wasted: 0, verifiedBytes: 0, lastVerifiedAt: startedAt, lastTrackerError: undefined },
         port: listening?.port ?? options.port ?? 6881,

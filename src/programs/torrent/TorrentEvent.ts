@@ -9,6 +9,7 @@ import type { PeerAddress } from "../../domain/Peer.js"
 import type { Encryption, EncryptionPolicy, PeerError } from "../../services/PeerWire.js"
 import type { StorageError } from "../../services/Storage.js"
 import type { ListenError } from "../../services/Transport.js"
+import type { RateLimits } from "./RateLimiter.js"
 
 export type TorrentEvent = Data.TaggedEnum<{
   /** The torrent starts; `verified` pieces were already on disk. `port` is where it listens, if it does. */
@@ -123,6 +124,11 @@ export interface TorrentOptions {
   readonly chokeInterval?: Duration.DurationInput
   /** Requests a peer may have queued with us, as we advertise (BEP 10 `reqq`); more is a flood and drops it (default 8192). */
   readonly maxQueuedRequests?: number
+  /**
+   * Bandwidth limits, all applied (e.g. the torrent's own and a session's shared by all its
+   * torrents); their rates can be changed while it runs (default: none).
+   */
+  readonly rateLimits?: ReadonlyArray<RateLimits>
   /** Re-announce this often instead of at the tracker's interval. */
   readonly announceInterval?: Duration.DurationInput
   /** How often `Progress` is emitted (default 1 s). */
