@@ -22,7 +22,7 @@ export interface WebSeeds {
 
 /** Bytes asked of one web seed per round (at least a piece), and HTTP requests at once per web seed. */
 const roundBytes = 1024 * 1024
-const requestsAtOnce = 2
+const requestsAtOnce = 4
 /** A web seed with nothing to fetch (the rest is in flight elsewhere) looks again after this long. */
 const idleMillis = 500
 
