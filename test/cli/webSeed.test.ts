@@ -5,7 +5,7 @@
  * that answers 404 when it is the only source (exit 1 naming the URL and the status, soon).
  */
 import { beforeAll, describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { type Duration, Effect } from "effect"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
@@ -42,7 +42,7 @@ const singleSeed = (options: Omit<WebSeedServerOptions, "files"> = {}) =>
   webSeedServer({ ...options, files: { "/files/payload.bin": payload } })
 
 /** A fake seeder of the payload (its connections kept, to see what it sent) and a tracker naming it. */
-const peerAndTracker = (answerDelay?: string) =>
+const peerAndTracker = (answerDelay?: Duration.DurationInput) =>
   Effect.gen(function* () {
     const connections: Array<FakeConnection> = []
     const peer = yield* makeFakePeer({
