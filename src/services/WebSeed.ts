@@ -125,7 +125,7 @@ export const make = (options: WebSeedOptions = {}): Effect.Effect<WebSeedClient,
     const http = (yield* HttpClient.HttpClient).pipe(HttpClient.followRedirects(maxRedirects))
 
     const unreachable = (url: string) => (e: HttpClientError.HttpClientError) =>
-      fail(url, "Unreachable", e.reason === "Transport" ? `cannot connect (${String(e.cause ?? e.message)})` : e.message, undefined, e)
+      fail(url, "Unreachable", e.reason === "Transport" ? `cannot connect (${transportProblem(e.cause)})` : e.message, undefined, e)
 
     const fetchOne = (r: WebSeedRequest): Effect.Effect<Uint8Array, WebSeedError> =>
       Effect.gen(function* () {
@@ -160,6 +160,13 @@ export const make = (options: WebSeedOptions = {}): Effect.Effect<WebSeedClient,
         )
     }
   })
+
+/** What fetch's "fetch failed" hides: the system error below it (ECONNREFUSED, ENOTFOUND...). */
+const transportProblem = (cause: unknown): string => {
+  const below = cause instanceof Error ? cause.cause : undefined
+  if (below instanceof Error) return "code" in below && typeof below.code === "string" ? below.code : below.message
+  return cause instanceof Error ? cause.message : String(cause)
+}
 
 const statusText = (status: number): string =>
   status === 404 ? "not found" : status >= 500 ? "server error" : status === 416 ? "range not satisfiable" : "unexpected status"
