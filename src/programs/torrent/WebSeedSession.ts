@@ -54,8 +54,11 @@ export const startWebSeeds = (state: TorrentState, sources: ReadonlyArray<WebSee
   Effect.gen(function* () {
     let running = 0
     let lastError: string | undefined
+    const started = new Set<string>()
     for (const source of sources) {
-      if (state.banned.has(source.url)) continue
+      // The URL is its key in the picker: a URL listed twice is one web seed.
+      if (state.banned.has(source.url) || started.has(source.url)) continue
+      started.add(source.url)
       running++
       yield* runWebSeed(state, source).pipe(
         Effect.catchAll((e) =>
