@@ -20,11 +20,11 @@ export const TrackerClientLayer = Tracker.Live.pipe(Layer.provide(FetchHttpClien
 
 /**
  * Web seeds over Node's fetch, which hands redirects back (`redirect: "manual"`) so that the
- * service's own bound on them applies.
+ * service's own bound on them applies. A fresh fetch layer: the trackers' one is memoised with the
+ * context it was built in, which has no such option.
  */
 export const WebSeedClientLayer = WebSeed.Live.pipe(
-  Layer.provide(FetchHttpClient.layer),
-  Layer.provide(Layer.succeed(FetchHttpClient.RequestInit, { redirect: "manual" }))
+  Layer.provide(Layer.fresh(FetchHttpClient.layer).pipe(Layer.provide(Layer.succeed(FetchHttpClient.RequestInit, { redirect: "manual" }))))
 )
 
 const over = (transport: Layer.Layer<Transport>): Layer.Layer<Tracker | PeerWire | Storage | Transport | Hasher | WebSeed> =>

@@ -134,6 +134,23 @@ describe("download with web seeds (BEP 19)", () => {
       expect((Date.now() - started) / 1000).toBeLessThan(20)
     }), 90_000)
 
+  it.scopedLive("a redirect is followed; a redirect loop ends with a clear error", () =>
+    Effect.gen(function* () {
+      const server = yield* webSeedServer({
+        files: { "/files/payload.bin": payload },
+        redirects: { "/old/payload.bin": "/files/payload.bin", "/loop/a": "/loop/b", "/loop/b": "/loop/a" }
+      })
+      const moved = writeTorrent("moved", singleInfo, { "url-list": Bencode.text(`${server.origin}/old/payload.bin`) })
+      const out = path.join(tmp, "moved.bin")
+      const r = yield* download(moved, out, ["--quiet"])
+      expect(r.code, r.stderr).toBe(0)
+      expect(new Uint8Array(readFileSync(out))).toEqual(payload)
+      const looping = writeTorrent("looping", singleInfo, { "url-list": Bencode.text(`${server.origin}/loop/a`) })
+      const failed = yield* download(looping, path.join(tmp, "looping.bin"), ["--quiet", "--give-up-after", "1"])
+      expect(failed.code).toBe(1)
+      expect(failed.stderr.trim().split("\n").at(-1)).toBe(`error: web seed ${server.origin}/loop/a: HTTP 302: more than 5 redirects`)
+    }), 90_000)
+
   it.scopedLive("--no-web-seeds ignores the url-list", () =>
     Effect.gen(function* () {
       const server = yield* singleSeed()

@@ -1,7 +1,7 @@
 /**
  * An HTTP server on 127.0.0.1:0 that serves files with Range support (a web seed, BEP 19), as a
  * scoped resource. It can lie (every byte it serves flipped), answer one status to everything,
- * or wait before each answer; it counts the requests and the body bytes it sent.
+ * redirect, or wait before each answer; it counts the requests and the body bytes it sent.
  */
 import { Effect, type Scope } from "effect"
 import * as Http from "node:http"
@@ -16,6 +16,8 @@ export interface WebSeedServerOptions {
   readonly status?: number
   /** Wait this long (ms) before each answer. */
   readonly delayMillis?: number
+  /** URL path -> where a 302 sends it. */
+  readonly redirects?: Readonly<Record<string, string>>
 }
 
 export interface WebSeedServer {
@@ -38,7 +40,13 @@ export const webSeedServer = (options: WebSeedServerOptions): Effect.Effect<WebS
     let requests = 0
     let bytesServed = 0
     const answer = (req: Http.IncomingMessage, res: Http.ServerResponse) => {
-      const file = options.files[(req.url ?? "").split("?")[0]!]
+      const urlPath = (req.url ?? "").split("?")[0]!
+      const location = options.redirects?.[urlPath]
+      if (location !== undefined) {
+        res.writeHead(302, { location })
+        return res.end()
+      }
+      const file = options.files[urlPath]
       if (options.status !== undefined || file === undefined) {
         res.writeHead(options.status ?? 404, { "content-type": "text/plain" })
         return res.end("no such file")
