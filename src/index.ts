@@ -50,6 +50,8 @@ export type { OpenOptions, StoredFile, TorrentStorage } from "./services/Storage
 export { Tracker, TrackerError } from "./services/Tracker.js"
 export type { AnnounceRequest, AnnounceResponse, TrackerTiers } from "./services/Tracker.js"
 export { makeTrackerServer, TrackerServer } from "./services/TrackerServer.js"
+export { WebSeed, WebSeedError, webSeedSources } from "./services/WebSeed.js"
+export type { WebSeedClient, WebSeedOptions, WebSeedResponder, WebSeedSource } from "./services/WebSeed.js"
 export { ListenError, Transport } from "./services/Transport.js"
 export type { DialOptions, Duplex, DuplexEvent, Listening, ListenOptions } from "./services/Transport.js"
 export { MemoryNetwork } from "./services/MemoryNetwork.js"
@@ -58,7 +60,7 @@ export { Utp, utpStats } from "./services/Utp.js"
 export type { UtpOptions, UtpStats } from "./services/Utp.js"
 
 // Programs: compositions of the services
-export { layer } from "./programs/ClientLayer.js"
+export { layer, WebSeedClientLayer } from "./programs/ClientLayer.js"
 export * as Torrent from "./programs/torrent/Torrent.js"
 export {
   DownloadStalled,

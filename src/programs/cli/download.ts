@@ -3,6 +3,7 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import { Data, Duration, Effect, Option, Stream } from "effect"
 import type { StorageError } from "../../services/Storage.js"
+import { webSeedSources } from "../../services/WebSeed.js"
 import { formatPeer } from "../../domain/Peer.js"
 import { download, type DownloadEvent } from "../Download.js"
 import { defaultPort, encryptionOption, fastOption, giveUpAfterOption, listenPortOption, maxDownloadRateOption, maxPeersOption, maxUploadRateOption, newPeerId, outputOption, quietOption, rateLimitsOf, sequentialOption } from "./clientOptions.js"
@@ -56,9 +57,10 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
       announceInterval: announceIntervalOption,
       noPex: noPexOption,
       lsd: lsdOption,
+      noWebSeeds: Options.boolean("no-web-seeds").pipe(Options.withDescription("ignore the torrent's web seeds (BEP 19 url-list)")),
       ...dhtOptions
     },
-    ({ announceInterval, encryption, fast, force, giveUpAfter, host, json, lsd, maxDownloadRate, maxPeers, maxUploadRate, noPex, output, port, quiet, seed, sequential, source, ...dhtFlags }) =>
+    ({ announceInterval, encryption, fast, force, giveUpAfter, host, json, lsd, maxDownloadRate, maxPeers, maxUploadRate, noPex, noWebSeeds, output, port, quiet, seed, sequential, source, ...dhtFlags }) =>
       Effect.gen(function* () {
         const peerId = newPeerId()
         // The DHT's UDP socket takes the listen port first; the torrent's TCP listener then takes the
@@ -85,6 +87,7 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
           pex: !noPex,
           rateLimits: yield* rateLimitsOf(maxDownloadRate, maxUploadRate),
           peerSources: dht === undefined || resolved.info.private ? [] : [dhtPeerSource(dht, resolved.info.infoHash)],
+          webSeeds: yield* webSeedSources(noWebSeeds ? [] : resolved.webSeeds, resolved.info),
           ...Option.match(announceInterval, { onNone: () => ({}), onSome: (s) => ({ announceInterval: Duration.seconds(s) }) })
         }
         yield* download(resolved, target, options, { overwrite: force }).pipe(

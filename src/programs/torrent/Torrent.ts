@@ -38,6 +38,7 @@ import {
 } from "./TorrentEvent.js"
 import { flush, resolveOptions, type TorrentState } from "./TorrentState.js"
 import { makeVerifier } from "./Verifier.js"
+import { startWebSeeds, type WebSeeds } from "./WebSeedSession.js"
 
 /**
  * Where verified pieces go: a torrent's files, or one file for `download_piece`. A sink that can
@@ -240,8 +241,9 @@ const engine = (
         host: listening?.host,
         port: listening?.port
       }))
+      const webSeeds = yield* startWebSeeds(state, options.webSeeds ?? [])
       if (picker.isComplete) yield* Deferred.succeed(state.completed, undefined)
-      yield* ticker(state, manager, announcer, sourcesRunning, Duration.toMillis(options.progressInterval ?? "1 second")).pipe(Effect.forkScoped)
+      yield* ticker(state, manager, announcer, sourcesRunning, webSeeds, Duration.toMillis(options.progressInterval ?? "1 second")).pipe(Effect.forkScoped)
       yield* state.uploader.chokeRound.pipe(Effect.delay(chokeInterval), Effect.forever, Effect.forkScoped)
 
       yield* Effect.raceFirst(Deferred.await(state.completed), Deferred.await(state.failed))
@@ -321,7 +323,14 @@ const runPeerSources = (sources: ReadonlyArray<PeerSource>, port: number, manage
   })
 
 /** Every 200 ms: pipelines and timeouts; every second: upkeep, progress, and whether to give up. */
-const ticker = (state: TorrentState, manager: PeerManager, announcer: Announcer, sourcesRunning: () => number, progressMillis: number) =>
+const ticker = (
+  state: TorrentState,
+  manager: PeerManager,
+  announcer: Announcer,
+  sourcesRunning: () => number,
+  webSeeds: WebSeeds,
+  progressMillis: number
+) =>
   Effect.gen(function* () {
     let ticks = 0
     let lastProgress = state.now()
@@ -351,12 +360,14 @@ const ticker = (state: TorrentState, manager: PeerManager, announcer: Announcer,
           lastTrackerError: counters.lastTrackerError
         }))
       }
-      const hopeless = announcer.exhausted() && sourcesRunning() === 0 && state.sessions.size === 0 && manager.pending() === 0
+      const hopeless = announcer.exhausted() && sourcesRunning() === 0 && webSeeds.running() === 0 &&
+        state.sessions.size === 0 && manager.pending() === 0
       exhaustedSince = hopeless ? exhaustedSince ?? t : undefined
       if (exhaustedSince !== undefined && t - exhaustedSince >= options.giveUpAfterMs) {
         return yield* Deferred.fail(state.failed, new NoPeerSources({
           seconds: Math.round(options.giveUpAfterMs / 1000),
-          lastTrackerError: counters.lastTrackerError
+          lastTrackerError: counters.lastTrackerError,
+          lastWebSeedError: webSeeds.lastError()
         }))
       }
     }

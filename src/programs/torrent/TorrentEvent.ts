@@ -10,6 +10,7 @@ import type { Encryption, EncryptionPolicy, PeerError } from "../../services/Pee
 import type { StorageError } from "../../services/Storage.js"
 import type { ListenError } from "../../services/Transport.js"
 import type { RateLimits } from "./RateLimiter.js"
+import type { WebSeedSource } from "../../services/WebSeed.js"
 
 export type TorrentEvent = Data.TaggedEnum<{
   /** The torrent starts; `verified` pieces were already on disk. `port` is where it listens, if it does. */
@@ -69,11 +70,14 @@ export class DownloadStalled extends Data.TaggedError("DownloadStalled")<{
 export class NoPeerSources extends Data.TaggedError("NoPeerSources")<{
   readonly seconds: number
   readonly lastTrackerError: string | undefined
+  /** Why the last web seed was dropped, when the torrent had any. */
+  readonly lastWebSeedError?: string | undefined
 }> {
   override get message() {
-    return this.lastTrackerError === undefined
+    const reasons = [this.lastTrackerError, this.lastWebSeedError].filter((r) => r !== undefined)
+    return reasons.length === 0
       ? `no peers: every peer source failed and no peer is left (gave up after ${this.seconds} s)`
-      : this.lastTrackerError
+      : reasons.join("; ")
   }
 }
 
@@ -140,6 +144,11 @@ export interface TorrentOptions {
    * (or announces) and streams addresses to dial. While one still runs the torrent does not give up.
    */
   readonly peerSources?: ReadonlyArray<PeerSource>
+  /**
+   * Web seeds (BEP 19) to fetch from beside the peers, scheduled by the same picker; one that
+   * serves a piece that fails its hash is banned. While one is in use the torrent does not give up.
+   */
+  readonly webSeeds?: ReadonlyArray<WebSeedSource>
 }
 
 /** Addresses to dial, found (and kept finding) by some means other than a tracker; given our port. */
