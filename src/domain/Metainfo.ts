@@ -194,10 +194,17 @@ const entryPath = (entry: Bencode.BencodeDict, field: string, padding: boolean, 
       : wrongType(raw, `${field}.${pathKey}`, "a list")
   })
 
-/** The sanitised `symlink path` of a symlink entry; an `l` entry without one is a plain (empty) file, as libtorrent reads it. */
+/**
+ * The sanitised `symlink path` of a symlink entry. An `l` entry without one, or with one of which
+ * nothing remains, is a plain (empty) file, as libtorrent reads it.
+ */
 const linkTarget = (entry: Bencode.BencodeDict, field: string): Parsed<ReadonlyArray<string> | undefined> => {
   const raw = Bencode.get(entry, "symlink path")
-  return Bencode.isList(raw) ? Either.map(byteStrings(raw, `${field}.symlink path`), sanitizeLinkTarget) : Either.right(undefined)
+  if (!Bencode.isList(raw)) return Either.right(undefined)
+  return Either.map(byteStrings(raw, `${field}.symlink path`), (components) => {
+    const target = sanitizeLinkTarget(components)
+    return target.length > 0 ? target : undefined
+  })
 }
 
 /** BitComet names its padding files `_____padding_file_<n>...`; libtorrent matches the text anywhere in the path. */

@@ -313,7 +313,7 @@ describe("Metainfo.parseTorrent", () => {
       expectRule(multiWith([entry({ attr: text("p") })]), "MissingField", "info.files[0].length")
     })
 
-    it("resolves symlink targets inside the torrent; one that names nothing points at itself; no payload bytes", () => {
+    it("resolves symlink targets inside the torrent; one that names nothing points at itself; an empty one is no link; no payload bytes", () => {
       const link = (p: ReadonlyArray<string>, target?: ReadonlyArray<string>) =>
         entry({ attr: text("l"), length: int(7), path: p.map(text), "symlink path": target?.map(text) })
       const files = filesOf([
@@ -323,7 +323,8 @@ describe("Metainfo.parseTorrent", () => {
         link(["l3"], ["l1", "a"]),
         link(["l4"], ["/etc/passwd"]),
         link(["l5"], ["..", "..", "etc"]),
-        link(["l6"])
+        link(["l6"]),
+        link(["l7"], [".."])
       ], 1)
       expect(files.map((f) => [f.path.join("/"), f.length, f.symlink?.join("/")])).toEqual([
         ["d/a", 1, undefined],
@@ -332,7 +333,8 @@ describe("Metainfo.parseTorrent", () => {
         ["l3", 0, "l1/a"],
         ["l4", 0, "l4"],
         ["l5", 0, "l5"],
-        ["l6", 0, undefined]
+        ["l6", 0, undefined],
+        ["l7", 0, undefined]
       ])
     })
   })
