@@ -89,6 +89,23 @@ const isTrackerUrl = (url: string): boolean => URL.canParse(url) && /^(https?|ud
 const checkLength = (length: number, what: string): Built<void> =>
   Number.isSafeInteger(length) && length >= 0 ? Either.void : fail("Invalid", `${what} has length ${length}`)
 
+/** Two files on one path, or a file where another needs a folder: a reader would have to rename one. */
+const checkDistinctPaths = (files: ReadonlyArray<{ readonly path: ReadonlyArray<string> }>): Built<void> => {
+  const filePaths = new Set<string>()
+  const folderPaths = new Set<string>()
+  for (const { path } of files) {
+    const joined = path.join("/")
+    if (filePaths.has(joined) || folderPaths.has(joined)) return fail("Invalid", `${JSON.stringify(joined)} is used by an earlier file`)
+    for (let j = 1; j < path.length; j++) {
+      const folder = path.slice(0, j).join("/")
+      if (filePaths.has(folder)) return fail("Invalid", `${JSON.stringify(folder)} is a file, not a folder`)
+      folderPaths.add(folder)
+    }
+    filePaths.add(joined)
+  }
+  return Either.void
+}
+
 /** The rules a creator breaks in practice, each with a message naming the culprit. */
 const checkFields = (spec: TorrentSpec): Built<void> =>
   Either.gen(function* () {
@@ -109,6 +126,7 @@ const checkFields = (spec: TorrentSpec): Built<void> =>
         }
         yield* checkLength(file.length, shown)
       }
+      yield* checkDistinctPaths(content.files)
     }
     const total = totalLength(content)
     if (!Number.isSafeInteger(total)) return yield* fail("Invalid", `the total length ${total} exceeds 2^53 - 1 bytes`)

@@ -134,7 +134,7 @@ describe("buildTorrent", () => {
     for (const path of [[], [".."], ["a", ".."], ["x/y"], ["a\\b"], ["C:", "x"], [""]]) {
       expect(buildError(multi([path]))).toMatchObject({ reason: "UnsafeName" })
     }
-    // Our own parser is the backstop for what only a whole list can break.
+    // Paths that would collide are refused at creation (a reader would have to rename one).
     expect(buildError(multi([["a"], ["a"]]))).toMatchObject({ reason: "Invalid" })
     expect(buildError(multi([["a"], ["a", "b"]])).message).toMatch(/^cannot create the torrent: .*"a" is a file, not a folder/)
     expect(buildError(multi([]))).toMatchObject({ reason: "Empty" })

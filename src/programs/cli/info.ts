@@ -4,6 +4,7 @@ import * as Options from "@effect/cli/Options"
 import { Console, Effect } from "effect"
 import { toHex } from "../../domain/Bytes.js"
 import type { Info, Metainfo } from "../../domain/Metainfo.js"
+import { attributeSuffix, changedPathLines, fileJson } from "./infoFiles.js"
 import { readTorrent } from "./torrentFile.js"
 
 const classicHead = (trackerUrl: string | undefined, info: Info): Array<string> => [
@@ -53,7 +54,8 @@ export const formatInfoDetails = (meta: Metainfo): string => {
     ...(meta.announceList.length === 0 ? [] : ["Trackers:", ...meta.announceList.map((tier, i) => `  tier ${i}: ${tier.join(" ")}`)]),
     ...(meta.webSeeds.length === 0 ? [] : ["Web Seeds:", ...meta.webSeeds.map((url) => `  ${url}`)]),
     "Files:",
-    ...info.files.map((file, i) => `  ${i}: ${file.length} ${filePath(meta, i)}`),
+    ...info.files.map((file, i) => `  ${i}: ${file.length} ${filePath(meta, i)}${attributeSuffix(file)}`),
+    ...changedPathLines(info),
     ...hashLines(info)
   ].join("\n")
 }
@@ -63,6 +65,7 @@ export const infoJson = (meta: Metainfo) => {
   const { info } = meta
   return {
     name: info.name,
+    originalName: info.originalName ?? null,
     infoHash: toHex(info.infoHash),
     length: info.totalLength,
     pieceLength: info.pieceLength,
@@ -75,7 +78,7 @@ export const infoJson = (meta: Metainfo) => {
     comment: meta.comment ?? null,
     createdBy: meta.createdBy ?? null,
     creationDate: isoDate(meta.creationDate) ?? null,
-    files: info.files.map((file, index) => ({ index, path: filePath(meta, index), length: file.length, offset: file.offset })),
+    files: info.files.map(fileJson),
     pieceHashes: info.pieceHashes.map(toHex)
   }
 }
