@@ -15,6 +15,16 @@ export interface TorrentFile {
   readonly path: ReadonlyArray<string>
   readonly length: number
   readonly offset: number
+  /** BEP 47 `attr` "p": padding, never written to disk (its bytes are zeros). Also a file under `.pad/`. */
+  readonly padding?: boolean
+  /** BEP 47 `attr` "x". */
+  readonly executable?: boolean
+  /** BEP 47 `attr` "h". */
+  readonly hidden?: boolean
+  /** BEP 47 `attr` "l": the `symlink path` components, relative to the torrent's folder. */
+  readonly symlink?: ReadonlyArray<string>
+  /** The path as the torrent wrote it, when sanitising changed it (shown by `info`). */
+  readonly originalPath?: ReadonlyArray<string>
 }
 
 export interface Info {
@@ -128,6 +138,29 @@ const safeComponent = (component: string, field: string): Parsed<string> => {
   return problem === undefined ? Either.right(component) : fail("UnsafePath", field, `path component ${problem}`)
 }
 
+/** BEP 47 `attr` (and `symlink path`); a file under `.pad/` is padding too. Unknown attributes are ignored. */
+const fileAttributes = (
+  entry: Bencode.BencodeDict,
+  path: ReadonlyArray<string>,
+  field: string
+): Parsed<Pick<TorrentFile, "padding" | "executable" | "hidden" | "symlink">> =>
+  Either.gen(function* () {
+    const attr = Bencode.get(entry, "attr")
+    const flags = Bencode.isBytes(attr) ? Bencode.toText(attr) : ""
+    const padding = flags.includes("p") || (path.length > 1 && path[0] === ".pad")
+    const symlink: Array<string> = []
+    if (flags.includes("l")) {
+      const target = yield* asList(yield* required(entry, "symlink path", `${field}.symlink path`), `${field}.symlink path`)
+      for (let j = 0; j < target.length; j++) symlink.push(Bencode.toText(yield* asBytes(target[j]!, `${field}.symlink path[${j}]`)))
+    }
+    return {
+      ...(padding ? { padding } : {}),
+      ...(flags.includes("x") ? { executable: true } : {}),
+      ...(flags.includes("h") ? { hidden: true } : {}),
+      ...(flags.includes("l") ? { symlink } : {})
+    }
+  })
+
 const parseFiles = (list: Bencode.BencodeList): Parsed<ReadonlyArray<TorrentFile>> =>
   Either.gen(function* () {
     if (list.length === 0) return yield* fail("MissingField", "info.files", "lists no file")
@@ -147,9 +180,11 @@ const parseFiles = (list: Bencode.BencodeList): Parsed<ReadonlyArray<TorrentFile
         const componentField = `${field}.${pathKey}[${j}]`
         path.push(yield* safeComponent(Bencode.toText(yield* asBytes(rawPath[j]!, componentField)), componentField))
       }
+      const attributes = yield* fileAttributes(entry, path, field)
       // Two entries on one path, or a file where another entry needs a folder, would clobber data.
+      // Padding is never written: libtorrent names pad files by their size, so they repeat.
       const joined = path.join("/")
-      if (filePaths.has(joined) || dirPaths.has(joined)) {
+      if (attributes.padding !== true && (filePaths.has(joined) || dirPaths.has(joined))) {
         return yield* fail("Conflict", `${field}.${pathKey}`, `${JSON.stringify(joined)} is used by an earlier entry`)
       }
       for (let j = 1; j < path.length; j++) {
@@ -158,7 +193,7 @@ const parseFiles = (list: Bencode.BencodeList): Parsed<ReadonlyArray<TorrentFile
         dirPaths.add(dir)
       }
       filePaths.add(joined)
-      files.push({ path, length, offset })
+      files.push({ path, length, offset, ...attributes })
       offset += length
       if (!Number.isSafeInteger(offset)) return yield* fail("OutOfRange", "info.files", "total length exceeds 2^53 - 1 bytes")
     }
