@@ -85,9 +85,9 @@ export const isWantedFile = (file: TorrentFile, priority: FilePriority): boolean
 
 /** Per file, whether Storage should create it. */
 export const wantedFiles = (info: Info, priorities: ReadonlyArray<FilePriority>): ReadonlyArray<boolean> =>
-  info.files.map((file, i) => isWantedFile(file, priorities[i]!))
+  info.files.map((file, i) => isWantedFile(file, priorities[i] ?? "normal"))
 
-/** The pieces to fetch and their tiers (`priorityTier`; 0 where not wanted). */
+/** The pieces to fetch and their tiers (`priorityTier`; 0 where not wanted). A file without a priority is `normal`. */
 export interface PiecePlan {
   readonly wanted: Bitfield
   readonly tiers: Uint8Array
@@ -96,8 +96,9 @@ export interface PiecePlan {
 export const piecePlan = (info: Info, priorities: ReadonlyArray<FilePriority>): PiecePlan => {
   const tiers = new Uint8Array(info.pieceCount)
   info.files.forEach((file, i) => {
-    if (file.length === 0 || !isWantedFile(file, priorities[i]!)) return
-    const tier = priorityTier(priorities[i]!)
+    const priority = priorities[i] ?? "normal"
+    if (file.length === 0 || !isWantedFile(file, priority)) return
+    const tier = priorityTier(priority)
     const last = Math.floor((file.offset + file.length - 1) / info.pieceLength)
     for (let p = Math.floor(file.offset / info.pieceLength); p <= last; p++) tiers[p] = Math.max(tiers[p]!, tier)
   })

@@ -7,6 +7,7 @@
  */
 import { Effect, Stream } from "effect"
 import type { Bitfield } from "../domain/Bitfield.js"
+import { wantedFiles } from "../domain/FileSelection.js"
 import type { Hasher } from "../services/Hasher.js"
 import type { PeerWire } from "../services/PeerWire.js"
 import { type OpenOptions, Storage } from "../services/Storage.js"
@@ -61,7 +62,9 @@ export const download = (
 ): Stream.Stream<DownloadEvent, DownloadError, Tracker | PeerWire | Hasher | Transport | Storage> =>
   Stream.unwrapScoped(
     Effect.gen(function* () {
-      const storage = yield* (yield* Storage).open(source.info, target, open)
+      // Skipped files are not created (`TorrentOptions.files`).
+      const wanted = options.files === undefined ? {} : { wanted: wantedFiles(source.info, options.files) }
+      const storage = yield* (yield* Storage).open(source.info, target, { ...open, ...wanted })
       return runEngine(source, storage, yield* storage.scan, options)
     })
   )
