@@ -66,6 +66,7 @@ const invalidValue = (flag: string, why: string) => ValidationError.invalidValue
 
 /** `--only-files 0,2-4`: its syntax is checked at once, its indices once the torrent is known (`onlyFilesOf`). */
 export const onlyFilesOption = Options.text("only-files").pipe(
+  Options.withPseudoName("list"),
   checked("--only-files", (text) => Either.match(parseFileIndices(text, Infinity), { onLeft: (e) => e.detail, onRight: () => undefined })),
   Options.optional,
   Options.withDescription("download only these files, by index from 0 as `info --details` lists them, e.g. 0,2-4; the others are not created")
