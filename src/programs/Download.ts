@@ -7,6 +7,7 @@
  */
 import { Effect, Option, Stream } from "effect"
 import type { Bitfield } from "../domain/Bitfield.js"
+import { wantedFiles } from "../domain/FileSelection.js"
 import type { Hasher } from "../services/Hasher.js"
 import type { PeerWire } from "../services/PeerWire.js"
 import type { StateStoreService } from "../services/StateStore.js"
@@ -66,7 +67,9 @@ export const download = (
 ): Stream.Stream<DownloadEvent, DownloadError, Tracker | PeerWire | Hasher | Transport | Storage> =>
   Stream.unwrapScoped(
     Effect.gen(function* () {
-      const storage = yield* (yield* Storage).open(source.info, target, open)
+      // Skipped files are not created (`TorrentOptions.files`).
+      const wanted = options.files === undefined ? {} : { wanted: wantedFiles(source.info, options.files) }
+      const storage = yield* (yield* Storage).open(source.info, target, { ...open, ...wanted })
       if (resume === undefined) return runEngine(source, storage, yield* storage.scan, options)
       const record = yield* loadResume(resume, source.info).pipe(
         Effect.catchAll((e) => Effect.as(Effect.logWarning(e.message), Option.none()))

@@ -37,7 +37,7 @@ export const refusingTracker = Layer.succeed(Tracker, {
 })
 
 /** PeerWire, Hasher and a tracker on one simulated host. */
-const hostLayer = (network: MemoryNetwork, address: string, tracker: Layer.Layer<Tracker> = noTracker) =>
+export const hostLayer = (network: MemoryNetwork, address: string, tracker: Layer.Layer<Tracker> = noTracker) =>
   Layer.mergeAll(PeerWire.Live.pipe(Layer.provideMerge(Layer.succeed(Transport, network.host(address)))), Hasher.Sync, tracker)
 
 const peerIdFor = (n: number) => makePeerId(() => Uint8Array.from({ length: 12 }, (_, i) => (n * 31 + i) % 256))

@@ -6,6 +6,8 @@ import * as ValidationError from "@effect/cli/ValidationError"
 import { Effect, Either, Option } from "effect"
 import { randomBytes } from "node:crypto"
 import { parseByteRate } from "../../domain/ByteRate.js"
+import { onlyFiles, parseFileIndices } from "../../domain/FileSelection.js"
+import type { Info } from "../../domain/Metainfo.js"
 import { makePeerId } from "../../domain/Peer.js"
 import { makeRateLimits, type RateLimits } from "../torrent/RateLimiter.js"
 import type { EncryptionPolicy } from "../../services/PeerWire.js"
@@ -48,7 +50,7 @@ export const magnetArg = Args.text({ name: "magnet" }).pipe(Args.withDescription
 export const checked = <A>(flag: string, problem: (value: A) => string | undefined) => (self: Options.Options<A>) =>
   Options.mapEffect(self, (value) => {
     const why = problem(value)
-    return why === undefined ? Effect.succeed(value) : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`${flag}: ${why}`)))
+    return why === undefined ? Effect.succeed(value) : Effect.fail(invalidValue(flag, why))
   })
 
 /** The `problem` of `checked` for a count that must be at least `min`. */
@@ -81,3 +83,20 @@ export const rateLimitsOf = (download: Option.Option<number>, upload: Option.Opt
   Option.isNone(download) && Option.isNone(upload)
     ? Effect.succeed([])
     : Effect.map(makeRateLimits({ download: Option.getOrUndefined(download), upload: Option.getOrUndefined(upload) }), (l) => [l])
+/** A usage error (exit 2) saying what is wrong with a flag's value. */
+const invalidValue = (flag: string, why: string) => ValidationError.invalidValue(HelpDoc.p(`${flag}: ${why}`))
+
+/** `--only-files 0,2-4`: its syntax is checked at once, its indices once the torrent is known (`onlyFilesOf`). */
+export const onlyFilesOption = Options.text("only-files").pipe(
+  Options.withPseudoName("list"),
+  checked("--only-files", (text) => Either.match(parseFileIndices(text, Infinity), { onLeft: (e) => e.detail, onRight: () => undefined })),
+  Options.optional,
+  Options.withDescription("download only these files, by index from 0 as `info --details` lists them, e.g. 0,2-4; the others are not created")
+)
+
+/** The file priorities of an `--only-files` list for this torrent; an index it lacks is a usage error. */
+export const onlyFilesOf = (text: string, info: Info) =>
+  Either.match(parseFileIndices(text, info.files.length), {
+    onLeft: (e) => Effect.fail(invalidValue("--only-files", e.detail)),
+    onRight: (indices) => Effect.succeed(onlyFiles(info.files.length, indices))
+  })

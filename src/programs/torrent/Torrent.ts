@@ -13,18 +13,20 @@ import { Deferred, Duration, Effect, Fiber, Queue, Random, type Scope, Stream, T
 import { Bitfield } from "../../domain/Bitfield.js"
 import { equalBytes } from "../../domain/Bytes.js"
 import { formatPeer, listenPortCandidates, type PeerAddress } from "../../domain/Peer.js"
+import { checkPriorities, type FilePriority, type FileSelectionError, piecePlan } from "../../domain/FileSelection.js"
 import { type CompletedPiece, PiecePicker } from "../../domain/PiecePicker.js"
 import { seededRandom } from "../../domain/SeededRandom.js"
 import { makeReserved } from "../../domain/Wire.js"
 import { Hasher } from "../../services/Hasher.js"
 import { type AcceptOptions, PeerWire, skeyLookup } from "../../services/PeerWire.js"
-import type { TorrentStorage } from "../../services/Storage.js"
+import type { StorageError, TorrentStorage } from "../../services/Storage.js"
 import type { Tracker } from "../../services/Tracker.js"
 import { type Listening, Transport } from "../../services/Transport.js"
 import { makeUploader } from "../Upload.js"
 import { type Announcer, startAnnouncer } from "./Announcer.js"
 import { startLocalDiscovery } from "./LocalDiscovery.js"
 import { makePeerExchange } from "./PeerExchange.js"
+import { applyFilePriorities } from "./FilePriorities.js"
 import { defaultPeerRetry, makePeerManager, type PeerManager, type SessionJob } from "./PeerManager.js"
 import { retune } from "./RequestScheduler.js"
 import {
@@ -44,7 +46,7 @@ import { startWebSeeds, type WebSeeds } from "./WebSeedSession.js"
  * Where verified pieces go: a torrent's files, or one file for `download_piece`. A sink that can
  * also read blocks back (`readBlock`) lets the torrent upload what it has verified.
  */
-export type PieceSink = Pick<TorrentStorage, "writePiece"> & Partial<Pick<TorrentStorage, "readBlock">>
+export type PieceSink = Pick<TorrentStorage, "writePiece"> & Partial<Pick<TorrentStorage, "readBlock" | "setWanted">>
 
 export type TorrentServices = Tracker | PeerWire | Hasher | Transport
 
@@ -81,6 +83,12 @@ export interface TorrentHandle {
   readonly done: Effect.Effect<void, TorrentError>
   /** Stops it now (a `stopped` announce goes out, bounded); stopping twice is fine. */
   readonly stop: Effect.Effect<void>
+  /**
+   * Changes the file selection as it runs: one priority per file (`TorrentOptions.files`). Newly
+   * wanted files are created (when the sink is a torrent's storage); once every wanted piece is
+   * verified, `done` succeeds (a seeding torrent goes on).
+   */
+  readonly setFilePriorities: (priorities: ReadonlyArray<FilePriority>) => Effect.Effect<void, FileSelectionError | StorageError>
 }
 
 /** Events a handle keeps for a slow consumer. */
@@ -107,11 +115,19 @@ export const start = (
   have: Bitfield,
   options: TorrentOptions
 ): Effect.Effect<TorrentHandle, never, TorrentServices | Scope.Scope> =>
-  Effect.map(launch(source, sink, have, options, Queue.sliding(handleEvents)), ({ events, fiber, state }) => ({
+  Effect.map(launch(source, sink, have, options, Queue.sliding(handleEvents)), ({ events, fiber, state, selection }) => ({
     events,
     stats: Effect.sync(() => statsOf(state.current)),
     done: Fiber.join(fiber),
-    stop: Effect.asVoid(Fiber.interrupt(fiber))
+    stop: Effect.asVoid(Fiber.interrupt(fiber)),
+    setFilePriorities: (priorities) =>
+      Effect.suspend(() =>
+        state.current !== undefined
+          ? applyFilePriorities(state.current, sink, priorities)
+          : Effect.map(checkPriorities(source.info, priorities), (checked) => {
+              selection.current = checked // the engine applies it once it has started
+            })
+      )
   }))
 
 /** Forks the engine in the scope; its events go through `queue`, and its end closes them. */
@@ -125,11 +141,12 @@ const launch = (
   Effect.gen(function* () {
     const events = yield* queue
     const state: { current: TorrentState | undefined } = { current: undefined }
-    const fiber = yield* engine(source, sink, have, options, (e) => Queue.offer(events, Take.of(e)), state).pipe(
+    const selection: { current: ReadonlyArray<FilePriority> | undefined } = { current: undefined }
+    const fiber = yield* engine(source, sink, have, options, (e) => Queue.offer(events, Take.of(e)), state, selection).pipe(
       Effect.onExit((exit) => Queue.offer(events, exit._tag === "Success" ? Take.end : Take.failCause(exit.cause))),
       Effect.forkScoped
     )
-    return { events: Stream.fromQueue(events).pipe(Stream.flattenTake), fiber, state }
+    return { events: Stream.fromQueue(events).pipe(Stream.flattenTake), fiber, state, selection }
   })
 
 const statsOf = (state: TorrentState | undefined): TorrentStats =>
@@ -160,7 +177,9 @@ const engine = (
   have: Bitfield,
   options: TorrentOptions,
   emit: (e: TorrentEvent) => Effect.Effect<unknown>,
-  exposed: { current: TorrentState | undefined }
+  exposed: { current: TorrentState | undefined },
+  /** A file selection set through the handle before the state existed. */
+  selection: { readonly current: ReadonlyArray<FilePriority> | undefined } = { current: undefined }
 ): Effect.Effect<void, TorrentError, TorrentServices> =>
   Effect.scoped(
     Effect.gen(function* () {
@@ -178,7 +197,9 @@ const engine = (
         totalLength: info.totalLength,
         have,
         sequential: options.sequential ?? false,
-        ...(options.pieces === undefined ? {} : { wanted: wantedPieces(info.pieceCount, options.pieces) })
+        ...(options.pieces !== undefined
+          ? { wanted: wantedPieces(info.pieceCount, options.pieces) }
+          : options.files === undefined ? {} : piecePlan(info, options.files))
       })
       const listening = options.listen === undefined ? undefined : yield* bindListener(options.listen)
       const chokeInterval = Duration.decode(options.chokeInterval ?? "10 seconds")
@@ -211,6 +232,9 @@ const engine = (
       }
       state.counters.verifiedBytes = picker.bytesWanted - picker.bytesLeft
       exposed.current = state
+      if (selection.current !== undefined) {
+        yield* applyFilePriorities(state, sink, selection.current).pipe(Effect.catchTag("FileSelectionError", Effect.die)) // checked already
+      }
 
       const reserved = makeReserved({ extensions: true, fast: resolved.fast })
       const encryption = options.encryption === undefined ? {} : { encryption: options.encryption }
@@ -248,7 +272,8 @@ const engine = (
 
       yield* Effect.raceFirst(Deferred.await(state.completed), Deferred.await(state.failed))
       const fetched = state.counters.downloaded
-      if (fetched > 0 && options.pieces === undefined) yield* announcer.completed
+      // A tracker hears `completed` only from a torrent that now has everything.
+      if (fetched > 0 && options.pieces === undefined && picker.bytesWanted === info.totalLength) yield* announcer.completed
       yield* emit(TorrentEvent.Completed({ bytes: fetched, seconds: fetched === 0 ? 0 : (now() - startedAt) / 1000 }))
       if (resolved.seed) yield* Deferred.await(state.failed)
     })

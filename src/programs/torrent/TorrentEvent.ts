@@ -4,6 +4,7 @@
  * same torrent.
  */
 import { Data, type Duration, type Schedule, type Stream } from "effect"
+import type { FilePriority } from "../../domain/FileSelection.js"
 import type { Info } from "../../domain/Metainfo.js"
 import type { PeerAddress } from "../../domain/Peer.js"
 import type { Encryption, EncryptionPolicy, PeerError } from "../../services/PeerWire.js"
@@ -114,6 +115,11 @@ export interface TorrentOptions {
   readonly sequential?: boolean
   /** Fetch only these pieces (default: all). */
   readonly pieces?: ReadonlyArray<number>
+  /**
+   * A priority per file (default: every file `normal`): only pieces touching a file not `skip`ped
+   * are fetched, higher priorities first. Ignored when `pieces` is given.
+   */
+  readonly files?: ReadonlyArray<FilePriority>
   /** A request unanswered this long goes back to the pool (default 15 s). */
   readonly requestTimeout?: Duration.DurationInput
   /** Give up when no piece is verified for this long while downloading (default 5 minutes). */
