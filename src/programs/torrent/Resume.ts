@@ -10,6 +10,7 @@ import { Clock, Data, Duration, Effect, Option, Schedule, type Scope } from "eff
 import { Bitfield } from "../../domain/Bitfield.js"
 import { toHex } from "../../domain/Bytes.js"
 import type { Info } from "../../domain/Metainfo.js"
+import { isPadding } from "../../domain/Padding.js"
 import * as ResumeData from "../../domain/ResumeData.js"
 import type { StateStoreError, StateStoreService } from "../../services/StateStore.js"
 import type { StorageError, TorrentStorage } from "../../services/Storage.js"
@@ -60,11 +61,12 @@ export const scanResumed = (
 ): Effect.Effect<Resumed, StorageError> => {
   const unchanged = Option.match(resume, {
     onNone: () => info.files.map(() => false),
-    onSome: (r) => ResumeData.unchangedFiles(r, storage.stampsAtOpen)
+    // Padding is never on disk: its zeros cannot change.
+    onSome: (r) => ResumeData.unchangedFiles(r, storage.stampsAtOpen).map((same, i) => same || isPadding(info.files[i]!))
   })
   const settled = ResumeData.settledPieces(info, unchanged)
   const saved = Option.match(resume, { onNone: () => Bitfield.empty(info.pieceCount), onSome: (r) => r.have })
-  const rechecked = info.files.flatMap((file, i) => (file.length > 0 && !unchanged[i] ? [i] : []))
+  const rechecked = info.files.flatMap((file, i) => (file.length > 0 && !isPadding(file) && !unchanged[i]! ? [i] : []))
   return Effect.map(storage.resume(settled, saved), (have) => ({ have, settled: settled.cardinality, rechecked }))
 }
 
