@@ -178,7 +178,7 @@ const fromPieceIo = (info: Info, hasher: Hasher["Type"], io: PieceIo, overwrite:
       (index) =>
         io.mayHave(index)
           ? readPiece(index).pipe(
-              Effect.flatMap((data) => hasher.verify(data, info.pieceHashes[index]!)),
+              Effect.flatMap((data) => hasher.verifyPiece(info, index, data)),
               Effect.map((ok) => ok && have.add(index))
             )
           : Effect.void,
@@ -367,7 +367,8 @@ const touch = (file: string) =>
 /** Where each file goes; every path of a multi-file torrent must stay strictly inside the target folder. */
 const resolvePaths = (info: Info, target: string): Effect.Effect<ReadonlyArray<string>, StorageError> => {
   const root = path.resolve(target)
-  if (!info.isMultiFile) return Effect.succeed([root]) // the user chose this file
+  // The user chose this file; a v2 single-file torrent's padding entry lands beside it.
+  if (!info.isMultiFile) return Effect.succeed(info.files.map((file, i) => (i === 0 ? root : path.join(path.dirname(root), ...file.path))))
   const paths: Array<string> = []
   for (const file of info.files) {
     const resolved = path.resolve(root, ...file.path)

@@ -66,6 +66,6 @@ export const makeVerifier = (state: TorrentState, hasher: Hasher["Type"], sink: 
 
   return {
     verify: (piece) =>
-      Effect.flatMap(hasher.verify(piece.data, state.info.pieceHashes[piece.index]!), (ok) => (ok ? accepted(piece) : rejected(piece)))
+      Effect.flatMap(hasher.verifyPiece(state.info, piece.index, piece.data), (ok) => (ok ? accepted(piece) : rejected(piece)))
   }
 }
