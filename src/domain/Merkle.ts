@@ -85,11 +85,53 @@ export interface FileHashes {
   readonly pieceLayer: ReadonlyArray<Uint8Array>
 }
 
+/**
+ * A file's `pieces root` and piece layer from its bytes fed in order, in chunks of any size; it
+ * holds one block and the layer, never the file.
+ */
+export class FileHasherV2 {
+  private readonly block = new Uint8Array(merkleBlockSize)
+  private inBlock = 0
+  private leaves: Array<Uint8Array> = []
+  private readonly layer: Array<Uint8Array> = []
+  private readonly perPiece: number
+
+  constructor(private readonly pieceLength: number) {
+    this.perPiece = leavesPerPiece(pieceLength)
+  }
+
+  update(data: Uint8Array): void {
+    for (let at = 0; at < data.length;) {
+      const take = Math.min(merkleBlockSize - this.inBlock, data.length - at)
+      this.block.set(data.subarray(at, at + take), this.inBlock)
+      this.inBlock += take
+      at += take
+      if (this.inBlock === merkleBlockSize) this.endBlock()
+    }
+  }
+
+  private endBlock(): void {
+    this.leaves.push(sha256(this.block.subarray(0, this.inBlock)))
+    this.inBlock = 0
+    if (this.leaves.length === this.perPiece) {
+      this.layer.push(rootOf(this.leaves, this.perPiece))
+      this.leaves = []
+    }
+  }
+
+  /** The hashes of what was fed (a non-empty file). */
+  digest(): FileHashes {
+    if (this.inBlock > 0) this.endBlock()
+    if (this.layer.length === 0) return { piecesRoot: rootOf(this.leaves, nextPowerOfTwo(this.leaves.length)), pieceLayer: [] }
+    if (this.leaves.length > 0) this.layer.push(rootOf(this.leaves, this.perPiece))
+    if (this.layer.length === 1) return { piecesRoot: this.layer[0]!, pieceLayer: [] }
+    return { piecesRoot: rootFromLayer(this.layer, this.pieceLength), pieceLayer: this.layer }
+  }
+}
+
 /** The `pieces root` and piece layer of a non-empty file's bytes. */
 export const fileHashes = (data: Uint8Array, pieceLength: number): FileHashes => {
-  if (data.length <= pieceLength) return { piecesRoot: pieceRoot(data, pieceLeafCount(data.length, pieceLength)), pieceLayer: [] }
-  const width = leavesPerPiece(pieceLength)
-  const pieceLayer: Array<Uint8Array> = []
-  for (let at = 0; at < data.length; at += pieceLength) pieceLayer.push(pieceRoot(data.subarray(at, at + pieceLength), width))
-  return { piecesRoot: rootFromLayer(pieceLayer, pieceLength), pieceLayer }
+  const hasher = new FileHasherV2(pieceLength)
+  hasher.update(data)
+  return hasher.digest()
 }
