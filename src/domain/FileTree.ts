@@ -71,7 +71,7 @@ export const parseFileTree = (tree: Bencode.Bencode, field = "info.file tree"): 
     return out
   })
 
-/** A single-file torrent's tree names one file at its top. */
+/** A single-file torrent's tree names one file at its top (libtorrent reads it so whatever the torrent's name). */
 export const isSingleFile = (entries: ReadonlyArray<FileTreeEntry>): boolean => entries.length === 1 && entries[0]!.path.length === 1
 
 /** A padding entry of `length` bytes at `offset` (named as libtorrent names its pad files). */
@@ -79,15 +79,13 @@ const padding = (length: number, offset: number): TorrentFile => ({ path: [".pad
 
 /**
  * The payload layout of a v2-only torrent: the tree's files with a padding entry after each one
- * that does not end on a piece boundary, so that no piece spans two files. A single-file torrent's
- * file keeps the path `[name]`.
+ * that does not end on a piece boundary, so that no piece spans two files.
  */
-export const layoutFiles = (entries: ReadonlyArray<FileTreeEntry>, pieceLength: number, name: string): Checked<ReadonlyArray<TorrentFile>> => {
+export const layoutFiles = (entries: ReadonlyArray<FileTreeEntry>, pieceLength: number): Checked<ReadonlyArray<TorrentFile>> => {
   const files: Array<TorrentFile> = []
-  const single = isSingleFile(entries)
   let offset = 0
   for (const entry of entries) {
-    files.push({ path: single ? [name] : entry.path, length: entry.length, offset })
+    files.push({ path: entry.path, length: entry.length, offset })
     offset += entry.length
     const gap = (pieceLength - (offset % pieceLength)) % pieceLength
     if (gap > 0) {

@@ -48,7 +48,7 @@ const matchHybrid = (v1: Info, entries: ReadonlyArray<FileTreeEntry>): Checked<R
     }
     const entry = entries[next++]
     const field = `info.files[${matched.length}]`
-    const samePath = entry !== undefined && (single ? !v1.isMultiFile : entry.path.join("/") === file.path.join("/"))
+    const samePath = entry !== undefined && (v1.isMultiFile ? entry.path.join("/") === file.path.join("/") : single)
     if (entry === undefined || !samePath || entry.length !== file.length) {
       return problem("Conflict", field, `${JSON.stringify(file.path.join("/"))} is not the file tree's next file`)
     }
@@ -107,7 +107,7 @@ export const parseInfoV2 = (
     const pieceLength = yield* v2PieceLength(d)
     if (layers !== undefined && !Bencode.isDict(layers)) return yield* problem("WrongType", "piece layers", "must be a dictionary")
     const name = v1?.name ?? (yield* v2Name(d))
-    const files = v1?.files ?? (yield* layoutFiles(entries, pieceLength, name))
+    const files = v1?.files ?? (yield* layoutFiles(entries, pieceLength))
     let nextEntry = 0
     const byFile = v1 === undefined ? files.map((f) => (f.padding === true ? undefined : entries[nextEntry++])) : yield* matchHybrid(v1, entries)
     const pieces: Array<PieceV2> = []

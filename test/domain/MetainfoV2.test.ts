@@ -212,9 +212,15 @@ describe("v2 metainfo rules", () => {
   it("a bare v2 info dict (a magnet's metadata) without piece layers is refused when a file spans pieces", () => {
     const bytes = Bencode.encode(v2Info())
     expect(Either.getLeft(Metainfo.parseInfo(bytes)).pipe((e) => e._tag === "Some" && e.value._tag === "MetainfoError" && e.value.field)).toBe("piece layers")
-    const small = Bencode.encode(v2Info(Bencode.dict({ b: leaf(fileB.length, hashesB.piecesRoot) })))
+    const small = Bencode.encode(v2Info(Bencode.dict({ t: leaf(fileB.length, hashesB.piecesRoot) })))
     const info = Either.getOrThrow(Metainfo.parseInfo(small))
     expect(info.isMultiFile).toBe(false)
     expect(info.files[0]!.path).toEqual(["t"])
+  })
+
+  it("one file at the top of the tree is a single-file torrent whatever the torrent's name, as libtorrent reads it", () => {
+    const info = Either.getOrThrow(Metainfo.parseInfo(Bencode.encode(v2Info(Bencode.dict({ b: leaf(fileB.length, hashesB.piecesRoot) })))))
+    expect(info.isMultiFile).toBe(false)
+    expect(info.files[0]!.path).toEqual(["b"])
   })
 })
