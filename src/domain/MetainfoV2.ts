@@ -151,3 +151,10 @@ export const matchesV2 = (info: Info, index: number, data: Uint8Array): boolean 
   for (let i = piece.dataLength; i < data.length; i++) if (data[i] !== 0) return false
   return equalBytes(pieceRoot(data.subarray(0, piece.dataLength), piece.leafCount), piece.hash)
 }
+
+/**
+ * The 20-byte ids a peer may handshake with for this torrent: the info hash, and for a hybrid also
+ * its v2 hash cut to 20 bytes (what v2-only peers of the same swarm send).
+ */
+export const swarmIds = (info: Info): ReadonlyArray<Uint8Array> =>
+  info.v2?.hybrid === true ? [info.infoHash, info.v2.infoHash.subarray(0, 20)] : [info.infoHash]

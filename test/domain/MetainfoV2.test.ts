@@ -11,7 +11,7 @@ import * as Bencode from "../../src/domain/Bencode.js"
 import { concatBytes, toHex } from "../../src/domain/Bytes.js"
 import * as Merkle from "../../src/domain/Merkle.js"
 import * as Metainfo from "../../src/domain/Metainfo.js"
-import { matchesV2 } from "../../src/domain/MetainfoV2.js"
+import { matchesV2, swarmIds } from "../../src/domain/MetainfoV2.js"
 import { Hasher } from "../../src/services/Hasher.js"
 import { repoRoot } from "../support/cli.js"
 import { payloadBytes, pieceHashes, torrentBytes, withKeys } from "../support/torrent.js"
@@ -222,5 +222,14 @@ describe("v2 metainfo rules", () => {
     const info = Either.getOrThrow(Metainfo.parseInfo(Bencode.encode(v2Info(Bencode.dict({ b: leaf(fileB.length, hashesB.piecesRoot) })))))
     expect(info.isMultiFile).toBe(false)
     expect(info.files[0]!.path).toEqual(["b"])
+  })
+})
+
+describe("swarmIds", () => {
+  it("a hybrid answers to its v1 hash and its truncated v2 hash; a v2-only torrent to its truncated v2 hash", () => {
+    const read = (name: string) => parseOk(new Uint8Array(readFileSync(path.join(fixtures, `${name}.torrent`)))).info
+    const hybrid = read("hybrid-multi")
+    expect(swarmIds(hybrid).map(toHex)).toEqual([expected["hybrid-multi"]!.v1, expected["hybrid-multi"]!.v2.slice(0, 40)])
+    expect(swarmIds(read("v2-multi")).map(toHex)).toEqual([expected["v2-multi"]!.v2.slice(0, 40)])
   })
 })
