@@ -77,7 +77,8 @@ export const createCommand = Command.make(
           skipped: created.skipped.map((s) => ({ path: s.path, reason: s.why }))
         }))
       }
-      const files = info.files.length === 1 ? "1 file" : `${info.files.length} files`
+      const fileCount = info.files.filter((f) => f.padding !== true).length
+      const files = fileCount === 1 ? "1 file" : `${fileCount} files`
       yield* note(`wrote ${output}: ${files}, ${info.totalLength} bytes, ${info.pieceCount === 1 ? "1 piece" : `${info.pieceCount} pieces`} of ${info.pieceLength} bytes`)
       yield* Console.log(`Info Hash: ${toHex(created.infoHash)}`)
       if (info.v2 !== undefined) yield* Console.log(`Info Hash v2: ${toHex(info.v2.infoHash)}`)
