@@ -9,6 +9,7 @@ import { toHex } from "./Bytes.js"
 import { renameDuplicates } from "./DuplicatePaths.js"
 import { resolveSymlinkTargets } from "./SymlinkTargets.js"
 import { sanitizeComponent, sanitizeLinkTarget, sanitizePath } from "./TorrentPath.js"
+import { parseInfoV2 } from "./MetainfoV2.js"
 
 /**
  * One file of the torrent, in torrent order; `offset` is where it starts in the concatenated payload.
@@ -32,12 +33,32 @@ export interface TorrentFile {
   readonly originalPath?: ReadonlyArray<string>
 }
 
+/** One piece of a v2 or hybrid torrent under its BEP 52 merkle tree. */
+export interface PieceV2 {
+  /** The merkle root of the piece's blocks (SHA-256); undefined while its file's piece layer is unknown. */
+  readonly hash: Uint8Array | undefined
+  /** How many bytes of the piece belong to its file; the rest is padding (zeros). */
+  readonly dataLength: number
+  /** How many 16 KiB leaves `hash` covers (zero leaves beyond the file's end). */
+  readonly leafCount: number
+}
+
+/** What a v2 (BEP 52) info dict adds: the torrent is v2-only, or hybrid when it is also a v1 torrent. */
+export interface InfoV2 {
+  /** SHA-256 of the info dict's exact bytes (a v2-only torrent's `infoHash` is its first 20 bytes). */
+  readonly infoHash: Uint8Array
+  readonly hybrid: boolean
+  /** Each entry of `files`' `pieces root`; undefined for padding and empty files. */
+  readonly piecesRoots: ReadonlyArray<Uint8Array | undefined>
+  readonly pieces: ReadonlyArray<PieceV2>
+}
+
 export interface Info {
   readonly name: string
   /** The name as the torrent wrote it, when sanitising changed it (shown by `info`). */
   readonly originalName?: string
   readonly pieceLength: number
-  /** 20-byte SHA-1 of each piece. */
+  /** 20-byte SHA-1 of each piece; empty for a v2-only torrent. */
   readonly pieceHashes: ReadonlyArray<Uint8Array>
   readonly pieceCount: number
   /** A single-file torrent has one entry whose path is `[name]`. */
@@ -45,10 +66,12 @@ export interface Info {
   readonly isMultiFile: boolean
   readonly totalLength: number
   readonly private: boolean
-  /** SHA-1 of the info dict's exact bytes. */
+  /** SHA-1 of the info dict's exact bytes; for a v2-only torrent, its truncated v2 info hash (what handshakes carry). */
   readonly infoHash: Uint8Array
   /** The info dict's exact bytes (served to peers over ut_metadata). */
   readonly raw: Uint8Array
+  /** Present for a v2 or hybrid torrent (BEP 52 `meta version` 2). */
+  readonly v2?: InfoV2
 }
 
 export interface Metainfo {
@@ -77,6 +100,7 @@ export type MetainfoRule =
   | "PieceCount"
   | "Conflict"
   | "UnsafePath"
+  | "PieceLayer"
 
 /** A torrent that decodes as bencode but is not valid metainfo, or that would be unsafe to download. */
 export class MetainfoError extends Data.TaggedError("MetainfoError")<{
@@ -351,6 +375,13 @@ const parseInfoDict = (d: Bencode.BencodeDict, raw: Uint8Array): Parsed<Info> =>
     }
   })
 
+/** A v1 info dict, or a BEP 52 one (`meta version`): v2-only without `pieces`, hybrid with them. */
+const parseAnyInfo = (d: Bencode.BencodeDict, raw: Uint8Array, pieceLayers: Bencode.Bencode | undefined): Parsed<Info> => {
+  if (Bencode.get(d, "meta version") === undefined) return parseInfoDict(d, raw)
+  const v1: Parsed<Info | undefined> = Bencode.get(d, "pieces") === undefined ? Either.right(undefined) : parseInfoDict(d, raw)
+  return Either.flatMap(v1, (v1Info) => Either.mapLeft(parseInfoV2(d, raw, v1Info, pieceLayers), (p) => new MetainfoError(p)))
+}
+
 /** Tracker fields (and the descriptive fields below) are hints: malformed entries are skipped rather than failing the torrent. */
 const parseAnnounceList = (v: Bencode.Bencode | undefined): ReadonlyArray<ReadonlyArray<string>> =>
   Bencode.isList(v)
@@ -379,7 +410,7 @@ export const parseTorrent = (bytes: Uint8Array): Either.Either<Metainfo, Metainf
     Either.gen(function* () {
       const infoDict = yield* asDict(yield* required(dict, "info", "info"), "info")
       const span = spans.get(Bencode.bytesToKey(Bencode.text("info")))!
-      const info = yield* parseInfoDict(infoDict, new Uint8Array(bytes.subarray(span.start, span.end)))
+      const info = yield* parseAnyInfo(infoDict, new Uint8Array(bytes.subarray(span.start, span.end)), Bencode.get(dict, "piece layers"))
       const announce = Bencode.get(dict, "announce")
       return {
         announce: Bencode.isBytes(announce) ? Bencode.toText(announce) : undefined,
@@ -397,7 +428,7 @@ export const parseTorrent = (bytes: Uint8Array): Either.Either<Metainfo, Metainf
 export const parseInfo = (infoBytes: Uint8Array): Either.Either<Info, MetainfoError | Bencode.BencodeError> =>
   Either.flatMap(Bencode.decode(infoBytes), (value) =>
     Bencode.isDict(value)
-      ? parseInfoDict(value, new Uint8Array(infoBytes))
+      ? parseAnyInfo(value, new Uint8Array(infoBytes), undefined)
       : fail("NotADictionary", "info", `must be a dictionary, not ${typeName(value)}`)
   )
 

@@ -246,7 +246,7 @@ const fromPieceIo = (info: Info, hasher: Hasher["Type"], io: PieceIo, overwrite:
           ? Effect.sync(() => settledHave.has(index) && have.add(index))
           : io.mayHave(index)
           ? readPiece(index).pipe(
-              Effect.flatMap((data) => hasher.verify(data, info.pieceHashes[index]!)),
+              Effect.flatMap((data) => hasher.verifyPiece(info, index, data)),
               Effect.map((ok) => ok && have.add(index))
             )
           : Effect.void,
@@ -489,7 +489,10 @@ const resolvePaths = (info: Info, target: string) => {
   const root = path.resolve(target)
   const paths: Array<string> = []
   const links: Array<string | undefined> = []
-  if (!info.isMultiFile) return Effect.succeed({ paths: [root], links: [undefined] }) // the user chose this file
+  // The user chose this file; a v2 single-file torrent's padding entry (never created) lands beside it.
+  if (!info.isMultiFile) {
+    return Effect.succeed({ paths: info.files.map((file, i) => (i === 0 ? root : path.join(path.dirname(root), ...file.path))), links: info.files.map(() => undefined) })
+  }
   for (const file of info.files) {
     const resolved = path.resolve(root, ...file.path)
     if (!isInside(root, resolved)) return Effect.fail(new StorageError({ path: resolved, operation: "open", reason: "UnsafePath" }))

@@ -14,7 +14,20 @@ const classicHead = (trackerUrl: string | undefined, info: Info): Array<string> 
   `Piece Length: ${info.pieceLength}`
 ]
 
-const hashLines = (info: Info): Array<string> => ["Piece Hashes:", ...info.pieceHashes.map(toHex)]
+/** Each piece's v2 hash (its merkle root), hex; `unknown` where its file's piece layer is missing. */
+const v2PieceHashes = (info: Info): Array<string> => (info.v2?.pieces ?? []).map((p) => (p.hash === undefined ? "unknown" : toHex(p.hash)))
+
+/** A v2-only torrent has no SHA-1 of its pieces: its lines are the pieces' merkle roots. */
+const hashLines = (info: Info): Array<string> => [
+  "Piece Hashes:",
+  ...(info.v2 !== undefined && !info.v2.hybrid ? v2PieceHashes(info) : info.pieceHashes.map(toHex))
+]
+
+/** BEP 52 facts, for a v2 or hybrid torrent only (a v1 torrent's `--details` stays as it was). */
+const v2Lines = (info: Info): Array<string> =>
+  info.v2 === undefined
+    ? []
+    : [`Meta Version: 2${info.v2.hybrid ? " (hybrid: also v1)" : ""}`, `Info Hash v2: ${toHex(info.v2.infoHash)}`]
 
 /**
  * The `info` lines (the classic contract), shared with `magnet_info`. A multi-file torrent adds `Files:` and
@@ -46,6 +59,7 @@ export const formatInfoDetails = (meta: Metainfo): string => {
   return [
     ...classicHead(firstTracker(meta), info),
     `Pieces: ${info.pieceCount}`,
+    ...v2Lines(info),
     `Name: ${info.name}`,
     ...optional("Comment", meta.comment),
     ...optional("Created By", meta.createdBy),
@@ -67,6 +81,9 @@ export const infoJson = (meta: Metainfo) => {
     name: info.name,
     originalName: info.originalName ?? null,
     infoHash: toHex(info.infoHash),
+    metaVersion: info.v2 === undefined ? 1 : 2,
+    hybrid: info.v2?.hybrid ?? false,
+    infoHashV2: info.v2 === undefined ? null : toHex(info.v2.infoHash),
     length: info.totalLength,
     pieceLength: info.pieceLength,
     pieceCount: info.pieceCount,
@@ -79,7 +96,8 @@ export const infoJson = (meta: Metainfo) => {
     createdBy: meta.createdBy ?? null,
     creationDate: isoDate(meta.creationDate) ?? null,
     files: info.files.map(fileJson),
-    pieceHashes: info.pieceHashes.map(toHex)
+    pieceHashes: info.pieceHashes.map(toHex),
+    pieceHashesV2: v2PieceHashes(info)
   }
 }
 

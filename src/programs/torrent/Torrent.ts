@@ -12,6 +12,7 @@
 import { Deferred, Duration, Effect, Fiber, Queue, Random, type Scope, Stream, Take } from "effect"
 import { Bitfield } from "../../domain/Bitfield.js"
 import { equalBytes } from "../../domain/Bytes.js"
+import { swarmIds } from "../../domain/MetainfoV2.js"
 import { formatPeer, listenPortCandidates, type PeerAddress } from "../../domain/Peer.js"
 import { checkPriorities, type FilePriority, type FileSelectionError, piecePlan } from "../../domain/FileSelection.js"
 import { type CompletedPiece, PiecePicker } from "../../domain/PiecePicker.js"
@@ -324,8 +325,9 @@ const acceptInbound = (
   Effect.gen(function* () {
     const wire = yield* PeerWire
     const local = { peerId: state.peerId, reserved, pieceCount: state.info.pieceCount }
-    const lookup = (hash: Uint8Array) => (equalBytes(hash, state.info.infoHash) ? local : undefined)
-    const skey = skeyLookup([state.info.infoHash])
+    const ids = swarmIds(state.info)
+    const lookup = (hash: Uint8Array) => (ids.some((id) => equalBytes(hash, id)) ? local : undefined)
+    const skey = skeyLookup(ids)
     yield* listening.connections.pipe(
       Stream.runForEach((duplex) => {
         const open: SessionJob["open"] = Effect.map(wire.accept(duplex, { lookup, skey, ...encryption }), (conn) => ({ conn, reserved }))

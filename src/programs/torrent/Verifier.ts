@@ -69,7 +69,7 @@ export const makeVerifier = (state: TorrentState, hasher: Hasher["Type"], sink: 
 
   return {
     verify: (piece) =>
-      Effect.flatMap(hasher.verify(piece.data, state.info.pieceHashes[piece.index]!), (ok) =>
+      Effect.flatMap(hasher.verifyPiece(state.info, piece.index, piece.data), (ok) =>
         ok && (!padded || paddingIsZero(state.info, piece.index, piece.data)) ? accepted(piece) : rejected(piece))
   }
 }
