@@ -8,7 +8,8 @@ import * as Bencode from "./Bencode.js"
 import { type FileTreeEntry, isSingleFile, layoutFiles, type MetainfoProblem, parseFileTree, problem } from "./FileTree.js"
 import { merkleBlockSize, merkleHashLength, pieceLeafCount, pieceRoot, rootFromLayer, sha256 } from "./Merkle.js"
 import { equalBytes, toHex } from "./Bytes.js"
-import { type Info, maxPieceLength, pathComponentProblem, type PieceV2, type TorrentFile } from "./Metainfo.js"
+import { type Info, maxPieceLength, pathComponentProblem, type PieceV2 } from "./Metainfo.js"
+import { isPadding } from "./Padding.js"
 
 type Checked<A> = Either.Either<A, MetainfoProblem>
 
@@ -31,8 +32,6 @@ const v2Name = (d: Bencode.BencodeDict): Checked<string> => {
   return unsafe === undefined ? Either.right(name) : problem("UnsafePath", "info.name", `path component ${unsafe}`)
 }
 
-const isPadding = (file: TorrentFile, info: Info) => file.padding === true || (info.isMultiFile && file.path[0] === ".pad")
-
 /**
  * A hybrid's v1 files, checked against its tree: the same files in the same order, each non-empty
  * one on a piece boundary, with only padding between them. Returns the tree entry of each v1 file.
@@ -42,7 +41,7 @@ const matchHybrid = (v1: Info, entries: ReadonlyArray<FileTreeEntry>): Checked<R
   const single = isSingleFile(entries)
   let next = 0
   for (const file of v1.files) {
-    if (isPadding(file, v1)) {
+    if (isPadding(file)) {
       matched.push(undefined)
       continue
     }
