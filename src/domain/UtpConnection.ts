@@ -102,9 +102,10 @@ export class UtpConnection {
   private ackNr = 0
   private readonly outstanding: Array<Outgoing> = []
   flightBytes = 0
-  /** Packets sent again, and retransmission timeouts: for stats. */
+  /** Packets sent again, retransmission timeouts, and losses that shrank the window (once per window of data): for stats. */
   retransmissions = 0
   timeouts = 0
+  lossEvents = 0
   /** Outstanding packets neither in flight nor acked: lost, waiting to be sent again. */
   private toResend = 0
   private readonly unsent = new ByteQueue()
@@ -299,13 +300,20 @@ export class UtpConnection {
       if (o !== undefined) bytes += this.settle(o, now)
     }
     // A packet with three later ones acked is lost (the duplicate-ack rule, per packet), once it
-    // is also overdue by half a round trip: a packet merely overtaken arrives within that.
+    // is also overdue by half a round trip: a packet merely overtaken arrives within that. A
+    // packet sent again is lost again when one sent after it was acked (as RACK, RFC 8985,
+    // reasons): without this, a lost retransmission waits for the timer and the window collapses.
     const overdueMicros = now - 1500 * (this.ledbat.rttMillis ?? 0)
     let ackedAfter = 0
+    let latestAckedSend = -Infinity
     for (let i = this.outstanding.length - 1; i >= 0; i--) {
       const o = this.outstanding[i]!
-      if (o.acked) ackedAfter++
-      else if (ackedAfter >= duplicateAcksBeforeResend && o.inFlight && !o.fastResent && o.sentAtMicros < overdueMicros) this.fastResend(o)
+      if (o.acked) {
+        ackedAfter++
+        latestAckedSend = Math.max(latestAckedSend, o.sentAtMicros)
+      } else if (ackedAfter >= duplicateAcksBeforeResend && o.inFlight && o.sentAtMicros < overdueMicros && o.sentAtMicros < latestAckedSend) {
+        this.fastResend(o)
+      }
     }
     return bytes
   }
@@ -316,6 +324,7 @@ export class UtpConnection {
     this.markLost(o)
     if (this.recoverySeq === undefined || seqDistance(o.seq, this.recoverySeq) > 0) {
       this.ledbat = Ledbat.onLoss(this.ledbat)
+      this.lossEvents++
       this.recoverySeq = seqAdd(this.seqNr, -1)
     }
   }

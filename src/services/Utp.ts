@@ -108,6 +108,8 @@ export interface UtpStats {
   readonly flightBytes: number
   readonly retransmissions: number
   readonly timeouts: number
+  /** Losses that shrank the window: once per window of data, however many packets it lost. */
+  readonly lossEvents: number
 }
 
 /** The stats of a uTP connection; undefined for a Duplex of another transport (so it also tells uTP apart). */
@@ -120,7 +122,8 @@ export const utpStats = (duplex: Duplex): UtpStats | undefined => {
     roundTripMillis: c.roundTripMillis,
     flightBytes: c.flightBytes,
     retransmissions: c.retransmissions,
-    timeouts: c.timeouts
+    timeouts: c.timeouts,
+    lossEvents: c.lossEvents
   }
 }
 
