@@ -87,14 +87,17 @@ const wrapMin = (a: number, b: number) => (wrapBefore(a, b) ? a : b)
 /** Records a one-way delay sample (the peer's timestamp difference, i.e. its clock minus ours). */
 export const onDelaySample = (s: Ledbat, delayMicros: number, nowMillis: number): Ledbat => {
   const sample = delayMicros >>> 0
-  const recentDelays = [...s.recentDelays.slice(1 - currentSamples), sample]
+  // one sample per packet received: one array (of currentSamples, 3) and one object; the base delays are shared while unchanged
+  const recent = s.recentDelays
+  const recentDelays = recent.length < currentSamples ? [...recent, sample] : [recent[recent.length - 2]!, recent[recent.length - 1]!, sample]
   const last = s.baseDelays.length - 1
   if (last < 0) return { ...s, recentDelays, baseDelays: [sample], bucketStartMillis: nowMillis }
   if (nowMillis - s.bucketStartMillis >= s.options.baseBucketMillis) {
     const baseDelays = [...s.baseDelays.slice(1 - s.options.baseBuckets), sample]
     return { ...s, recentDelays, baseDelays, bucketStartMillis: nowMillis }
   }
-  const baseDelays = s.baseDelays.map((d, i) => (i === last ? wrapMin(d, sample) : d))
+  if (!wrapBefore(sample, s.baseDelays[last]!)) return { ...s, recentDelays }
+  const baseDelays = s.baseDelays.map((d, i) => (i === last ? sample : d))
   return { ...s, recentDelays, baseDelays }
 }
 

@@ -127,6 +127,8 @@ export class UtpConnection {
   private lastSendMillis = 0
   /** An ack is owed and not yet sent (every packet we send carries the ack). */
   private ackDue = false
+  /** While an ack is taken: when the newest packet it acks that was sent once went out. */
+  private newestSentOnce: number | undefined = undefined
 
   private constructor(
     private readonly host: UtpHost,
@@ -261,7 +263,7 @@ export class UtpConnection {
     const now = this.host.nowMicros()
     let bytes = 0
     if (acked > 0) {
-      for (const o of this.outstanding.splice(0, acked)) bytes += this.settle(o, now)
+      for (const o of this.outstanding.splice(0, acked)) bytes += this.settle(o)
       this.duplicateAcks = 0
       this.consecutiveTimeouts = 0
       this.timerDeadlineMillis = this.outstanding.length > 0 ? this.nowMillis() + this.ledbat.rtoMillis : undefined
@@ -270,6 +272,11 @@ export class UtpConnection {
       if (++this.duplicateAcks === duplicateAcksBeforeResend && !oldest.fastResent) this.fastResend(oldest)
     }
     if (p.selectiveAck !== undefined) bytes += this.takeSelectiveAck(p.ackNr, p.selectiveAck, now)
+    // one round-trip sample per ack, from the newest packet it acks that was sent once (Karn)
+    if (this.newestSentOnce !== undefined) {
+      this.ledbat = Ledbat.onRttSample(this.ledbat, (now - this.newestSentOnce) / 1000)
+      this.newestSentOnce = undefined
+    }
     if (bytes > 0) {
       const windowLimited = this.nowMillis() - this.windowFullAtMillis < windowLimitedMillis
       this.ledbat = Ledbat.onAck(this.ledbat, { bytes, windowLimited })
@@ -278,14 +285,14 @@ export class UtpConnection {
   }
 
   /** An outgoing packet is acknowledged: its bytes are no longer in flight; the bytes newly acked. */
-  private settle(o: Outgoing, nowMicros: number): number {
+  private settle(o: Outgoing): number {
     if (o.acked) return 0
     o.acked = true
     if (o.inFlight) this.flightBytes -= o.length
     else this.toResend--
     o.inFlight = false
     // Karn: a retransmitted packet's ack says nothing of the round trip
-    if (o.transmissions === 1) this.ledbat = Ledbat.onRttSample(this.ledbat, (nowMicros - o.sentAtMicros) / 1000)
+    if (o.transmissions === 1 && (this.newestSentOnce === undefined || o.sentAtMicros > this.newestSentOnce)) this.newestSentOnce = o.sentAtMicros
     return o.length
   }
 
@@ -297,7 +304,7 @@ export class UtpConnection {
     for (let bit = 0; bit < mask.length * 8; bit++) {
       if ((mask[bit >> 3]! & (1 << (bit & 7))) === 0) continue
       const o = this.outstanding[offset + bit]
-      if (o !== undefined) bytes += this.settle(o, now)
+      if (o !== undefined) bytes += this.settle(o)
     }
     // A packet with three later ones acked is lost (the duplicate-ack rule, per packet), once it
     // is also overdue by half a round trip: a packet merely overtaken arrives within that. A

@@ -81,7 +81,10 @@ class UtpDuplex implements Duplex {
     this.connection.close()
   }
   emit(event: DuplexEvent) {
-    for (const f of [...this.handlers[event]]) f()
+    const handlers = this.handlers[event]
+    // per packet: the usual single listener is called without copying the set
+    if (handlers.size === 1) for (const f of handlers) return f()
+    for (const f of [...handlers]) f()
   }
   writable() {
     if (this.needsDrain && this.pending() < this.highWaterMark) {
