@@ -11,9 +11,10 @@
  * requiring encryption, say) waits little. uTP dials go out from the listen port's socket, so a
  * transport that does not listen dials TCP alone.
  */
-import { Effect, Layer, type Scope, Stream } from "effect"
+import { Duration, Effect, Layer, type Scope, Stream } from "effect"
 import { formatPeer, type PeerAddress } from "../domain/Peer.js"
 import {
+  defaultDialTimeout,
   type DialOptions,
   type Duplex,
   type Listening,
@@ -41,7 +42,7 @@ const rememberedPeers = 4096
 
 const fallsBack = (e: PeerError) => e.reason === "ConnectionRefused" || e.reason === "ConnectTimeout"
 /** How long a uTP dial tried first after a dropped TCP connection waits for the peer's answer (a SYN's round trip). */
-const utpProbeTimeout = "1500 millis"
+const utpProbeTimeout = Duration.millis(1500)
 
 export const makeDualTransport = (
   tcp: Transport["Type"],
@@ -72,7 +73,7 @@ export const makeDualTransport = (
       const key = formatPeer(address)
       const learned = worked.get(key)
       const attempt = (kind: TransportKind) =>
-        kind === "tcp" ? tcp.dial(address, dialOptions) : utp.dial(address, learned === "tcp-dropped" ? { ...dialOptions, timeout: utpProbeTimeout } : dialOptions)
+        kind === "tcp" ? tcp.dial(address, dialOptions) : utp.dial(address, learned === "tcp-dropped" ? { ...dialOptions, timeout: Duration.min(Duration.decode(dialOptions.timeout ?? defaultDialTimeout), utpProbeTimeout) } : dialOptions)
       const first: TransportKind = learned === "tcp-dropped" ? "utp" : learned ?? options.first ?? "tcp"
       const second: TransportKind = first === "tcp" ? "utp" : "tcp"
       return attempt(first).pipe(
