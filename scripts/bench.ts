@@ -18,7 +18,7 @@
  *   BENCH_SIZES="256 1024"  payload sizes in MiB        BENCH_RUNS=3       runs per client and size
  *   BENCH_CLIENTS=aria2c,webtorrent,libtorrent,ours,ours-mse                BENCH_TIMEOUT=600  seconds per download
  *   BENCH_SECTIONS="download seeding transports"   which sections run (BENCH_SEEDING=0 drops seeding)
- *   BENCH_TRANSPORTS=tcp,mse,utp   the transport cases  BENCH_BASE_PORT=29600 (P..P+160, P+200..P+360, P+400..P+461)
+ *   BENCH_TRANSPORTS=tcp,mse,utp   the transport cases  BENCH_BASE_PORT=29600 (P..P+160, P+200..P+360, P+1600..P+1663)
  *   BENCH_OUT=/tmp/bench-results/<UTC date>.txt          the summary file (outside the repository)
  *   BENCH_BASELINE=<path to another checkout's bin/bittorrent.cjs>   also measure that build ("baseline")
  *   BENCH_BASELINE_ARGS="--host 127.0.0.1 --port {port}"   its options (older builds: "--port {port}")
@@ -169,7 +169,7 @@ const transportCase = (swarm: SwarmEnv, sizeMib: number, name: TransportCase, sa
 
 const transports = (sizeMib: number) =>
   Effect.gen(function* () {
-    const swarm = yield* swarmUp({ basePort: basePort + 400, sizeMib, seeders: 0 })
+    const swarm = yield* swarmUp({ basePort: basePort + 1600, sizeMib, seeders: 0 })
     const samples = new Map<string, Array<Sample>>()
     for (const name of transportCases) yield* transportCase(swarm, sizeMib, name, samples)
     say("(transports: our download from one libtorrent seeder; tcp plain, mse with RC4 forced, utp with TCP off on its side)")
