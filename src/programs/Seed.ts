@@ -8,6 +8,7 @@ import { Data, type Duration, Effect, Option, Stream } from "effect"
 import type { Bitfield } from "../domain/Bitfield.js"
 import type { Hasher } from "../services/Hasher.js"
 import type { Encryption, EncryptionPolicy, PeerWire } from "../services/PeerWire.js"
+import type { TransportKind } from "../services/DualTransport.js"
 import { Storage, type StorageError, type TorrentStorage } from "../services/Storage.js"
 import type { Tracker } from "../services/Tracker.js"
 import type { ListenError, Transport } from "../services/Transport.js"
@@ -19,7 +20,7 @@ export type SeedEvent = Data.TaggedEnum<{
   Started: { readonly host: string; readonly port: number; readonly pieces: number; readonly verified: number }
   Announced: { readonly url: string; readonly peers: number; readonly interval: number }
   AnnounceFailed: { readonly reason: string }
-  PeerConnected: { readonly peer: string; readonly client: string; readonly inbound: boolean; readonly encryption: Encryption }
+  PeerConnected: { readonly peer: string; readonly client: string; readonly inbound: boolean; readonly encryption: Encryption; readonly transport?: TransportKind }
   PeerDropped: { readonly peer: string; readonly reason: string }
   /** Totals, once per `progressInterval`. */
   Uploaded: {

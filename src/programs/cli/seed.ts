@@ -62,7 +62,7 @@ export const makeSeedRenderer = (mode: ProgressMode, plainEveryMs = 5000, payloa
           line(`announce failed: ${event.reason}`)
           return
         case "PeerConnected":
-          line(`peer ${event.peer} connected (${event.client}, ${event.inbound ? "inbound" : "dialled"})${encryptionNote[event.encryption]}`)
+          line(`peer ${event.peer} connected (${event.client}, ${event.inbound ? "inbound" : "dialled"}${event.transport === "utp" ? ", uTP" : ""})${encryptionNote[event.encryption]}`)
           return
         case "PeerDropped":
           line(`peer ${event.peer} gone: ${event.reason}`)

@@ -199,7 +199,7 @@ const openSession = (state: TorrentState, job: SessionJob) =>
       })
     )
     yield* state.emit(
-      TorrentEvent.PeerConnected({ peer: s.key, client: clientName(conn.remote.peerId), inbound: job.inbound, encryption: conn.encryption })
+      TorrentEvent.PeerConnected({ peer: s.key, client: clientName(conn.remote.peerId), inbound: job.inbound, encryption: conn.encryption, transport: conn.transport })
     )
     greet(state, s)
     return s

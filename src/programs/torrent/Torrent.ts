@@ -405,7 +405,13 @@ const progress = (state: TorrentState, seconds: number): TorrentEvent => {
   let sent = 0
   let interested = 0
   let unchoked = 0
-  for (const s of state.sessions.values()) rate += s.rate
+  let utpPeers = 0
+  let encryptedPeers = 0
+  for (const s of state.sessions.values()) {
+    rate += s.rate
+    if (s.conn.transport === "utp") utpPeers++
+    if (s.conn.encryption === "mse-rc4") encryptedPeers++
+  }
   for (const p of state.uploader.peers.values()) {
     sent += p.uploadedSinceTick
     p.uploadedSinceTick = 0
@@ -417,6 +423,8 @@ const progress = (state: TorrentState, seconds: number): TorrentEvent => {
     totalBytes: state.picker.bytesWanted,
     bytesPerSecond: rate,
     peers: state.sessions.size,
+    utpPeers,
+    encryptedPeers,
     piecesDone: state.picker.have.cardinality,
     piecesTotal: state.info.pieceCount,
     uploadedBytes: state.uploader.uploaded(),

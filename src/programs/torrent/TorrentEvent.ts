@@ -8,6 +8,7 @@ import type { FilePriority } from "../../domain/FileSelection.js"
 import type { Info } from "../../domain/Metainfo.js"
 import type { PeerAddress } from "../../domain/Peer.js"
 import type { Encryption, EncryptionPolicy, PeerError } from "../../services/PeerWire.js"
+import type { TransportKind } from "../../services/DualTransport.js"
 import type { StorageError } from "../../services/Storage.js"
 import type { ListenError } from "../../services/Transport.js"
 import type { RateLimits } from "./RateLimiter.js"
@@ -28,7 +29,8 @@ export type TorrentEvent = Data.TaggedEnum<{
   /** A tracker announce failed (it is retried unless the torrent gives up). */
   AnnounceFailed: { readonly url: string; readonly reason: string }
   /** `encryption`: plaintext, or MSE with a plaintext or RC4 payload. */
-  PeerConnected: { readonly peer: string; readonly client: string; readonly inbound: boolean; readonly encryption: Encryption }
+  /** `transport`: what carries the connection (absent: TCP). */
+  PeerConnected: { readonly peer: string; readonly client: string; readonly inbound: boolean; readonly encryption: Encryption; readonly transport?: TransportKind }
   PeerDropped: { readonly peer: string; readonly reason: string }
   PieceVerified: { readonly index: number }
   /** A piece failed its hash check and will be fetched again, from one peer alone. */
@@ -41,6 +43,9 @@ export type TorrentEvent = Data.TaggedEnum<{
     /** Payload bytes received per second (recent). */
     readonly bytesPerSecond: number
     readonly peers: number
+    /** Of those, the ones over uTP and the ones encrypted (MSE with RC4); absent means none. */
+    readonly utpPeers?: number
+    readonly encryptedPeers?: number
     readonly piecesDone: number
     readonly piecesTotal: number
     readonly uploadedBytes: number
