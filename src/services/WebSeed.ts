@@ -19,6 +19,7 @@ import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { Context, Data, Duration, Effect, Layer, Schedule, Stream } from "effect"
 import { concatBytes } from "../domain/Bytes.js"
 import type { Info } from "../domain/Metainfo.js"
+import { isPadding } from "../domain/Padding.js"
 import { type WebSeedRequest, webSeedRequests } from "../domain/WebSeedUrl.js"
 
 export type WebSeedErrorReason = "Status" | "Unreachable" | "Stalled" | "TooManyRedirects" | "RangeIgnored" | "BodyLength"
@@ -155,7 +156,9 @@ export const make = (options: WebSeedOptions = {}): Effect.Effect<WebSeedClient,
     return {
       fetch: (seed, info, offset, length) =>
         Effect.map(
-          Effect.forEach(webSeedRequests(seed, info, offset, length), fetchOne),
+          // Padding (BEP 47) is zeros by definition: a web seed holds no such file.
+          Effect.forEach(webSeedRequests(seed, info, offset, length), (r) =>
+            isPadding(info.files[r.fileIndex]!) ? Effect.succeed(new Uint8Array(r.length)) : fetchOne(r)),
           (parts) => (parts.length === 1 ? parts[0]! : concatBytes(parts))
         )
     }

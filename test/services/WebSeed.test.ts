@@ -49,6 +49,19 @@ describe("WebSeed", () => {
       expect(seen).toEqual(["http://127.0.0.1/pub/hand/a.bin bytes=2900-2999", "http://127.0.0.1/pub/hand/sub/b.bin bytes=0-99"])
     }))
 
+  it.effect("padding (BEP 47) is zeros, never asked of the server", () =>
+    Effect.gen(function* () {
+      const padded = handInfo(1024, [
+        { path: ["a.bin"], data: fileA },
+        { path: [".pad", "72"], data: new Uint8Array(72), attributes: { padding: true } },
+        { path: ["b.bin"], data: fileB }
+      ]).info
+      const seen: Array<string> = []
+      const got = yield* fetchWith(serving({ "/pub/hand/a.bin": fileA, "/pub/hand/b.bin": fileB }, seen), "http://127.0.0.1/pub/", padded, 2900, 300)
+      expect(got).toEqual(new Uint8Array([...fileA.subarray(2900), ...new Uint8Array(72), ...fileB.subarray(0, 128)]))
+      expect(seen).toEqual(["http://127.0.0.1/pub/hand/a.bin bytes=2900-2999", "http://127.0.0.1/pub/hand/b.bin bytes=0-127"])
+    }))
+
   it.effect("redirects are followed", () =>
     Effect.gen(function* () {
       const files = serving({ "/real/one.bin": fileA })
