@@ -7,7 +7,8 @@
 import { Either } from "effect"
 import * as Bencode from "./Bencode.js"
 import { merkleHashLength } from "./Merkle.js"
-import { type MetainfoRule, pathComponentProblem, type TorrentFile } from "./Metainfo.js"
+import type { MetainfoRule, TorrentFile } from "./Metainfo.js"
+import { sanitizeComponent } from "./TorrentPath.js"
 
 /** A rule broken by a v2 info dict; Metainfo turns it into a MetainfoError. */
 export interface MetainfoProblem {
@@ -43,31 +44,33 @@ const fileLeaf = (leaf: Bencode.Bencode, path: ReadonlyArray<string>, field: str
   return Either.right({ path, length: Number(length), piecesRoot: new Uint8Array(root) })
 }
 
-const walk = (node: Bencode.Bencode, path: ReadonlyArray<string>, field: string, out: Array<FileTreeEntry>): Checked<void> =>
+/** `depth`: how many names lead here (some may have been dropped by sanitising, so `path` can be shorter). */
+const walk = (node: Bencode.Bencode, path: ReadonlyArray<string>, depth: number, field: string, out: Array<FileTreeEntry>): Checked<void> =>
   Either.gen(function* () {
     if (!Bencode.isDict(node)) return yield* problem("WrongType", field, "must be a dictionary")
     if (node.size === 0) return yield* problem("MissingField", field, "is an empty folder")
     const leaf = Bencode.get(node, "")
     if (leaf !== undefined) {
       if (node.size !== 1) return yield* problem("Conflict", field, "is both a file and a folder")
-      if (path.length === 0) return yield* problem("UnsafePath", field, "is a file without a name")
-      out.push(yield* fileLeaf(leaf, path, `${field}[""]`))
+      if (depth === 0) return yield* problem("UnsafePath", field, "is a file without a name")
+      // Every name of it was dropped by sanitising (`..`, `.`): it still needs one, as in v1.
+      out.push(yield* fileLeaf(leaf, path.length === 0 ? ["_"] : path, `${field}[""]`))
       return
     }
     for (const [key, child] of node) {
-      const component = Bencode.toText(Bencode.keyToBytes(key))
-      const childField = `${field}[${JSON.stringify(component)}]`
-      const unsafe = pathComponentProblem(component)
-      if (unsafe !== undefined) return yield* problem("UnsafePath", childField, `path component ${unsafe}`)
-      yield* walk(child, [...path, component], childField, out)
+      const raw = Bencode.keyToBytes(key)
+      const childField = `${field}[${JSON.stringify(Bencode.toText(raw))}]`
+      // Sanitised as v1 paths are (libtorrent's rules: docs/metainfo.md); a dropped name adds no component.
+      const component = sanitizeComponent(raw)
+      yield* walk(child, component === undefined ? path : [...path, component], depth + 1, childField, out)
     }
   })
 
-/** The files of a `file tree`, in its order; an unsafe name, a malformed leaf or an empty tree is a problem. */
+/** The files of a `file tree`, in its order, names sanitised; a malformed leaf or an empty tree is a problem. */
 export const parseFileTree = (tree: Bencode.Bencode, field = "info.file tree"): Checked<ReadonlyArray<FileTreeEntry>> =>
   Either.gen(function* () {
     const out: Array<FileTreeEntry> = []
-    yield* walk(tree, [], field, out)
+    yield* walk(tree, [], 0, field, out)
     return out
   })
 

@@ -8,8 +8,9 @@ import * as Bencode from "./Bencode.js"
 import { type FileTreeEntry, isSingleFile, layoutFiles, type MetainfoProblem, parseFileTree, problem } from "./FileTree.js"
 import { merkleBlockSize, merkleHashLength, pieceLeafCount, pieceRoot, rootFromLayer, sha256 } from "./Merkle.js"
 import { equalBytes, toHex } from "./Bytes.js"
-import { type Info, maxPieceLength, pathComponentProblem, type PieceV2 } from "./Metainfo.js"
+import { type Info, maxPieceLength, type PieceV2 } from "./Metainfo.js"
 import { isPadding } from "./Padding.js"
+import { sanitizeComponent } from "./TorrentPath.js"
 
 type Checked<A> = Either.Either<A, MetainfoProblem>
 
@@ -24,12 +25,15 @@ const v2PieceLength = (d: Bencode.BencodeDict): Checked<number> => {
   return Either.right(n)
 }
 
-const v2Name = (d: Bencode.BencodeDict): Checked<string> => {
+/**
+ * A v2-only torrent's name, sanitised as v1 names are: a single file is named by its one tree entry
+ * (as libtorrent reads it), a folder by `name`, or by the info hash when nothing of `name` is left.
+ */
+const v2Name = (d: Bencode.BencodeDict, entries: ReadonlyArray<FileTreeEntry>, infoHash: Uint8Array): Checked<string> => {
+  if (isSingleFile(entries)) return Either.right(entries[0]!.path[0]!)
   const v = Bencode.get(d, "name")
   if (!Bencode.isBytes(v)) return problem(v === undefined ? "MissingField" : "WrongType", "info.name", "must be a byte string")
-  const name = Bencode.toText(v)
-  const unsafe = pathComponentProblem(name)
-  return unsafe === undefined ? Either.right(name) : problem("UnsafePath", "info.name", `path component ${unsafe}`)
+  return Either.right(sanitizeComponent(v) ?? toHex(infoHash.subarray(0, 20)))
 }
 
 /**
@@ -105,7 +109,8 @@ export const parseInfoV2 = (
     const entries = yield* parseFileTree(tree)
     const pieceLength = yield* v2PieceLength(d)
     if (layers !== undefined && !Bencode.isDict(layers)) return yield* problem("WrongType", "piece layers", "must be a dictionary")
-    const name = v1?.name ?? (yield* v2Name(d))
+    const infoHash = sha256(raw)
+    const name = v1?.name ?? (yield* v2Name(d, entries, infoHash))
     const files = v1?.files ?? (yield* layoutFiles(entries, pieceLength))
     let nextEntry = 0
     const byFile = v1 === undefined ? files.map((f) => (f.padding === true ? undefined : entries[nextEntry++])) : yield* matchHybrid(v1, entries)
@@ -125,7 +130,6 @@ export const parseInfoV2 = (
     if (pieces.length !== pieceCount) {
       return yield* problem("PieceCount", "info.file tree", `files make ${pieces.length} pieces, but ${totalLength} bytes make ${pieceCount}`)
     }
-    const infoHash = sha256(raw)
     const v2 = { infoHash, hybrid: v1 !== undefined, piecesRoots: byFile.map((e) => e?.piecesRoot), pieces }
     if (v1 !== undefined) return { ...v1, v2 }
     return {

@@ -1,7 +1,7 @@
 /**
  * Metainfo compatibility with libtorrent (issue 14): every torrent of test/support/metainfoCases.ts is
  * read by our `info --json` and by libtorrent's torrent_info (python3-libtorrent). Both accept or both
- * refuse it, with the same info hash, name and sanitised file list (paths, lengths, BEP 47
+ * refuse it, with the same v1 and v2 info hashes, name and sanitised file list (paths, lengths, BEP 47
  * attributes, symlink targets), unless the case names a deliberate difference.
  */
 import { beforeAll, describe, expect, it } from "@effect/vitest"
@@ -21,6 +21,7 @@ interface Reading {
   readonly accepted: boolean
   readonly error?: string
   readonly infoHash?: string
+  readonly infoHashV2?: string | null
   readonly name?: string
   readonly multiFile?: boolean
   readonly totalLength?: number
@@ -49,6 +50,7 @@ const readWithUs = async (file: string): Promise<Reading> => {
   return {
     accepted: true,
     infoHash: doc.infoHash,
+    infoHashV2: doc.infoHashV2,
     name: doc.name,
     multiFile: doc.multiFile,
     totalLength: doc.length,

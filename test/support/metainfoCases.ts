@@ -13,6 +13,8 @@ export interface CreateSpec {
   readonly pieceLength: number
   readonly flags: ReadonlyArray<string>
   readonly files: ReadonlyArray<{ readonly path: string; readonly size: number; readonly attr?: string; readonly symlink?: string }>
+  /** An edit of the made torrent's v2 file tree: a key renamed (a hostile name libtorrent would not make). */
+  readonly transform?: { readonly renameTreeKey: readonly [string, string] }
 }
 
 export interface MetainfoCase {
@@ -60,6 +62,8 @@ export const singleFile = (name: Component, length: number, extra: Record<string
   torrent({ name: component(name), "piece length": int(pieceLength), pieces: hashesFor(length), length: int(length), ...extra })
 
 const plain = (...names: ReadonlyArray<string>) => names.map((n) => entry(n.split("/"), 1))
+
+const v2Files = [{ path: "root/a", size: 1000 }, { path: "root/b", size: 50000 }, { path: "root/sub/c", size: 16384 }]
 
 export const metainfoCases: ReadonlyArray<MetainfoCase> = [
   // Hostile or odd paths: sanitised, never refused.
@@ -120,5 +124,19 @@ export const metainfoCases: ReadonlyArray<MetainfoCase> = [
   // Made by libtorrent's create_torrent.
   { name: "create_torrent: v1 with pad files (canonical_files)", torrent: { libtorrent: { pieceLength, flags: ["v1_only", "canonical_files"], files: [{ path: "root/a", size: 1000 }, { path: "root/b", size: 20000, attr: "x" }, { path: "root/c", size: 5 }] } } },
   { name: "create_torrent: v1 with a symlink and a hidden file", torrent: { libtorrent: { pieceLength, flags: ["v1_only", "symlinks"], files: [{ path: "root/a", size: 1000 }, { path: "root/l", size: 0, attr: "l", symlink: "a" }, { path: "root/.h", size: 3, attr: "h" }] } } },
-  { name: "create_torrent: v1 single file", torrent: { libtorrent: { pieceLength, flags: ["v1_only"], files: [{ path: "one.bin", size: 40000 }] } } }
+  { name: "create_torrent: v1 single file", torrent: { libtorrent: { pieceLength, flags: ["v1_only"], files: [{ path: "one.bin", size: 40000 }] } } },
+  // v2 (BEP 52) and hybrid, made by libtorrent from real data (pieces roots and piece layers).
+  { name: "create_torrent: v2 single file", torrent: { libtorrent: { pieceLength, flags: ["v2_only"], files: [{ path: "one.bin", size: 40000 }] } } },
+  { name: "create_torrent: v2 multi-file", torrent: { libtorrent: { pieceLength, flags: ["v2_only"], files: v2Files } } },
+  { name: "create_torrent: hybrid multi-file (pad files)", torrent: { libtorrent: { pieceLength, flags: [], files: v2Files } } },
+  { name: "create_torrent: v2 with an empty file", torrent: { libtorrent: { pieceLength, flags: ["v2_only"], files: [...v2Files, { path: "root/empty", size: 0 }] } } },
+  { name: "create_torrent: v2 of one small file", torrent: { libtorrent: { pieceLength, flags: ["v2_only"], files: [{ path: "root/tiny", size: 10 }] } } },
+  // v2 file trees with names libtorrent would not make.
+  ...(["..", ".", "a/b", "", "a\\b"] as const).map((hostile) => ({
+    name: `a v2 file tree with the name ${JSON.stringify(hostile)}`,
+    torrent: { libtorrent: { pieceLength, flags: ["v2_only"], files: v2Files, transform: { renameTreeKey: ["b", hostile] as const } } },
+    ...(hostile === ".." || hostile === "."
+      ? { knownDifference: "a v2 file whose every name is dropped: libtorrent puts it at the torrent folder's own path; we name it _ inside the folder, as for v1" }
+      : {})
+  }))
 ]
