@@ -6,7 +6,7 @@
 import * as FileSystem from "@effect/platform/FileSystem"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
-import { equalBytes } from "../../src/domain/Bytes.js"
+import { equalBytes, toHex } from "../../src/domain/Bytes.js"
 import { TorrentInput, type SessionEvent, type SessionTorrent } from "../../src/programs/Session.js"
 import { MemoryNetwork } from "../../src/services/MemoryNetwork.js"
 import { makeTorrent, sessionHost, sessionPort, simSession, until } from "../support/SimulatedSession.js"
@@ -39,6 +39,173 @@ describe("Session on the in-memory network (TestClock)", () => {
         expect(list.every((t) => t.piecesDone === t.piecesTotal && t.verifiedBytes === t.totalBytes)).toBe(true)
         expect(ofTag(events, "Added").map((e) => e.id)).toEqual([1, 2, 3])
         expect(ofTag(events, "Completed").map((e) => e.id).sort()).toEqual([1, 2, 3])
+      })
+    ), 60_000)
+
+  it.effect("pause stops a torrent where it stands, resume goes on without a re-check", () =>
+    seeded(22)(
+      Effect.gen(function* () {
+        // 64 KiB/s: a 1 MiB torrent takes about 16 s.
+        const network = yield* MemoryNetwork.make({ link: { latency: "5 millis", bandwidth: 64 * 1024 } })
+        const t = makeTorrent("slow.bin", 1024 * 1024, 5)
+        yield* simSeeder(network, "127.4.2.1", t.info, t.payload, 20)
+        const { session, directory, events, context } = yield* simSession(network)
+        const id = yield* session.add(TorrentInput.Metainfo({ bytes: t.bytes }), { peers: [addressOf("127.4.2.1")] })
+        const partway = Effect.map(session.get(id), (s) => s.verifiedBytes > 0)
+        expect(yield* until(partway, 100, 200)).toBe(true)
+        yield* session.pause(id)
+        const paused = yield* session.get(id)
+        expect(paused.status).toBe("paused")
+        expect(paused.peers).toBe(0)
+        expect(paused.verifiedBytes).toBeLessThan(paused.totalBytes)
+        yield* until(Effect.succeed(false), 100, 50)
+        expect((yield* session.get(id)).verifiedBytes).toBe(paused.verifiedBytes)
+        const before = events.length
+        yield* session.resume(id)
+        expect(yield* until(Effect.map(session.get(id), (s) => s.status === "seeding"), 100, 600)).toBe(true)
+        const after = ofTag(events.slice(before), "StateChanged").map((e) => e.to)
+        expect(after).toEqual(["downloading", "seeding"])
+        const written = yield* readFile(`${directory}/slow.bin`).pipe(Effect.provide(context))
+        expect(equalBytes(written, t.payload)).toBe(true)
+      })
+    ), 60_000)
+
+  it.effect("remove with data deletes the files; duplicates, unknown ids and bad input are typed errors", () =>
+    seeded(23)(
+      Effect.gen(function* () {
+        const network = yield* MemoryNetwork.make({ link: { latency: "5 millis" } })
+        const t = makeTorrent("gone.bin", 200_000, 6)
+        yield* simSeeder(network, "127.4.3.1", t.info, t.payload, 30)
+        const { session, directory, events, context } = yield* simSession(network)
+        const id = yield* session.add(TorrentInput.Metainfo({ bytes: t.bytes }), { peers: [addressOf("127.4.3.1")] })
+        const duplicate = yield* Effect.flip(session.add(TorrentInput.Metainfo({ bytes: t.bytes })))
+        expect(duplicate).toMatchObject({ _tag: "DuplicateTorrent", id })
+        expect(yield* until(Effect.map(session.get(id), (s) => s.status === "seeding"), 100, 300)).toBe(true)
+        const path = `${directory}/gone.bin`
+        const fs = yield* Effect.provide(FileSystem.FileSystem, context)
+        expect(yield* fs.exists(path)).toBe(true)
+        yield* session.remove(id, { deleteData: true })
+        expect(yield* fs.exists(path)).toBe(false)
+        expect(yield* fs.exists(`${path}.part`)).toBe(false)
+        expect(yield* session.list).toEqual([])
+        expect(ofTag(events, "Removed")).toEqual([expect.objectContaining({ id, deletedData: true })])
+        expect(yield* Effect.flip(session.get(id))).toMatchObject({ _tag: "UnknownTorrent", id })
+        expect(yield* Effect.flip(session.pause(99))).toMatchObject({ _tag: "UnknownTorrent", id: 99 })
+        const garbage = yield* Effect.flip(session.add(TorrentInput.Metainfo({ bytes: new TextEncoder().encode("not bencode") })))
+        expect(garbage).toMatchObject({ _tag: "InvalidTorrentInput", input: "Metainfo" })
+        expect(yield* Effect.flip(session.add(TorrentInput.Magnet({ uri: "magnet:?dn=x" })))).toMatchObject({ _tag: "InvalidTorrentInput", input: "Magnet" })
+        expect(yield* Effect.flip(session.add(TorrentInput.InfoHash({ hex: "abc" })))).toMatchObject({ _tag: "InvalidTorrentInput", input: "InfoHash" })
+        // Ids are not reused: the next torrent gets a new one.
+        expect(yield* session.add(TorrentInput.Metainfo({ bytes: t.bytes }), { paused: true })).toBe(id + 1)
+      })
+    ), 60_000)
+
+  it.effect("the queue runs at most N downloads at once; the others wait, then all complete", () =>
+    seeded(24)(
+      Effect.gen(function* () {
+        const network = yield* MemoryNetwork.make({ link: { latency: "5 millis", bandwidth: 256 * 1024 } })
+        const torrents = [1, 2, 3, 4].map((n) => ({ ...makeTorrent(`q${n}.bin`, 256 * 1024, 40 + n), seeder: `127.4.4.${n}` }))
+        for (const [i, t] of torrents.entries()) yield* simSeeder(network, t.seeder, t.info, t.payload, 40 + i)
+        const { session, events } = yield* simSession(network, { maxActiveDownloads: 2 })
+        for (const t of torrents) yield* session.add(TorrentInput.Metainfo({ bytes: t.bytes }), { peers: [addressOf(t.seeder)] })
+        let most = 0
+        let waitedWhileFull = false
+        const count = Effect.map(session.list, (list) => {
+          const active = list.filter((t) => t.status === "downloading" || t.status === "checking").length
+          most = Math.max(most, active)
+          if (active === 2 && list.filter((t) => t.status === "queued").length === 2) waitedWhileFull = true
+        })
+        expect(yield* until(Effect.map(session.list, allSeeding), 50, 1200, count)).toBe(true)
+        expect(most).toBe(2)
+        expect(waitedWhileFull).toBe(true)
+        // The first two in queue order ran first.
+        const completed = ofTag(events, "Completed").map((e) => e.id)
+        expect(completed.slice(0, 2).sort()).toEqual([1, 2])
+      })
+    ), 60_000)
+
+  it.effect("a seeding ratio goal stops a seed once it has uploaded its size", () =>
+    seeded(25)(
+      Effect.gen(function* () {
+        const network = yield* MemoryNetwork.make({ link: { latency: "5 millis" } })
+        const t = makeTorrent("ratio.bin", 300_000, 7)
+        const { session, directory, events, context } = yield* simSession(network, { seedingGoal: { ratio: 1 } })
+        yield* Effect.flatMap(FileSystem.FileSystem, (fs) => fs.writeFile(`${directory}/ratio.bin`, t.payload)).pipe(Effect.provide(context))
+        const id = yield* session.add(TorrentInput.Metainfo({ bytes: t.bytes }))
+        expect(yield* until(Effect.map(session.get(id), (s) => s.status === "seeding"), 100, 50)).toBe(true)
+        const leecher = yield* simClient(network, "127.4.5.1", t.info, [{ host: sessionHost, port: sessionPort }], { port: 7777 })
+        const { exit } = yield* drive(leecher.fiber, 100, 600)
+        expect(exit !== null && Exit.isSuccess(exit) && exit.value._tag === "Right").toBe(true)
+        expect(equalBytes(leecher.bytes, t.payload)).toBe(true)
+        expect(yield* until(Effect.map(session.get(id), (s) => s.status === "finished"), 100, 50)).toBe(true)
+        const done = yield* session.get(id)
+        expect(done.ratio).toBeGreaterThanOrEqual(1)
+        expect(ofTag(events, "StateChanged").at(-1)).toMatchObject({ id, from: "seeding", to: "finished" })
+      })
+    ), 60_000)
+
+  it.effect("one listen port: inbound peers reach the torrent their handshake names, plain and MSE", () =>
+    seeded(26)(
+      Effect.gen(function* () {
+        const network = yield* MemoryNetwork.make({ link: { latency: "5 millis" } })
+        const a = makeTorrent("a.bin", 200_000, 8)
+        const b = makeTorrent("b.bin", 250_000, 9)
+        const { session, directory, context } = yield* simSession(network)
+        for (const t of [a, b]) {
+          yield* Effect.flatMap(FileSystem.FileSystem, (fs) => fs.writeFile(`${directory}/${t.info.name}`, t.payload)).pipe(Effect.provide(context))
+          yield* session.add(TorrentInput.Metainfo({ bytes: t.bytes }))
+        }
+        expect(yield* until(Effect.map(session.list, allSeeding), 100, 50)).toBe(true)
+        expect(session.port).toBe(sessionPort)
+        const at = [{ host: sessionHost, port: sessionPort }]
+        const forA = yield* simClient(network, "127.4.6.1", a.info, at, { port: 7777 })
+        const forB = yield* simClient(network, "127.4.6.2", b.info, at, { port: 7777, encryption: "require" })
+        for (const [leecher, t] of [[forA, a], [forB, b]] as const) {
+          const { exit } = yield* drive(leecher.fiber, 100, 600)
+          expect(exit !== null && Exit.isSuccess(exit) && exit.value._tag === "Right").toBe(true)
+          expect(equalBytes(leecher.bytes, t.payload)).toBe(true)
+        }
+        const list = yield* session.list
+        expect(list.map((t) => t.uploadedBytes >= t.totalBytes)).toEqual([true, true])
+        const encrypted = forB.events.find((e) => e._tag === "PeerConnected")
+        expect(encrypted).toMatchObject({ encryption: "mse-rc4" })
+      })
+    ), 60_000)
+
+  it.effect("a magnet link gets its metadata from the swarm first, then downloads", () =>
+    seeded(27)(
+      Effect.gen(function* () {
+        const network = yield* MemoryNetwork.make({ link: { latency: "5 millis" } })
+        const t = makeTorrent("magnet.bin", 300_000, 10)
+        yield* simSeeder(network, "127.4.7.1", t.info, t.payload, 70)
+        const { session, directory, events, context } = yield* simSession(network)
+        const uri = `magnet:?xt=urn:btih:${toHex(t.info.infoHash)}&dn=magnet.bin&x.pe=127.4.7.1:6881`
+        const id = yield* session.add(TorrentInput.Magnet({ uri }))
+        expect((yield* session.get(id)).name).toBe("magnet.bin")
+        expect(yield* until(Effect.map(session.get(id), (s) => s.status === "seeding"), 100, 300)).toBe(true)
+        const states = ofTag(events, "StateChanged").map((e) => e.to)
+        expect(states).toEqual(["metadata", "checking", "downloading", "seeding"])
+        const written = yield* readFile(`${directory}/magnet.bin`).pipe(Effect.provide(context))
+        expect(equalBytes(written, t.payload)).toBe(true)
+        // The same torrent by its info hash is a duplicate.
+        const again = yield* Effect.flip(session.add(TorrentInput.InfoHash({ hex: toHex(t.info.infoHash) })))
+        expect(again).toMatchObject({ _tag: "DuplicateTorrent", id })
+      })
+    ), 60_000)
+
+  it.effect("a global connection limit holds across torrents", () =>
+    seeded(28)(
+      Effect.gen(function* () {
+        const network = yield* MemoryNetwork.make({ link: { latency: "5 millis", bandwidth: 128 * 1024 } })
+        const torrents = [1, 2, 3].map((n) => ({ ...makeTorrent(`c${n}.bin`, 200_000, 80 + n), seeders: [`127.4.8.${n}`, `127.4.9.${n}`] }))
+        for (const [i, t] of torrents.entries()) for (const [k, s] of t.seeders.entries()) yield* simSeeder(network, s, t.info, t.payload, 80 + i * 2 + k)
+        const { session } = yield* simSession(network, { maxConnections: 2 })
+        for (const t of torrents) yield* session.add(TorrentInput.Metainfo({ bytes: t.bytes }), { peers: t.seeders.map(addressOf) })
+        let most = 0
+        const count = Effect.map(session.list, (list) => void (most = Math.max(most, list.reduce((n, t) => n + t.peers, 0))))
+        expect(yield* until(Effect.map(session.list, allSeeding), 50, 1200, count)).toBe(true)
+        expect(most).toBeGreaterThan(0)
+        expect(most).toBeLessThanOrEqual(2)
       })
     ), 60_000)
 })
