@@ -1,7 +1,7 @@
 /**
  * The library as README.md shows it: everything imported from the public entry point, the live
- * layers composed the same way, a download of a torrent read from disk. The swarm is one fake
- * seeder on 127.0.0.1 behind a fake HTTP tracker.
+ * layers composed the same way, a download of a torrent read from disk (by a Torrent handle, and
+ * through a Session). The swarm is one fake seeder on 127.0.0.1 behind a fake HTTP tracker.
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as NodeContext from "@effect/platform-node/NodeContext"
@@ -11,7 +11,7 @@ import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Stream } from "effect"
-import { Bencode, layer, Metainfo, Peer, Storage, Torrent } from "../src/index.js"
+import { Bencode, layer, Metainfo, Peer, Session, Storage, Torrent, TorrentInput } from "../src/index.js"
 import { compactPeers, fakeHttpTracker } from "./support/FakeTracker.js"
 import { makeFakePeer, seeder } from "./support/FakePeer.js"
 import { payloadBytes, singleFileInfo, torrentBytes } from "./support/torrent.js"
@@ -60,6 +60,53 @@ describe("library entry point", () => {
       assert.isAbove(stats.port ?? 0, 0)
       assert.isAtMost(verified.length, 21)
       const written = yield* Effect.promise(() => readFile(out))
+      const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex")
+      assert.strictEqual(sha(written), sha(payload))
+    }).pipe(Effect.scoped))
+
+  it.live("runs the README's Session program: a session on the live layers, a torrent added by its bytes, followed to completion", () =>
+    Effect.gen(function* () {
+      const pieceLength = 64 * 1024
+      const payload = payloadBytes(12 * pieceLength + 321, 4)
+      const dir = yield* Effect.acquireRelease(
+        Effect.promise(() => mkdtemp(path.join(tmpdir(), "bt-lib-session-"))),
+        (d) => Effect.promise(() => rm(d, { recursive: true, force: true }))
+      )
+      const peer = yield* makeFakePeer({ handler: seeder({ data: payload, pieceLength }) })
+      const tracker = yield* fakeHttpTracker({
+        body: Bencode.encode(Bencode.dict({ interval: Bencode.int(60), peers: compactPeers([peer.address]) }))
+      })
+      const torrentPath = path.join(dir, "session.torrent")
+      yield* Effect.promise(() =>
+        writeFile(torrentPath, torrentBytes(singleFileInfo("session.bin", payload, pieceLength), { announce: Bencode.text(tracker.url) }))
+      )
+
+      // The README's program, verbatim but for the paths, the listening address and what it logs.
+      const progress: Array<number> = []
+      const program = Effect.gen(function* () {
+        const fs = yield* FileSystem.FileSystem
+        const session = yield* Session
+        const events = yield* session.subscribe
+        const id = yield* session.add(TorrentInput.Metainfo({ bytes: yield* fs.readFile(torrentPath) }))
+        yield* events.pipe(
+          Stream.takeUntil((event) => event._tag === "Completed" && event.id === id),
+          Stream.runForEach((event) => (event._tag === "Progress" ? Effect.sync(() => progress.push(event.verifiedBytes)) : Effect.void))
+        )
+        return yield* session.get(id)
+      })
+      const SessionLive = Session.layer({ downloadDirectory: dir, listen: { host: "127.0.0.1", port: 0 } })
+      const torrent = yield* program.pipe(
+        Effect.scoped,
+        Effect.provide(SessionLive),
+        Effect.provide(layer),
+        Effect.provide(NodeContext.layer)
+      )
+
+      assert.strictEqual(torrent.status, "seeding")
+      assert.strictEqual(torrent.name, "session.bin")
+      assert.strictEqual(torrent.verifiedBytes, payload.length)
+      assert.isTrue(progress.every((bytes) => bytes <= payload.length))
+      const written = yield* Effect.promise(() => readFile(path.join(dir, "session.bin")))
       const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex")
       assert.strictEqual(sha(written), sha(payload))
     }).pipe(Effect.scoped))
