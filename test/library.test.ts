@@ -16,23 +16,31 @@ import { compactPeers, fakeHttpTracker } from "./support/FakeTracker.js"
 import { makeFakePeer, seeder } from "./support/FakePeer.js"
 import { payloadBytes, singleFileInfo, torrentBytes } from "./support/torrent.js"
 
+const pieceLength = 64 * 1024
+
+/** A folder holding `<name>.torrent`, whose tracker lists one fake seeder of its payload. */
+const swarm = (name: string, size: number, seed: number) =>
+  Effect.gen(function* () {
+    const payload = payloadBytes(size, seed)
+    const dir = yield* Effect.acquireRelease(
+      Effect.promise(() => mkdtemp(path.join(tmpdir(), "bt-lib-"))),
+      (d) => Effect.promise(() => rm(d, { recursive: true, force: true }))
+    )
+    const peer = yield* makeFakePeer({ handler: seeder({ data: payload, pieceLength }) })
+    const tracker = yield* fakeHttpTracker({
+      body: Bencode.encode(Bencode.dict({ interval: Bencode.int(60), peers: compactPeers([peer.address]) }))
+    })
+    const torrentPath = path.join(dir, `${name}.torrent`)
+    yield* Effect.promise(() =>
+      writeFile(torrentPath, torrentBytes(singleFileInfo(name, payload, pieceLength), { announce: Bencode.text(tracker.url) }))
+    )
+    return { payload, dir, torrentPath }
+  })
+
 describe("library entry point", () => {
   it.live("downloads a torrent with the documented program: the ready layer, a Torrent handle, its events and stats", () =>
     Effect.gen(function* () {
-      const pieceLength = 64 * 1024
-      const payload = payloadBytes(20 * pieceLength + 999, 3)
-      const dir = yield* Effect.acquireRelease(
-        Effect.promise(() => mkdtemp(path.join(tmpdir(), "bt-lib-"))),
-        (d) => Effect.promise(() => rm(d, { recursive: true, force: true }))
-      )
-      const peer = yield* makeFakePeer({ handler: seeder({ data: payload, pieceLength }) })
-      const tracker = yield* fakeHttpTracker({
-        body: Bencode.encode(Bencode.dict({ interval: Bencode.int(60), peers: compactPeers([peer.address]) }))
-      })
-      const torrentPath = path.join(dir, "lib.torrent")
-      yield* Effect.promise(() =>
-        writeFile(torrentPath, torrentBytes(singleFileInfo("lib.bin", payload, pieceLength), { announce: Bencode.text(tracker.url) }))
-      )
+      const { payload, dir, torrentPath } = yield* swarm("lib.bin", 20 * pieceLength + 999, 3)
       const out = path.join(dir, "lib.bin")
 
       // The README's program, verbatim but for the paths, the listening address and what it logs.
@@ -66,20 +74,7 @@ describe("library entry point", () => {
 
   it.live("runs the README's Session program: a session on the live layers, a torrent added by its bytes, followed to completion", () =>
     Effect.gen(function* () {
-      const pieceLength = 64 * 1024
-      const payload = payloadBytes(12 * pieceLength + 321, 4)
-      const dir = yield* Effect.acquireRelease(
-        Effect.promise(() => mkdtemp(path.join(tmpdir(), "bt-lib-session-"))),
-        (d) => Effect.promise(() => rm(d, { recursive: true, force: true }))
-      )
-      const peer = yield* makeFakePeer({ handler: seeder({ data: payload, pieceLength }) })
-      const tracker = yield* fakeHttpTracker({
-        body: Bencode.encode(Bencode.dict({ interval: Bencode.int(60), peers: compactPeers([peer.address]) }))
-      })
-      const torrentPath = path.join(dir, "session.torrent")
-      yield* Effect.promise(() =>
-        writeFile(torrentPath, torrentBytes(singleFileInfo("session.bin", payload, pieceLength), { announce: Bencode.text(tracker.url) }))
-      )
+      const { payload, dir, torrentPath } = yield* swarm("session.bin", 12 * pieceLength + 321, 4)
 
       // The README's program, verbatim but for the paths, the listening address and what it logs.
       const progress: Array<number> = []
