@@ -81,66 +81,30 @@ export const make = (options: SessionOptions): Effect.Effect<SessionService, Lis
     const services = yield* Effect.context<SessionServices>()
     const events = yield* PubSub.sliding<SessionEvent>(followerBacklog)
     const wakeups = yield* Queue.sliding<void>(1)
-    const ctx = yield* sessionContext(options, events, wakeups)
-    const fibers = yield* FiberMap.make<string>()
-    const entries = new Map<number, SessionEntry>()
+    const registry: Registry = {
+      options,
+      services,
+      ctx: yield* sessionContext(options, events, wakeups),
+      fibers: yield* FiberMap.make<string>(),
+      entries: new Map()
+    }
+    const { ctx, entries, fibers } = registry
     const lock = yield* Effect.makeSemaphore(1)
+    const locked = lock.withPermits(1)
+    const find = (id: number) => findEntry(registry, id)
+    const stop = (entry: SessionEntry) => FiberMap.remove(fibers, entry.key)
+    const schedule = runQueue(registry)
+    yield* Queue.take(wakeups).pipe(Effect.zipRight(locked(schedule)), Effect.forever, Effect.forkScoped)
     let nextId = 1
 
-    const find = (id: number) => Effect.suspend(() => {
-      const entry = entries.get(id)
-      return entry === undefined ? Effect.fail(new UnknownTorrent({ id })) : Effect.succeed(entry)
-    })
-    const stop = (entry: SessionEntry) => FiberMap.remove(fibers, entry.key)
-
-    /** Starts what the queue admits and stops what it does not; every stopped torrent's status says why. */
-    const schedule = Effect.gen(function* () {
-      const eligible = [...entries.values()].filter((e) => !e.paused && !e.finished && e.status !== "error")
-      const queued = yield* Effect.forEach(eligible, (e) =>
-        Effect.map(FiberMap.has(fibers, e.key), (running) => ({ position: e.id, role: roleOf(e), running })))
-      const admit = admitted(queued, {
-        downloads: options.maxActiveDownloads ?? 5,
-        seeds: options.maxActiveSeeds ?? 5
-      })
-      for (const entry of entries.values()) {
-        const running = yield* FiberMap.has(fibers, entry.key)
-        const runs = admit.has(entry.id) && eligible.includes(entry)
-        if (runs && !running) {
-          entry.error = undefined
-          yield* FiberMap.run(fibers, entry.key, Effect.provide(runTorrent(entry, ctx), services))
-        } else if (!runs) {
-          if (running) yield* stop(entry)
-          yield* setStatus(entry, entry.paused ? "paused" : entry.finished ? "finished" : entry.status === "error" ? "error" : "queued", ctx)
-        }
-      }
-    })
-    const locked = lock.withPermits(1)
-    yield* Queue.take(wakeups).pipe(Effect.zipRight(locked(schedule)), Effect.forever, Effect.forkScoped)
-
     const add = (input: TorrentInput, addOptions: AddOptions = {}) =>
-      locked(Effect.gen(function* () {
-        const parsed = yield* parseInput(input, addOptions)
-        const key = toHex(parsed.magnet.infoHash)
-        const existing = [...entries.values()].find((e) => e.key === key)
-        if (existing !== undefined) return yield* new DuplicateTorrent({ infoHash: key, id: existing.id })
-        const entry = newEntry(nextId++, key, input, addOptions, parsed, addOptions.directory ?? options.downloadDirectory)
-        entries.set(entry.id, entry)
-        yield* events.publish(SessionEvent.Added({ id: entry.id, infoHash: key, name: entry.name }))
-        yield* schedule
-        return entry.id
-      }))
-
+      locked(Effect.suspend(() => addEntry(registry, nextId, input, addOptions)).pipe(
+        // Under the lock: the next add sees the id taken (a failed add takes none).
+        Effect.tap(() => void nextId++),
+        Effect.tap(() => schedule)
+      ))
     const remove = (id: number, removeOptions: { readonly deleteData?: boolean } = {}) =>
-      locked(Effect.gen(function* () {
-        const entry = yield* find(id)
-        yield* stop(entry)
-        yield* closeStorage(entry)
-        entries.delete(id)
-        const info = entry.source?.info
-        if (removeOptions.deleteData === true && info !== undefined) yield* removeData(info, entry.directory).pipe(Effect.provide(services))
-        yield* events.publish(SessionEvent.Removed({ id, deletedData: removeOptions.deleteData === true }))
-        yield* schedule
-      }))
+      locked(Effect.zipRight(Effect.flatMap(find(id), (entry) => removeEntry(registry, entry, removeOptions.deleteData === true)), schedule))
 
     /** Changes a torrent with its run stopped, then runs the queue again. */
     const change = <E>(id: number, f: (entry: SessionEntry) => Effect.Effect<void, E>) =>
@@ -154,22 +118,23 @@ export const make = (options: SessionOptions): Effect.Effect<SessionService, Lis
     const pause = (id: number) => change(id, (entry) => Effect.sync(() => void (entry.paused = true)))
     const resume = (id: number) =>
       change(id, (entry) =>
-        Effect.sync(() => {
+        Effect.suspend(() => {
           entry.paused = false
           entry.finished = false
           entry.seedingSince = undefined
-          // Queued again; the scheduler starts it when a slot is free.
-          if (entry.status === "error") entry.status = "queued"
+          // Queued again; the queue starts it when a slot is free.
+          return setStatus(entry, "queued", ctx)
         }))
     const verify = (id: number) => change(id, (entry) => Effect.sync(() => void (entry.have = undefined)))
     const move = (id: number, directory: string) =>
       change(id, (entry) =>
         Effect.gen(function* () {
+          // Checked again wherever the files end up (a storage opened afresh must scan).
+          entry.have = undefined
           yield* closeStorage(entry)
           const info = entry.source?.info
-          if (info !== undefined) yield* moveData(info, entry.directory, directory).pipe(Effect.provide(services))
+          if (info !== undefined) yield* moveData(info, entry.directory, directory).pipe(Effect.provide(registry.services))
           entry.directory = directory
-          entry.have = undefined
         }))
 
     const list = Effect.suspend(() => Effect.forEach([...entries.values()], summary))
@@ -187,6 +152,65 @@ export const make = (options: SessionOptions): Effect.Effect<SessionService, Lis
       subscribe: Stream.fromPubSub(events, { scoped: true }),
       port: ctx.inbound?.port
     } satisfies SessionService
+  })
+
+/** The session's torrents and what their runs need. */
+interface Registry {
+  readonly options: SessionOptions
+  readonly services: Context.Context<SessionServices>
+  readonly ctx: SessionContext
+  /** Each running torrent's fiber, by info hash (hex). */
+  readonly fibers: FiberMap.FiberMap<string>
+  readonly entries: Map<number, SessionEntry>
+}
+
+const findEntry = (registry: Registry, id: number) =>
+  Effect.suspend(() => {
+    const entry = registry.entries.get(id)
+    return entry === undefined ? Effect.fail(new UnknownTorrent({ id })) : Effect.succeed(entry)
+  })
+
+/** Starts what the queue admits and stops what it does not; every stopped torrent's status says why. */
+const runQueue = ({ ctx, entries, fibers, options, services }: Registry) =>
+  Effect.gen(function* () {
+    const eligible = [...entries.values()].filter((e) => !e.paused && !e.finished && e.status !== "error")
+    const queued = yield* Effect.forEach(eligible, (e) =>
+      Effect.map(FiberMap.has(fibers, e.key), (running) => ({ position: e.id, role: roleOf(e), running })))
+    const admit = admitted(queued, { downloads: options.maxActiveDownloads ?? 5, seeds: options.maxActiveSeeds ?? 5 })
+    for (const entry of entries.values()) {
+      const running = yield* FiberMap.has(fibers, entry.key)
+      const runs = admit.has(entry.id) && eligible.includes(entry)
+      if (runs && !running) {
+        entry.error = undefined
+        yield* FiberMap.run(fibers, entry.key, Effect.provide(runTorrent(entry, ctx), services))
+      } else if (!runs) {
+        if (running) yield* FiberMap.remove(fibers, entry.key)
+        yield* setStatus(entry, entry.paused ? "paused" : entry.finished ? "finished" : entry.status === "error" ? "error" : "queued", ctx)
+      }
+    }
+  })
+
+/** Adds the torrent as `id` (not run yet). */
+const addEntry = ({ ctx, entries, options }: Registry, id: number, input: TorrentInput, addOptions: AddOptions) =>
+  Effect.gen(function* () {
+    const parsed = yield* parseInput(input, addOptions)
+    const key = toHex(parsed.magnet.infoHash)
+    const existing = [...entries.values()].find((e) => e.key === key)
+    if (existing !== undefined) return yield* new DuplicateTorrent({ infoHash: key, id: existing.id })
+    const entry = newEntry(id, key, input, addOptions, parsed, addOptions.directory ?? options.downloadDirectory)
+    entries.set(id, entry)
+    yield* ctx.publish(SessionEvent.Added({ id, infoHash: key, name: entry.name }))
+    return id
+  })
+
+const removeEntry = ({ ctx, entries, fibers, services }: Registry, entry: SessionEntry, deleteData: boolean) =>
+  Effect.gen(function* () {
+    yield* FiberMap.remove(fibers, entry.key)
+    yield* closeStorage(entry)
+    entries.delete(entry.id)
+    const info = entry.source?.info
+    if (deleteData && info !== undefined) yield* removeData(info, entry.directory).pipe(Effect.provide(services))
+    yield* ctx.publish(SessionEvent.Removed({ id: entry.id, deletedData: deleteData }))
   })
 
 /** The shared parts: the listener and its router, the DHT node, the connection permits. */

@@ -64,7 +64,7 @@ describe("Session on the in-memory network (TestClock)", () => {
         yield* session.resume(id)
         expect(yield* until(Effect.map(session.get(id), (s) => s.status === "seeding"), 100, 600)).toBe(true)
         const after = ofTag(events.slice(before), "StateChanged").map((e) => e.to)
-        expect(after).toEqual(["downloading", "seeding"])
+        expect(after).toEqual(["queued", "downloading", "seeding"])
         const written = yield* readFile(`${directory}/slow.bin`).pipe(Effect.provide(context))
         expect(equalBytes(written, t.payload)).toBe(true)
       })
