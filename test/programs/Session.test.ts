@@ -241,4 +241,25 @@ describe("Session on the in-memory network (TestClock)", () => {
         expect(moved.piecesDone).toBe(moved.piecesTotal)
       })
     ), 60_000)
+
+  it.effect("at most M seeds run at once; pausing one lets the next in the queue seed", () =>
+    seeded(30)(
+      Effect.gen(function* () {
+        const network = yield* MemoryNetwork.make({ link: { latency: "5 millis" } })
+        const torrents = [1, 2, 3].map((n) => makeTorrent(`s${n}.bin`, 100_000, 100 + n))
+        const { session, directory, context } = yield* simSession(network, { maxActiveSeeds: 1 })
+        for (const t of torrents) {
+          yield* Effect.flatMap(FileSystem.FileSystem, (fs) => fs.writeFile(`${directory}/${t.info.name}`, t.payload)).pipe(Effect.provide(context))
+          yield* session.add(TorrentInput.Metainfo({ bytes: t.bytes }))
+        }
+        const statuses = Effect.map(session.list, (list) => list.map((t) => t.status).join(" "))
+        // Each is checked before the queue knows it is a seed; then only the first seeds.
+        expect(yield* until(Effect.map(statuses, (s) => s === "seeding queued queued"), 100, 100)).toBe(true)
+        yield* session.pause(1)
+        expect(yield* until(Effect.map(statuses, (s) => s === "paused seeding queued"), 100, 100)).toBe(true)
+        yield* session.resume(1)
+        // The running seed keeps its slot; the resumed one waits.
+        expect(yield* until(Effect.map(statuses, (s) => s === "queued seeding queued"), 100, 100)).toBe(true)
+      })
+    ), 60_000)
 })
