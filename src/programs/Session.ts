@@ -228,6 +228,7 @@ const sessionContext = (options: SessionOptions, events: PubSub.PubSub<SessionEv
     const port = listening?.port ?? 6881
     const dht = options.dht === undefined ? undefined : yield* startDht(options.dht, listen?.host ?? "0.0.0.0", port)
     const ctx: SessionContext = {
+      scope: yield* Effect.scope,
       peerId: options.peerId ?? makePeerId((n) => crypto.getRandomValues(new Uint8Array(n))),
       inbound,
       port,

@@ -6,7 +6,7 @@
  * torrent core on the session's shared listener, until interrupted or its seeding goal is met.
  */
 import { Bitfield } from "../../domain/Bitfield.js"
-import { Duration, Effect, Exit, Scope, Stream } from "effect"
+import { Duration, Effect, ExecutionStrategy, Exit, Scope, Stream } from "effect"
 import type { DhtNode } from "../../services/Dht.js"
 import type { EncryptionPolicy } from "../../services/PeerWire.js"
 import { Storage, type TorrentStorage } from "../../services/Storage.js"
@@ -48,6 +48,8 @@ export interface SessionEntry {
 
 /** What every run shares: the session's identity, listener, limits, DHT and followers. */
 export interface SessionContext {
+  /** The session's scope: torrents' storages are opened in scopes of their own under it. */
+  readonly scope: Scope.Scope
   readonly peerId: Uint8Array
   /** The shared listener; without one, torrents announce `port` and take no inbound peers. */
   readonly inbound: SharedListener | undefined
@@ -74,7 +76,7 @@ export const setStatus = (entry: SessionEntry, to: TorrentStatus, ctx: SessionCo
 export const runTorrent = (entry: SessionEntry, ctx: SessionContext): Effect.Effect<void, never, TorrentServices | Storage> =>
   Effect.gen(function* () {
     const source = entry.source ?? (yield* resolveMetadata(entry, ctx))
-    const storage = entry.storage?.storage ?? (yield* openStorage(entry, source))
+    const storage = entry.storage?.storage ?? (yield* openStorage(entry, source, ctx.scope))
     if (entry.have === undefined) {
       yield* setStatus(entry, "checking", ctx)
       entry.have = yield* storage.scan
@@ -118,9 +120,10 @@ const resolveMetadata = (entry: SessionEntry, ctx: SessionContext) =>
     return source
   })
 
-const openStorage = (entry: SessionEntry, source: TorrentSource) =>
+const openStorage = (entry: SessionEntry, source: TorrentSource, sessionScope: Scope.Scope) =>
   Effect.gen(function* () {
-    const scope = yield* Scope.make()
+    // Open across runs, closed by a move, a removal, a failure or the session's end.
+    const scope = yield* Scope.fork(sessionScope, ExecutionStrategy.sequential)
     const storage = yield* Storage.pipe(
       Effect.flatMap((s) => s.open(source.info, targetOf(entry.directory, source.info))),
       Scope.extend(scope),
