@@ -5,10 +5,13 @@
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit } from "effect"
+import { Effect, Exit, Layer } from "effect"
 import { equalBytes, toHex } from "../../src/domain/Bytes.js"
 import { TorrentInput, type SessionEvent, type SessionTorrent } from "../../src/programs/Session.js"
+import { Dht } from "../../src/services/Dht.js"
 import { MemoryNetwork } from "../../src/services/MemoryNetwork.js"
+import { makeMemoryUdpNetwork } from "../../src/services/MemoryUdpNetwork.js"
+import { Udp } from "../../src/services/Udp.js"
 import { makeTorrent, sessionHost, sessionPort, simSession, until } from "../support/SimulatedSession.js"
 import { addressOf, drive, seeded, simClient, simSeeder } from "../support/SimulatedSwarm.js"
 
@@ -260,6 +263,33 @@ describe("Session on the in-memory network (TestClock)", () => {
         yield* session.resume(1)
         // The running seed keeps its slot; the resumed one waits.
         expect(yield* until(Effect.map(statuses, (s) => s === "queued seeding queued"), 100, 100)).toBe(true)
+      })
+    ), 60_000)
+
+  it.effect("an info hash alone: the session's one DHT node finds the swarm, the metadata, then the data", () =>
+    seeded(31)(
+      Effect.gen(function* () {
+        const network = yield* MemoryNetwork.make({ link: { latency: "5 millis" } })
+        const udp = yield* makeMemoryUdpNetwork()
+        const t = makeTorrent("dht.bin", 200_000, 12)
+        const seederHost = "127.4.12.1"
+        yield* simSeeder(network, seederHost, t.info, t.payload, 110)
+        const dhtOn = (host: string) =>
+          Dht.layer.pipe(Layer.provide(Layer.succeed(Udp, udp.host(host))), Layer.provide(FileSystem.layerNoop({})))
+        const router = { host: "127.6.0.1", port: 6881 }
+        yield* Effect.flatMap(Dht, (dht) => dht.start({ ...router, bootstrap: [] })).pipe(Effect.provide(dhtOn(router.host)))
+        const seederNode = yield* Effect.flatMap(Dht, (dht) => dht.start({ host: seederHost, port: 6881, bootstrap: [router] })).pipe(
+          Effect.provide(dhtOn(seederHost))
+        )
+        const announced = yield* Effect.fork(seederNode.announce(t.info.infoHash, 6881))
+        expect(yield* until(Effect.map(announced.poll, (o) => o._tag === "Some"), 10, 1000)).toBe(true)
+        const dht = yield* Effect.provide(Dht, dhtOn(sessionHost))
+        const { session, directory, context } = yield* simSession(network, { dht: { bootstrap: [router] } }, Layer.succeed(Dht, dht))
+        const id = yield* session.add(TorrentInput.InfoHash({ hex: toHex(t.info.infoHash) }))
+        expect(yield* until(Effect.map(session.get(id), (s) => s.status === "seeding"), 100, 600)).toBe(true)
+        expect((yield* session.get(id)).name).toBe("dht.bin")
+        const written = yield* readFile(`${directory}/dht.bin`).pipe(Effect.provide(context))
+        expect(equalBytes(written, t.payload)).toBe(true)
       })
     ), 60_000)
 })

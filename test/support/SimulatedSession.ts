@@ -8,6 +8,7 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { Effect, Either, Layer, Stream, TestClock } from "effect"
 import { parseTorrent } from "../../src/domain/Metainfo.js"
 import { make, type SessionEvent, type SessionOptions } from "../../src/programs/Session.js"
+import type { Dht } from "../../src/services/Dht.js"
 import { Hasher } from "../../src/services/Hasher.js"
 import type { MemoryNetwork } from "../../src/services/MemoryNetwork.js"
 import { PeerWire } from "../../src/services/PeerWire.js"
@@ -37,9 +38,9 @@ export const sessionServices = (network: MemoryNetwork, host = sessionHost) =>
   )
 
 /** A temporary download folder and a session over it, listening on the session host; its events are collected. */
-export const simSession = (network: MemoryNetwork, options: Partial<SessionOptions> = {}) =>
+export const simSession = (network: MemoryNetwork, options: Partial<SessionOptions> = {}, dht: Layer.Layer<Dht> | Layer.Layer<never> = Layer.empty) =>
   Effect.gen(function* () {
-    const context = yield* Layer.build(sessionServices(network))
+    const context = yield* Layer.build(Layer.merge(sessionServices(network), dht))
     const directory = yield* FileSystem.FileSystem.pipe(
       Effect.flatMap((fs) => fs.makeTempDirectoryScoped({ prefix: "bt-session-" })),
       Effect.provide(context)
