@@ -80,6 +80,8 @@ export const runTorrent = (entry: SessionEntry, ctx: SessionContext): Effect.Eff
     if (entry.have === undefined) {
       yield* setStatus(entry, "checking", ctx)
       entry.have = yield* storage.scan
+      // Found complete, it is a seed now: the queue may want its slot for a download.
+      if (entry.have.isComplete) yield* ctx.wake
     }
     const have = entry.have
     const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
