@@ -5,13 +5,20 @@
  *   aria2), the clients interleaved run by run;
  * - seeding: a libtorrent leecher downloading from our seeder (`seed ... --host 127.0.0.1`), then
  *   from a libtorrent seeder, alone on a swarm of their own, interleaved.
- * Prints medians, the ratio to the best reference (downloads) or to libtorrent (seeding), CPU
- * seconds per GiB and peak RSS of every client, and writes them all to a summary file.
+ * - transports: our download from one libtorrent seeder over plain TCP (uTP off on its side),
+ *   with MSE forced (libtorrent pe_forced/RC4, ours `--encryption require`) and over uTP alone
+ *   (TCP off on libtorrent's side), one case at a time; the ratio is to the plain TCP case.
+ * The downloads also measure `ours-mse`: ours with `--encryption require` from the same swarm
+ * (aria2 and Transmission take MSE), with its ratio to `ours`.
+ * Prints medians, the ratio to the best reference (downloads), to libtorrent (seeding) or to our
+ * TCP case (transports), CPU seconds per GiB and peak RSS of every client, and writes them all to
+ * a summary file.
  *
  * Environment (all optional):
  *   BENCH_SIZES="256 1024"  payload sizes in MiB        BENCH_RUNS=3       runs per client and size
- *   BENCH_CLIENTS=aria2c,webtorrent,libtorrent,ours     BENCH_TIMEOUT=600  seconds per download
- *   BENCH_SEEDING=1         0: downloads only           BENCH_BASE_PORT=29600 (P..P+160, P+200..P+360)
+ *   BENCH_CLIENTS=aria2c,webtorrent,libtorrent,ours,ours-mse                BENCH_TIMEOUT=600  seconds per download
+ *   BENCH_SECTIONS="download seeding transports"   which sections run (BENCH_SEEDING=0 drops seeding)
+ *   BENCH_TRANSPORTS=tcp,mse,utp   the transport cases  BENCH_BASE_PORT=29600 (P..P+160, P+200..P+360, P+1600..P+1663)
  *   BENCH_OUT=/tmp/bench-results/<UTC date>.txt          the summary file (outside the repository)
  *   BENCH_BASELINE=<path to another checkout's bin/bittorrent.cjs>   also measure that build ("baseline")
  *   BENCH_BASELINE_ARGS="--host 127.0.0.1 --port {port}"   its options (older builds: "--port {port}")
@@ -20,7 +27,7 @@
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { Effect } from "effect"
-import { cliCommand, fetchWith, runProcess, startCli, startProcess, swarmUp, type FetchClient, type SwarmEnv } from "../test/support/Swarm.js"
+import { awaitSeeders, cliCommand, fetchWith, runProcess, startCli, startProcess, swarmUp, type FetchClient, type SwarmEnv } from "../test/support/Swarm.js"
 import * as Reference from "../test/support/ReferenceClients.js"
 
 const env = process.env
@@ -33,10 +40,21 @@ const baselineBin = env["BENCH_BASELINE"]
  * listen on 0.0.0.0 and fail the loopback check; earlier ones take `--port {port}` alone.
  */
 const baselineArgs = env["BENCH_BASELINE_ARGS"] ?? "--host 127.0.0.1 --port {port}"
-const clients = [...(env["BENCH_CLIENTS"] ?? "aria2c,webtorrent,libtorrent,ours").split(","), ...(baselineBin === undefined ? [] : ["baseline"])]
-const isOurs = (client: string) => client === "ours" || client === "baseline"
+const clients = [...(env["BENCH_CLIENTS"] ?? "aria2c,webtorrent,libtorrent,ours,ours-mse").split(","), ...(baselineBin === undefined ? [] : ["baseline"])]
+type TransportCase = "tcp" | "mse" | "utp"
+
+/** libtorrent's settings per case: the transport it may use, and for `mse` encryption forced (pe_forced, RC4). */
+const libtorrentSettings: Record<TransportCase, Readonly<Record<string, number | boolean>>> = {
+  tcp: { enable_outgoing_utp: false, enable_incoming_utp: false },
+  mse: { enable_outgoing_utp: false, enable_incoming_utp: false, out_enc_policy: 0, in_enc_policy: 0, allowed_enc_level: 2 },
+  utp: { enable_outgoing_tcp: false, enable_incoming_tcp: false, enable_outgoing_utp: true, enable_incoming_utp: true }
+}
+
+const isOurs = (client: string) => client === "ours" || client === "ours-mse" || client === "baseline"
 const timeoutS = Number(env["BENCH_TIMEOUT"] ?? 600)
-const withSeeding = env["BENCH_SEEDING"] !== "0"
+const sections = new Set((env["BENCH_SECTIONS"] ?? "download seeding transports").split(/[\s,]+/))
+const withSeeding = env["BENCH_SEEDING"] !== "0" && sections.has("seeding")
+const transportCases = (env["BENCH_TRANSPORTS"] ?? "tcp,mse,utp").split(",").filter((c): c is TransportCase => c in libtorrentSettings)
 const basePort = Number(env["BENCH_BASE_PORT"] ?? 29600)
 const outFile = env["BENCH_OUT"] ?? `/tmp/bench-results/${new Date().toISOString().replace(/[-:]|\.\d+/g, "")}.txt`
 
@@ -85,11 +103,22 @@ const record = (samples: Map<string, Array<Sample>>, name: string, sample: Sampl
   samples.set(name, [...(samples.get(name) ?? []), sample])
 }
 
+const ourDownload = "download -o {out} {torrent} --host 127.0.0.1 --port {port} --no-dht"
+
 /** Our download command line; a baseline build may predate `--host` (it then listened on nothing). */
 const ourCommand = (client: string) =>
   client === "ours"
-    ? cliCommand("download -o {out} {torrent} --host 127.0.0.1 --port {port} --no-dht")
+    ? cliCommand(ourDownload)
+    : client === "ours-mse"
+    ? cliCommand(`${ourDownload} --encryption require`)
     : `${JSON.stringify(process.execPath)} ${JSON.stringify(baselineBin)} download -o {out} {torrent} ${baselineArgs}`
+
+/** A RATIO line of one of our cases to another, when both have successful runs. */
+const ratioTo = (title: string, sizeMib: number, samples: ReadonlyMap<string, Array<Sample>>, name: string, reference: string) => {
+  const medianOf = (n: string) => median((samples.get(n) ?? []).filter((s) => s.ok).map((s) => s.seconds))
+  const ratio = medianOf(name) / medianOf(reference)
+  if (!Number.isNaN(ratio)) say(`RATIO ${title} ${sizeMib} MiB ${name}/${reference}=${ratio.toFixed(2)}`)
+}
 
 const download = (swarm: SwarmEnv, client: string) =>
   fetchWith(swarm, isOurs(client) ? "custom" : (client as FetchClient), {
@@ -114,6 +143,37 @@ const downloads = (sizeMib: number) =>
       }
     }
     report("download", sizeMib, samples, clients.filter((c) => !isOurs(c)))
+    ratioTo("download", sizeMib, samples, "ours-mse", "ours")
+  }).pipe(Effect.scoped)
+
+/** One transport case: a libtorrent seeder so configured, and `runs` downloads of ours from it alone. */
+const transportCase = (swarm: SwarmEnv, sizeMib: number, name: TransportCase, samples: Map<string, Array<Sample>>) =>
+  Effect.gen(function* () {
+    // a port per case: the tracker may still list the previous case's seeder for a while
+    const port = swarm.BASE_PORT + 61 + transportCases.indexOf(name)
+    const command = Reference.libtorrent("seed", swarm.TORRENT, swarm.DATA_DIR, "127.0.0.1", port, {
+      settings: libtorrentSettings[name]
+    })
+    yield* startProcess(command.file, command.args, { ready: /seeding/, readyTimeoutMs: 120_000 })
+    yield* awaitSeeders(swarm, 1, "120 seconds")
+    const extra = name === "mse" ? " --encryption require" : ""
+    for (let run = 1; run <= runs; run++) {
+      const result = yield* fetchWith(swarm, "custom", { label: `ours-${name}`, timeoutS, clientCmd: cliCommand(ourDownload + extra) })
+      if (result.exitCode !== 0) console.error(`bench: ours over ${name} failed (rc ${result.rc}, ${result.sha256}):\n${result.log.slice(-2000)}`)
+      yield* Effect.promise(() => fs.rm(result.out, { recursive: true, force: true }))
+      const sample = { ok: result.exitCode === 0, seconds: result.seconds, cpuS: result.userS + result.sysS, rssKib: result.maxRssKib }
+      record(samples, `ours-${name}`, sample)
+      console.error(`bench: ${sizeMib} MiB transports run ${run} ${name}: ${sample.seconds.toFixed(2)} s${sample.ok ? "" : " FAILED"}`)
+    }
+  }).pipe(Effect.scoped)
+
+const transports = (sizeMib: number) =>
+  Effect.gen(function* () {
+    const swarm = yield* swarmUp({ basePort: basePort + 1600, sizeMib, seeders: 0 })
+    const samples = new Map<string, Array<Sample>>()
+    for (const name of transportCases) yield* transportCase(swarm, sizeMib, name, samples)
+    say("(transports: our download from one libtorrent seeder; tcp plain, mse with RC4 forced, utp with TCP off on its side)")
+    report("transports", sizeMib, samples, transportCases.includes("tcp") ? ["ours-tcp"] : [])
   }).pipe(Effect.scoped)
 
 /** CPU seconds (user + system) and peak RSS of a live process, from /proc. */
@@ -170,10 +230,11 @@ const main = Effect.gen(function* () {
     Effect.orElseSucceed(() => "unknown")
   )
   say(`# effect-bittorrent benchmark, ${new Date().toISOString()}, node ${process.version}, commit ${commit}`)
-  say(`# sizes ${sizes.join(", ")} MiB, ${runs} runs, clients ${clients.join(",")}${withSeeding ? ", seeding" : ""}`)
+  say(`# sizes ${sizes.join(", ")} MiB, ${runs} runs, sections ${[...sections].join(",")}, clients ${clients.join(",")}, transports ${transportCases.join(",")}`)
   for (const sizeMib of sizes) {
-    yield* downloads(sizeMib)
+    if (sections.has("download")) yield* downloads(sizeMib)
     if (withSeeding) yield* seeding(sizeMib)
+    if (sections.has("transports") && transportCases.length > 0) yield* transports(sizeMib)
   }
 })
 

@@ -31,6 +31,8 @@ export * as PiecePicker from "./domain/PiecePicker.js"
 export * as PeerStore from "./domain/PeerStore.js"
 export * as RoutingTable from "./domain/RoutingTable.js"
 export * as TorrentBuilder from "./domain/TorrentBuilder.js"
+export { TokenBucket } from "./domain/TokenBucket.js"
+export { ByteRateError, parseByteRate } from "./domain/ByteRate.js"
 export * as TrackerResponse from "./domain/TrackerResponse.js"
 export * as Wire from "./domain/Wire.js"
 
@@ -48,6 +50,8 @@ export type { OpenOptions, StoredFile, TorrentStorage } from "./services/Storage
 export { Tracker, TrackerError } from "./services/Tracker.js"
 export type { AnnounceRequest, AnnounceResponse, TrackerTiers } from "./services/Tracker.js"
 export { makeTrackerServer, TrackerServer } from "./services/TrackerServer.js"
+export { WebSeed, WebSeedError, webSeedSources } from "./services/WebSeed.js"
+export type { WebSeedClient, WebSeedOptions, WebSeedResponder, WebSeedSource } from "./services/WebSeed.js"
 export { ListenError, Transport } from "./services/Transport.js"
 export type { DialOptions, Duplex, DuplexEvent, Listening, ListenOptions } from "./services/Transport.js"
 export { MemoryNetwork } from "./services/MemoryNetwork.js"
@@ -56,7 +60,7 @@ export { Utp, utpStats } from "./services/Utp.js"
 export type { UtpOptions, UtpStats } from "./services/Utp.js"
 
 // Programs: compositions of the services
-export { layer } from "./programs/ClientLayer.js"
+export { layer, WebSeedClientLayer } from "./programs/ClientLayer.js"
 export * as Torrent from "./programs/torrent/Torrent.js"
 export {
   DownloadStalled,
@@ -67,6 +71,7 @@ export {
   type TorrentOptions,
   type TorrentSource
 } from "./programs/torrent/TorrentEvent.js"
+export { makeRateLimiter, makeRateLimits, RateLimiter, type RateLimits } from "./programs/torrent/RateLimiter.js"
 export * as CreateTorrent from "./programs/CreateTorrent.js"
 export * as Download from "./programs/Download.js"
 export * as Metadata from "./programs/Metadata.js"

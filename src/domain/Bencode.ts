@@ -187,8 +187,9 @@ export const decodePrefix = (
   })
 
 /**
- * Decodes a whole-input dictionary and gives the byte span of each top-level value, so that the
- * info hash is taken over the info dict's bytes exactly as they stand in the file.
+ * Decodes a dictionary at the start of the input and gives the byte span of each top-level value, so
+ * that the info hash is taken over the info dict's bytes exactly as they stand in the file. Bytes
+ * after the dictionary are ignored (some torrent files carry them, and other clients accept them).
  */
 export const decodeDictWithSpans = (
   bytes: Uint8Array
@@ -198,7 +199,6 @@ export const decodeDictWithSpans = (
     const spans = new Map<string, Span>()
     const d = new Decoder(bytes, 0, spans)
     const dict = d.dict(1) as BencodeDict
-    if (d.pos !== bytes.length) d.fail("end of input after the dictionary")
     return { dict, spans }
   })
 

@@ -299,8 +299,8 @@ export class MetadataAssembler {
   }
 
   /**
-   * Takes one data message. Gives the whole metadata once the last piece is in and its SHA-1 is the
-   * info hash, undefined while pieces are missing (a repeated piece is ignored).
+   * Takes one data message. Gives the whole metadata once the last piece is in and its SHA-1 (or
+   * truncated SHA-256, for a v2 torrent) is the info hash, undefined while pieces are missing (a repeated piece is ignored).
    */
   add(m: MetadataData): Parsed<Uint8Array | undefined> {
     if (m.totalSize !== this.totalSize) {
@@ -318,7 +318,9 @@ export class MetadataAssembler {
     this.received[m.piece] = 1
     if (--this.remaining > 0) return Either.right(undefined)
     const actual = new Uint8Array(createHash("sha1").update(this.buffer).digest())
-    if (!equalBytes(actual, this.infoHash)) {
+    // A v2-only torrent's swarm id is its SHA-256 info hash cut to 20 bytes (BEP 52).
+    const v2 = () => new Uint8Array(createHash("sha256").update(this.buffer).digest()).subarray(0, 20)
+    if (!equalBytes(actual, this.infoHash) && !equalBytes(v2(), this.infoHash)) {
       return Either.left(
         new ExtensionError({
           reason: "HashMismatch",

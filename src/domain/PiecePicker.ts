@@ -2,8 +2,9 @@
  * Which blocks to ask which peer for: the bookkeeping core of the download engine, pure and
  * synchronous so that the engine's per-chunk work is one plain function call.
  *
- * - Pieces are picked rarest first (random tie-break) or in sequential order; a started piece
- *   is finished before a new one is started, so few piece buffers live at once.
+ * - Pieces are picked by priority tier (file priorities), then rarest first (random tie-break)
+ *   or in sequential order; a started piece is finished before a new one is started, so few
+ *   piece buffers live at once. What is wanted, and at which tier, can change as it runs.
  * - Every outstanding request is recorded per peer with the time it was sent, so a choke, a
  *   dropped peer or a timeout hands the blocks back to the pool.
  * - Endgame: once nothing is left unrequested, a peer may request blocks that others have
@@ -87,6 +88,8 @@ export interface PickerOptions {
   readonly wanted?: Bitfield
   /** Pieces already verified on disk (resume). */
   readonly have?: Bitfield
+  /** Per piece, its priority tier: higher tiers are started first (default: all alike). */
+  readonly tiers?: Uint8Array
   readonly sequential?: boolean
   /** Random source in [0, 1) for the rarest-first tie-break. */
   readonly random?: () => number
@@ -96,6 +99,7 @@ export class PiecePicker {
   readonly pieceCount: number
   readonly have: Bitfield
   readonly wanted: Bitfield
+  private tiers: Uint8Array
   private readonly pieceLength: number
   private readonly totalLength: number
   private readonly blocksPerPiece: number
@@ -110,9 +114,11 @@ export class PiecePicker {
   private readonly requesters = new Map<number, Array<string>>()
   /** Failed pieces, fetched from one peer alone until they verify. */
   private readonly parole = new Set<number>()
-  private remaining: number
-  private remainingBytes: number
-  private readonly wantedBytes: number
+  private remaining = 0
+  private remainingBytes = 0
+  private wantedBytes = 0
+  /** Wanted pieces among the started ones (active or verifying). */
+  private startedWanted = 0
   /** Full-size piece buffers handed back after their write, reused for new pieces (less GC churn). */
   private readonly spare: Array<Uint8Array> = []
 
@@ -123,9 +129,20 @@ export class PiecePicker {
     this.blocksPerPiece = Math.ceil(options.pieceLength / blockSize)
     this.sequential = options.sequential ?? false
     this.random = options.random ?? Math.random
-    this.wanted = options.wanted?.copy() ?? Bitfield.full(options.pieceCount)
+    this.wanted = Bitfield.empty(options.pieceCount)
+    this.tiers = new Uint8Array(options.pieceCount)
     this.have = options.have?.copy() ?? Bitfield.empty(options.pieceCount)
     this.availability = new Uint16Array(options.pieceCount)
+    this.setWanted(options.wanted ?? Bitfield.full(options.pieceCount), options.tiers)
+  }
+
+  /**
+   * Changes what to fetch and at which tiers (file priorities changed). Started pieces that are no
+   * longer wanted are still finished; verified ones are kept.
+   */
+  setWanted(wanted: Bitfield, tiers?: Uint8Array): void {
+    this.wanted.bytes.set(wanted.bytes)
+    this.tiers = tiers?.slice() ?? new Uint8Array(this.pieceCount).fill(1)
     let remaining = 0
     let remainingBytes = 0
     let wantedBytes = 0
@@ -139,6 +156,9 @@ export class PiecePicker {
     this.remaining = remaining
     this.remainingBytes = remainingBytes
     this.wantedBytes = wantedBytes
+    this.startedWanted = 0
+    for (const i of this.active.keys()) if (this.wanted.has(i)) this.startedWanted++
+    for (const i of this.verifying) if (this.wanted.has(i)) this.startedWanted++
   }
 
   /** Wanted pieces not yet verified. */
@@ -310,7 +330,7 @@ export class PiecePicker {
       }
     }
     // 2. New pieces, suggested, then rarest first (or in order), while any wanted piece is not yet started.
-    while (out.length < max && this.remaining > this.active.size + this.verifying.size) {
+    while (out.length < max && this.remaining > this.startedWanted) {
       const index = this.takeSuggested(ledger, only) ?? this.choosePiece(ledger.has, only)
       if (index === undefined) break
       this.takeFree(peer, ledger, this.start(index), out, max, now)
@@ -398,30 +418,41 @@ export class PiecePicker {
   private choosePiece(has: Bitfield, only: ReadonlySet<number> | undefined): number | undefined {
     if (only !== undefined) return this.rarestOf(only, has)
     const n = this.pieceCount
-    if (this.sequential) {
-      for (let i = 0; i < n; i++) if (this.startable(i, has)) return i
-      return undefined
-    }
-    // Rarest first; scanning from a random offset breaks ties at random.
-    const offset = Math.floor(this.random() * n)
+    const tiers = this.tiers
     let best: number | undefined
+    let bestTier = -1
+    if (this.sequential) {
+      // The first startable piece of the highest tier.
+      for (let i = 0; i < n; i++) {
+        if (tiers[i]! > bestTier && this.startable(i, has)) {
+          best = i
+          bestTier = tiers[i]!
+        }
+      }
+      return best
+    }
+    // Highest tier, then rarest first; scanning from a random offset breaks ties at random.
+    const offset = Math.floor(this.random() * n)
     let bestAvailability = Infinity
     for (let k = 0; k < n; k++) {
       const i = (offset + k) % n
-      if (this.availability[i]! < bestAvailability && this.startable(i, has)) {
+      const tier = tiers[i]!
+      if ((tier > bestTier || (tier === bestTier && this.availability[i]! < bestAvailability)) && this.startable(i, has)) {
         best = i
+        bestTier = tier
         bestAvailability = this.availability[i]!
       }
     }
     return best
   }
 
-  /** The rarest startable piece of a small set (in order when sequential). */
+  /** The rarest startable piece of a small set of the highest tier (in order when sequential). */
   private rarestOf(candidates: ReadonlySet<number>, has: Bitfield): number | undefined {
     let best: number | undefined
     for (const i of candidates) {
       if (!Number.isInteger(i) || i < 0 || i >= this.pieceCount || !this.startable(i, has)) continue
-      if (best === undefined || (this.sequential ? i < best : this.availability[i]! < this.availability[best]!)) best = i
+      if (best === undefined || this.tiers[i]! > this.tiers[best]!) best = i
+      else if (this.tiers[i] === this.tiers[best] && (this.sequential ? i < best : this.availability[i]! < this.availability[best]!)) best = i
     }
     return best
   }
@@ -447,6 +478,7 @@ export class PiecePicker {
       parole: this.parole.has(index)
     }
     this.active.set(index, piece)
+    if (this.wanted.has(index)) this.startedWanted++
     return piece
   }
 
@@ -486,7 +518,7 @@ export class PiecePicker {
 
   /** The piece passed its hash check and is on disk; its parole, if any, ends. */
   verified(index: number): void {
-    this.verifying.delete(index)
+    if (this.verifying.delete(index) && this.wanted.has(index)) this.startedWanted--
     this.parole.delete(index)
     if (this.have.add(index) && this.wanted.has(index)) {
       this.remaining--
@@ -500,7 +532,9 @@ export class PiecePicker {
    * engine that blames by shared strikes, where a liar owning the piece would fetch it forever).
    */
   failed(index: number, options?: { readonly parole?: boolean }): void {
-    if (this.verifying.delete(index) && options?.parole !== false) this.parole.add(index)
+    if (!this.verifying.delete(index)) return
+    if (this.wanted.has(index)) this.startedWanted--
+    if (options?.parole !== false) this.parole.add(index)
   }
 
   /** Gives back a completed piece's buffer once nothing reads it any more. */

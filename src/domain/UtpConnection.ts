@@ -102,9 +102,10 @@ export class UtpConnection {
   private ackNr = 0
   private readonly outstanding: Array<Outgoing> = []
   flightBytes = 0
-  /** Packets sent again, and retransmission timeouts: for stats. */
+  /** Packets sent again, retransmission timeouts, and losses that shrank the window (once per window of data): for stats. */
   retransmissions = 0
   timeouts = 0
+  lossEvents = 0
   /** Outstanding packets neither in flight nor acked: lost, waiting to be sent again. */
   private toResend = 0
   private readonly unsent = new ByteQueue()
@@ -126,6 +127,8 @@ export class UtpConnection {
   private lastSendMillis = 0
   /** An ack is owed and not yet sent (every packet we send carries the ack). */
   private ackDue = false
+  /** While an ack is taken: when the newest packet it acks that was sent once went out. */
+  private newestSentOnce: number | undefined = undefined
 
   private constructor(
     private readonly host: UtpHost,
@@ -260,7 +263,7 @@ export class UtpConnection {
     const now = this.host.nowMicros()
     let bytes = 0
     if (acked > 0) {
-      for (const o of this.outstanding.splice(0, acked)) bytes += this.settle(o, now)
+      for (const o of this.outstanding.splice(0, acked)) bytes += this.settle(o)
       this.duplicateAcks = 0
       this.consecutiveTimeouts = 0
       this.timerDeadlineMillis = this.outstanding.length > 0 ? this.nowMillis() + this.ledbat.rtoMillis : undefined
@@ -269,6 +272,11 @@ export class UtpConnection {
       if (++this.duplicateAcks === duplicateAcksBeforeResend && !oldest.fastResent) this.fastResend(oldest)
     }
     if (p.selectiveAck !== undefined) bytes += this.takeSelectiveAck(p.ackNr, p.selectiveAck, now)
+    // one round-trip sample per ack, from the newest packet it acks that was sent once (Karn)
+    if (this.newestSentOnce !== undefined) {
+      this.ledbat = Ledbat.onRttSample(this.ledbat, (now - this.newestSentOnce) / 1000)
+      this.newestSentOnce = undefined
+    }
     if (bytes > 0) {
       const windowLimited = this.nowMillis() - this.windowFullAtMillis < windowLimitedMillis
       this.ledbat = Ledbat.onAck(this.ledbat, { bytes, windowLimited })
@@ -277,14 +285,14 @@ export class UtpConnection {
   }
 
   /** An outgoing packet is acknowledged: its bytes are no longer in flight; the bytes newly acked. */
-  private settle(o: Outgoing, nowMicros: number): number {
+  private settle(o: Outgoing): number {
     if (o.acked) return 0
     o.acked = true
     if (o.inFlight) this.flightBytes -= o.length
     else this.toResend--
     o.inFlight = false
     // Karn: a retransmitted packet's ack says nothing of the round trip
-    if (o.transmissions === 1) this.ledbat = Ledbat.onRttSample(this.ledbat, (nowMicros - o.sentAtMicros) / 1000)
+    if (o.transmissions === 1 && (this.newestSentOnce === undefined || o.sentAtMicros > this.newestSentOnce)) this.newestSentOnce = o.sentAtMicros
     return o.length
   }
 
@@ -296,16 +304,23 @@ export class UtpConnection {
     for (let bit = 0; bit < mask.length * 8; bit++) {
       if ((mask[bit >> 3]! & (1 << (bit & 7))) === 0) continue
       const o = this.outstanding[offset + bit]
-      if (o !== undefined) bytes += this.settle(o, now)
+      if (o !== undefined) bytes += this.settle(o)
     }
     // A packet with three later ones acked is lost (the duplicate-ack rule, per packet), once it
-    // is also overdue by half a round trip: a packet merely overtaken arrives within that.
+    // is also overdue by half a round trip: a packet merely overtaken arrives within that. A
+    // packet sent again is lost again when one sent after it was acked (as RACK, RFC 8985,
+    // reasons): without this, a lost retransmission waits for the timer and the window collapses.
     const overdueMicros = now - 1500 * (this.ledbat.rttMillis ?? 0)
     let ackedAfter = 0
+    let latestAckedSend = -Infinity
     for (let i = this.outstanding.length - 1; i >= 0; i--) {
       const o = this.outstanding[i]!
-      if (o.acked) ackedAfter++
-      else if (ackedAfter >= duplicateAcksBeforeResend && o.inFlight && !o.fastResent && o.sentAtMicros < overdueMicros) this.fastResend(o)
+      if (o.acked) {
+        ackedAfter++
+        latestAckedSend = Math.max(latestAckedSend, o.sentAtMicros)
+      } else if (ackedAfter >= duplicateAcksBeforeResend && o.inFlight && o.sentAtMicros < overdueMicros && o.sentAtMicros < latestAckedSend) {
+        this.fastResend(o)
+      }
     }
     return bytes
   }
@@ -316,6 +331,7 @@ export class UtpConnection {
     this.markLost(o)
     if (this.recoverySeq === undefined || seqDistance(o.seq, this.recoverySeq) > 0) {
       this.ledbat = Ledbat.onLoss(this.ledbat)
+      this.lossEvents++
       this.recoverySeq = seqAdd(this.seqNr, -1)
     }
   }

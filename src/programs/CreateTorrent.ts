@@ -10,13 +10,15 @@
  * Skipped entries are returned so that the caller can report them.
  *
  * Memory stays bounded whatever the size: data is read in chunks of at most 1 MiB into one reused
- * buffer, fed to an incremental SHA-1, and only the 20-byte digests are kept.
+ * buffer, fed to an incremental SHA-1 (and, for v2, a file's merkle tree, of which only the piece
+ * layer is kept), and only the digests are kept.
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import type { PlatformError } from "@effect/platform/Error"
 import { Data, Effect, Option } from "effect"
 import { createHash, type Hash } from "node:crypto"
+import { type FileHashes, FileHasherV2 } from "../domain/Merkle.js"
 import { describeOsError } from "../domain/OsError.js"
 import {
   buildTorrent,
@@ -26,6 +28,8 @@ import {
   type FileEntry,
   pieceCount,
   type TorrentContent,
+  type TorrentSpec,
+  type TorrentVersion,
   totalLength,
   validatePieceLength
 } from "../domain/TorrentBuilder.js"
@@ -41,6 +45,8 @@ export interface CreateTorrentOptions {
   readonly comment?: string
   /** Unix seconds; none by default, so the same input gives the same bytes. */
   readonly creationDate?: number
+  /** BEP 52: `v2` (v2 only) or `hybrid` (v1 and v2); `v1` by default. */
+  readonly version?: TorrentVersion
   /** Paths to leave out of a folder: the CLI passes its output file, so that a torrent saved inside the folder never hashes itself next time. */
   readonly exclude?: ReadonlyArray<string>
 }
@@ -139,44 +145,79 @@ const listFolder = (root: string, exclude: ReadonlySet<string>) =>
     return { sources, skipped }
   })
 
-/** Feeds `source` into the running piece hash, finishing a digest into `out` at every piece boundary. */
-const hashPieces = (sources: ReadonlyArray<Source>, pieceLength: number, pieceCount: number) =>
+/** SHA-1 of consecutive pieces of a stream fed in chunks of any size; `padToPiece` ends a file with zeros (hybrids). */
+const v1PieceHasher = (pieceLength: number, pieceCount: number) => {
+  const out = new Uint8Array(pieceCount * 20)
+  let hash: Hash = createHash("sha1")
+  let inPiece = 0
+  let piece = 0
+  const finishPiece = () => {
+    out.set(hash.digest(), piece * 20)
+    piece++
+    hash = createHash("sha1")
+    inPiece = 0
+  }
+  const update = (data: Uint8Array) => {
+    for (let at = 0; at < data.length;) {
+      const take = Math.min(pieceLength - inPiece, data.length - at)
+      hash.update(data.subarray(at, at + take))
+      at += take
+      inPiece += take
+      if (inPiece === pieceLength) finishPiece()
+    }
+  }
+  return {
+    update,
+    padToPiece: () => {
+      if (inPiece > 0) update(new Uint8Array(pieceLength - inPiece))
+    },
+    finish: () => {
+      if (inPiece > 0) finishPiece()
+      return out
+    }
+  }
+}
+
+/** Reads one file in chunks of at most 1 MiB into `chunk`, handing each to `consume`; a file that changed size fails. */
+const readFile = (source: Source, chunk: Uint8Array, consume: (bytes: Uint8Array) => void) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
-    const out = new Uint8Array(pieceCount * 20)
-    const chunk = new Uint8Array(Math.min(pieceLength, readChunk))
-    let hash: Hash = createHash("sha1")
-    let inPiece = 0
-    let piece = 0
-    const finishPiece = () => {
-      out.set(hash.digest(), piece * 20)
-      piece++
-      hash = createHash("sha1")
-      inPiece = 0
+    const { diskPath, entry } = source
+    const file = yield* fs.open(diskPath, { flag: "r" })
+    let left = entry.length
+    while (left > 0) {
+      const view = chunk.subarray(0, Math.min(chunk.length, left))
+      const read = Number(yield* file.read(view))
+      if (read === 0) return yield* new CreateTorrentError({ path: diskPath, reason: "Changed" })
+      consume(view.subarray(0, read))
+      left -= read
     }
-    for (const { diskPath, entry } of sources) {
-      yield* Effect.scoped(
-        Effect.gen(function* () {
-          const file = yield* fs.open(diskPath, { flag: "r" })
-          let left = entry.length
-          while (left > 0) {
-            const view = chunk.subarray(0, Math.min(chunk.length, left, pieceLength - inPiece))
-            const read = Number(yield* file.read(view))
-            if (read === 0) return yield* new CreateTorrentError({ path: diskPath, reason: "Changed" })
-            hash.update(view.subarray(0, read))
-            left -= read
-            inPiece += read
-            if (inPiece === pieceLength) finishPiece()
-          }
-          // A file that grew meanwhile would make the torrent describe a prefix of it.
-          if (Number((yield* file.stat).size) !== entry.length) {
-            return yield* new CreateTorrentError({ path: diskPath, reason: "Changed" })
-          }
-        }).pipe(Effect.catchTags({ BadArgument: ioError(diskPath), SystemError: ioError(diskPath) }))
-      )
+    // A file that grew meanwhile would make the torrent describe a prefix of it.
+    if (Number((yield* file.stat).size) !== entry.length) {
+      return yield* new CreateTorrentError({ path: diskPath, reason: "Changed" })
     }
-    if (inPiece > 0) finishPiece()
-    return out
+  }).pipe(Effect.scoped, Effect.catchTags({ BadArgument: ioError(source.diskPath), SystemError: ioError(source.diskPath) }))
+
+/**
+ * Hashes the files in one pass: the SHA-1 of each piece (v1; for a hybrid of a folder, each file
+ * padded with zeros to a piece boundary) and each file's merkle tree (v2, hybrid).
+ */
+const hashContent = (sources: ReadonlyArray<Source>, spec: TorrentSpec) =>
+  Effect.gen(function* () {
+    const version = spec.version ?? "v1"
+    const v1 = version === "v2" ? undefined : v1PieceHasher(spec.pieceLength, pieceCount(spec))
+    const v2: Array<FileHashes | undefined> = []
+    const chunk = new Uint8Array(readChunk)
+    for (const source of sources) {
+      const tree = version !== "v1" && source.entry.length > 0 ? new FileHasherV2(spec.pieceLength) : undefined
+      yield* readFile(source, chunk, (bytes) => {
+        v1?.update(bytes)
+        tree?.update(bytes)
+      })
+      if (version === "hybrid" && spec.content._tag === "MultiFile") v1?.padToPiece()
+      v2.push(tree?.digest())
+    }
+    return { pieces: v1?.finish() ?? new Uint8Array(0), v2 }
   })
 
 /**
@@ -218,10 +259,11 @@ export const createTorrent = Effect.fn("createTorrent")(function* (input: string
     ...(options.announce !== undefined ? { announce: options.announce } : {}),
     ...(options.private !== undefined ? { private: options.private } : {}),
     ...(options.comment !== undefined ? { comment: options.comment } : {}),
-    ...(options.creationDate !== undefined ? { creationDate: options.creationDate } : {})
+    ...(options.creationDate !== undefined ? { creationDate: options.creationDate } : {}),
+    ...(options.version !== undefined ? { version: options.version } : {})
   })
-  const pieces = yield* hashPieces(sources, spec.pieceLength, pieceCount(spec))
-  const built = yield* buildTorrent(spec, pieces)
+  const { pieces, v2 } = yield* hashContent(sources, spec)
+  const built = yield* buildTorrent(spec, pieces, v2)
   const result: CreatedTorrent = { ...built, sources: sources.map((s) => s.diskPath), skipped }
   return result
 })

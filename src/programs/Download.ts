@@ -5,13 +5,16 @@
  * extension stays off (the classic commands' strict peers expect exactly the extension bit, see
  * CONTRACT.md) unless asked for.
  */
-import { Effect, Stream } from "effect"
+import { Effect, Option, Stream } from "effect"
 import type { Bitfield } from "../domain/Bitfield.js"
+import { wantedFiles } from "../domain/FileSelection.js"
 import type { Hasher } from "../services/Hasher.js"
 import type { PeerWire } from "../services/PeerWire.js"
+import type { StateStoreService } from "../services/StateStore.js"
 import { type OpenOptions, Storage } from "../services/Storage.js"
 import type { Tracker } from "../services/Tracker.js"
 import type { Transport } from "../services/Transport.js"
+import { keepResumeData, loadResume, scanResumed } from "./torrent/Resume.js"
 import { type PieceSink, run } from "./torrent/Torrent.js"
 import {
   DownloadStalled,
@@ -50,18 +53,31 @@ export const runEngine = (
  * one). Data already there is checked first and only verified pieces are kept (resume); the scan
  * reads nothing of a fresh download (Storage knows what lies beyond the files' sizes at open).
  * Unfinished files are `<path>.part` until verified; data there that is not this torrent's fails
- * the download (`StorageError` with reason `NotOurs`) unless `open.overwrite`.
+ * the download (`StorageError` with reason `NotOurs`) unless `open.overwrite`. With a `resume`
+ * store, the torrent's resume data there settles the pieces of unchanged files without reading
+ * them, and is kept current as pieces verify (a damaged record is logged and ignored).
  */
 export const download = (
   source: DownloadSource,
   target: string,
   options: EngineOptions,
   /** How the storage opens (e.g. `overwrite` data that is not this torrent's). */
-  open: OpenOptions = {}
+  open: OpenOptions = {},
+  resume?: StateStoreService
 ): Stream.Stream<DownloadEvent, DownloadError, Tracker | PeerWire | Hasher | Transport | Storage> =>
   Stream.unwrapScoped(
     Effect.gen(function* () {
-      const storage = yield* (yield* Storage).open(source.info, target, open)
-      return runEngine(source, storage, yield* storage.scan, options)
+      // Skipped files are not created (`TorrentOptions.files`).
+      const wanted = options.files === undefined ? {} : { wanted: wantedFiles(source.info, options.files) }
+      const storage = yield* (yield* Storage).open(source.info, target, { ...open, ...wanted })
+      if (resume === undefined) return runEngine(source, storage, yield* storage.scan, options)
+      const record = yield* loadResume(resume, source.info).pipe(
+        Effect.catchAll((e) => Effect.as(Effect.logWarning(e.message), Option.none()))
+      )
+      const resumed = yield* scanResumed(storage, source.info, record)
+      const keeper = yield* keepResumeData(resume, source.info, storage, resumed.have)
+      return runEngine(source, storage, resumed.have, options).pipe(
+        Stream.tap((event) => (event._tag === "PieceVerified" ? Effect.sync(() => keeper.verified(event.index)) : Effect.void))
+      )
     })
   )

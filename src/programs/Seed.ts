@@ -8,6 +8,7 @@ import { Data, type Duration, Effect, Option, Stream } from "effect"
 import type { Bitfield } from "../domain/Bitfield.js"
 import type { Hasher } from "../services/Hasher.js"
 import type { Encryption, EncryptionPolicy, PeerWire } from "../services/PeerWire.js"
+import type { TransportKind } from "../services/DualTransport.js"
 import { Storage, type StorageError, type TorrentStorage } from "../services/Storage.js"
 import type { Tracker } from "../services/Tracker.js"
 import type { ListenError, Transport } from "../services/Transport.js"
@@ -19,7 +20,7 @@ export type SeedEvent = Data.TaggedEnum<{
   Started: { readonly host: string; readonly port: number; readonly pieces: number; readonly verified: number }
   Announced: { readonly url: string; readonly peers: number; readonly interval: number }
   AnnounceFailed: { readonly reason: string }
-  PeerConnected: { readonly peer: string; readonly client: string; readonly inbound: boolean; readonly encryption: Encryption }
+  PeerConnected: { readonly peer: string; readonly client: string; readonly inbound: boolean; readonly encryption: Encryption; readonly transport?: TransportKind }
   PeerDropped: { readonly peer: string; readonly reason: string }
   /** Totals, once per `progressInterval`. */
   Uploaded: {
@@ -67,6 +68,8 @@ export interface SeedOptions {
   readonly stoppedTimeout?: Duration.DurationInput
   /** Where else it announces itself (the DHT); see `TorrentOptions.peerSources`. */
   readonly peerSources?: NonNullable<TorrentOptions["peerSources"]>
+  /** Upload (and download) limits, all applied; see `TorrentOptions.rateLimits`. */
+  readonly rateLimits?: NonNullable<TorrentOptions["rateLimits"]>
 }
 
 /** The seeder's view of a torrent event, if it has one. */

@@ -22,6 +22,7 @@ import { type Info, pieceSize } from "../domain/Metainfo.js"
 import { blockSize, type Extended, Message, type Request } from "../domain/Wire.js"
 import type { PeerConnection, PeerError } from "../services/PeerWire.js"
 import type { StorageError, TorrentStorage } from "../services/Storage.js"
+import { anyLimited, charge, type RateLimiter } from "./torrent/RateLimiter.js"
 
 /** A batch read and sent at once per peer: up to this many blocks... */
 const batchBlocks = 32
@@ -77,6 +78,8 @@ export interface UploadOptions {
   readonly metadata?: Uint8Array | undefined
   /** A peer's rate for the choker; undefined (the default) ranks by what we uploaded to it in the round (seeding). */
   readonly rate?: (peer: UploadPeer) => number | undefined
+  /** Upload limits: a batch waits until its bytes are granted by each, before it is read (default: none). */
+  readonly limits?: ReadonlyArray<RateLimiter>
 }
 
 export interface Uploader {
@@ -122,6 +125,7 @@ export const makeUploader = (
 ): Effect.Effect<Uploader> =>
   Effect.map(Effect.makeSemaphore(readConcurrency), (reads) => {
     const { slots, metadata } = options
+    const limits = options.limits ?? []
     const maxQueued = options.maxQueuedRequests ?? defaultMaxQueuedRequests
     const seconds = Duration.toSeconds(options.chokeInterval)
     const rate = (p: UploadPeer) => options.rate?.(p) ?? p.uploadedSinceRound / seconds
@@ -263,9 +267,12 @@ export const makeUploader = (
             run.count++
           } else runs.push({ index: r.index, begin: r.begin, length: r.length, first: i, count: 1 })
         }
-        return Effect.forEach(runs, (run) => reads.withPermits(1)(storage.readBlock(run.index, run.begin, run.length)), {
+        // Cancels and chokes while the batch waits for its bytes to be granted apply as during the read.
+        const granted = anyLimited(limits) ? charge(limits, runs.reduce((sum, run) => sum + run.length, 0)) : undefined
+        const read = Effect.forEach(runs, (run) => reads.withPermits(1)(storage.readBlock(run.index, run.begin, run.length)), {
           concurrency: "unbounded"
-        }).pipe(
+        })
+        return (granted === undefined ? read : Effect.zipRight(granted, read)).pipe(
           Effect.flatMap((data) => {
             const out: Array<Message> = []
             let bytes = 0

@@ -5,16 +5,31 @@
  * The default order is TCP first: the kernel does TCP's work, so on the paths measured here
  * (loopback, a LAN) it is several times faster and cheaper than uTP in JavaScript, and every
  * classic peer speaks it. A peer that refuses TCP or does not answer it is tried over uTP, and
- * what worked is remembered for that peer's next dial. uTP dials go out from the listen port's
- * socket, so a transport that does not listen dials TCP alone.
+ * what worked is remembered for that peer's next dial. A peer that took a TCP connection and
+ * closed it without sending a byte (libtorrent with TCP off listens and drops) is dialled over uTP
+ * first the next time, for a short while only, so that a TCP peer that merely dropped us (one
+ * requiring encryption, say) waits little. uTP dials go out from the listen port's socket, so a
+ * transport that does not listen dials TCP alone.
  */
-import { Effect, Layer, type Scope, Stream } from "effect"
+import { Duration, Effect, Layer, type Scope, Stream } from "effect"
 import { formatPeer, type PeerAddress } from "../domain/Peer.js"
-import { type DialOptions, type Duplex, type Listening, type ListenError, type ListenOptions, type PeerError, Transport } from "./Transport.js"
+import {
+  defaultDialTimeout,
+  type DialOptions,
+  type Duplex,
+  type Listening,
+  type ListenError,
+  type ListenOptions,
+  type PeerError,
+  tcpBytesRead,
+  Transport
+} from "./Transport.js"
 import { Udp } from "./Udp.js"
 import { Utp, type UtpOptions } from "./Utp.js"
 
 export type TransportKind = "tcp" | "utp"
+/** What a peer's last dial taught: the transport that worked, or that TCP was taken and dropped without a byte. */
+type Learned = TransportKind | "tcp-dropped"
 
 export interface DualTransportOptions {
   /** Which to dial first (default "tcp"); the other is the fallback. */
@@ -26,6 +41,8 @@ export interface DualTransportOptions {
 const rememberedPeers = 4096
 
 const fallsBack = (e: PeerError) => e.reason === "ConnectionRefused" || e.reason === "ConnectTimeout"
+/** How long a uTP dial tried first after a dropped TCP connection waits for the peer's answer (a SYN's round trip). */
+const utpProbeTimeout = Duration.millis(1500)
 
 export const makeDualTransport = (
   tcp: Transport["Type"],
@@ -33,30 +50,37 @@ export const makeDualTransport = (
   options: DualTransportOptions = {}
 ): Effect.Effect<Transport["Type"], never, Scope.Scope> =>
   Effect.gen(function* () {
-    const worked = new Map<string, TransportKind>()
+    const worked = new Map<string, Learned>()
     /**
      * uTP on the listen port, while listening: dials go out from it (peers then see the port we
      * announce). Not listening, we dial TCP alone (no socket of our own on a wildcard address).
      */
     let listeningUtp: Transport["Type"] | undefined
 
-    const remember = (key: string, kind: TransportKind) =>
+    const learn = (key: string, learned: Learned) => {
+      if (!worked.has(key) && worked.size >= rememberedPeers) worked.delete(worked.keys().next().value!)
+      worked.set(key, learned)
+    }
+    /** Remembers what worked; a TCP connection closed before its first byte marks the peer `tcp-dropped`. */
+    const remember = (key: string, kind: TransportKind) => (duplex: Duplex) =>
       Effect.sync(() => {
-        if (!worked.has(key) && worked.size >= rememberedPeers) worked.delete(worked.keys().next().value!)
-        worked.set(key, kind)
+        learn(key, kind)
+        if (kind === "tcp") duplex.on("close", () => tcpBytesRead(duplex) === 0 && learn(key, "tcp-dropped"))
       })
-    const dial = (address: PeerAddress, dialOptions?: DialOptions): Effect.Effect<Duplex, PeerError, Scope.Scope> => {
+    const dial = (address: PeerAddress, dialOptions: DialOptions = {}): Effect.Effect<Duplex, PeerError, Scope.Scope> => {
       const utp = listeningUtp
       if (utp === undefined) return tcp.dial(address, dialOptions)
-      const attempt = (kind: TransportKind) => (kind === "tcp" ? tcp : utp).dial(address, dialOptions)
       const key = formatPeer(address)
-      const first = worked.get(key) ?? options.first ?? "tcp"
+      const learned = worked.get(key)
+      const attempt = (kind: TransportKind) =>
+        kind === "tcp" ? tcp.dial(address, dialOptions) : utp.dial(address, learned === "tcp-dropped" ? { ...dialOptions, timeout: Duration.min(Duration.decode(dialOptions.timeout ?? defaultDialTimeout), utpProbeTimeout) } : dialOptions)
+      const first: TransportKind = learned === "tcp-dropped" ? "utp" : learned ?? options.first ?? "tcp"
       const second: TransportKind = first === "tcp" ? "utp" : "tcp"
       return attempt(first).pipe(
-        Effect.tap(() => remember(key, first)),
+        Effect.tap(remember(key, first)),
         // When both fail, the first one's error is the one to report (e.g. "connection refused").
         Effect.catchIf(fallsBack, (error) =>
-          attempt(second).pipe(Effect.tap(() => remember(key, second)), Effect.mapError(() => error)))
+          attempt(second).pipe(Effect.tap(remember(key, second)), Effect.mapError(() => error)))
       )
     }
 

@@ -14,7 +14,9 @@ import * as Wire from "../domain/Wire.js"
 import { CryptoMethod, MseError } from "../domain/Mse.js"
 import { closedError, type Link, read, readEvents, when, write } from "./DuplexIo.js"
 import * as Mse from "./Mse.js"
+import type { TransportKind } from "./DualTransport.js"
 import { type Duplex, PeerError, Transport } from "./Transport.js"
+import { utpStats } from "./Utp.js"
 
 export { type Encryption, type EncryptionPolicy, skeyLookup } from "./Mse.js"
 export { PeerError, type PeerErrorReason } from "./Transport.js"
@@ -25,6 +27,8 @@ export interface PeerConnection {
   readonly remote: Wire.Handshake
   /** Whether MSE was negotiated, and with which method for the payload. */
   readonly encryption: Mse.Encryption
+  /** What carries it: uTP, or a byte stream ("tcp": TCP, or the in-memory network's). */
+  readonly transport: TransportKind
   /**
    * The decoded messages, one stream chunk per TCP read. Pull-based: nothing is read from the
    * socket until the stream is pulled. Consume it once. It never ends: when the peer closes, it
@@ -135,7 +139,9 @@ const handshakeTimeout = (peer: string, duration: Duration.DurationInput | undef
   })
 
 /** The connection after the handshakes, the same whichever side dialled. */
-const fromLink = (link: Link, address: PeerAddress, remote: Wire.Handshake, pieceCount: number, encryption: Mse.Encryption) =>
+const transportOf = (duplex: Duplex): TransportKind => (utpStats(duplex) === undefined ? "tcp" : "utp")
+
+const fromLink = (link: Link, address: PeerAddress, remote: Wire.Handshake, pieceCount: number, encryption: Mse.Encryption, transport: TransportKind) =>
   Effect.map(Effect.makeSemaphore(1), (sending): PeerConnection => {
     const decoder = new Wire.FrameDecoder(Wire.maxFrameLength(pieceCount))
     /**
@@ -192,6 +198,7 @@ const fromLink = (link: Link, address: PeerAddress, remote: Wire.Handshake, piec
       address,
       remote,
       encryption,
+      transport,
       messages: Stream.repeatEffectChunkOption(pull),
       consume,
       send: (messages) =>
@@ -236,7 +243,7 @@ const make = (transport: Transport["Type"]): PeerWire["Type"] => {
         handshakeTimeout(peer, options.handshakeTimeout),
         Effect.flatMap(({ encryption, link, remote }) =>
           equalBytes(remote.infoHash, options.infoHash)
-            ? fromLink(link, address, remote, options.pieceCount, encryption)
+            ? fromLink(link, address, remote, options.pieceCount, encryption, transportOf(duplex))
             : Effect.fail(
               new PeerError({ peer, reason: "InfoHashMismatch", expected: toHex(options.infoHash), received: toHex(remote.infoHash) })
             )
@@ -308,7 +315,7 @@ const accept = Effect.fn("PeerWire.accept")(function* (duplex: Duplex, options: 
       yield* write(link, Wire.encodeHandshake({ reserved: torrent.reserved, infoHash: remote.infoHash, peerId: torrent.peerId }))
       return { encryption: wire.encryption, link, remote, torrent }
     }).pipe(Effect.mapError(asPeerError(peer)), handshakeTimeout(peer, options.handshakeTimeout))
-    const connection = yield* fromLink(link, address, remote, torrent.pieceCount, encryption)
+    const connection = yield* fromLink(link, address, remote, torrent.pieceCount, encryption, transportOf(duplex))
     return { ...connection, infoHash: remote.infoHash } satisfies InboundConnection
   }).pipe(Effect.onError(() => Effect.sync(() => duplex.destroy())))
 })

@@ -231,6 +231,13 @@ class TcpDuplex implements Duplex {
   }
 }
 
+/**
+ * Bytes a TCP connection has read so far; undefined for a Duplex of another transport. A peer
+ * that takes the connection and closes it before sending a byte may speak only uTP (libtorrent
+ * with TCP off still listens on TCP, and drops what it accepts).
+ */
+export const tcpBytesRead = (duplex: Duplex): number | undefined => (duplex instanceof TcpDuplex ? duplex.socket.bytesRead : undefined)
+
 /** Bytes of a dialled connection's reusable read buffer (one per connection). */
 const readBufferSize = 256 * 1024
 

@@ -81,7 +81,10 @@ class UtpDuplex implements Duplex {
     this.connection.close()
   }
   emit(event: DuplexEvent) {
-    for (const f of [...this.handlers[event]]) f()
+    const handlers = this.handlers[event]
+    // per packet: the usual single listener is called without copying the set
+    if (handlers.size === 1) for (const f of handlers) return f()
+    for (const f of [...handlers]) f()
   }
   writable() {
     if (this.needsDrain && this.pending() < this.highWaterMark) {
@@ -108,6 +111,8 @@ export interface UtpStats {
   readonly flightBytes: number
   readonly retransmissions: number
   readonly timeouts: number
+  /** Losses that shrank the window: once per window of data, however many packets it lost. */
+  readonly lossEvents: number
 }
 
 /** The stats of a uTP connection; undefined for a Duplex of another transport (so it also tells uTP apart). */
@@ -120,7 +125,8 @@ export const utpStats = (duplex: Duplex): UtpStats | undefined => {
     roundTripMillis: c.roundTripMillis,
     flightBytes: c.flightBytes,
     retransmissions: c.retransmissions,
-    timeouts: c.timeouts
+    timeouts: c.timeouts,
+    lossEvents: c.lossEvents
   }
 }
 

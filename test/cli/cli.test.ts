@@ -140,20 +140,23 @@ describe("info", () => {
     expect(r.stdout.split("\n").slice(0, 2)).toEqual(["Tracker URL: udp://tracker.one:1337/announce", "Length: 10"])
   })
 
-  it("rejects a torrent with a '..' path, naming the field", async () => {
+  it("sanitises a '..' path instead of refusing it, and --details shows the change", async () => {
     const info = multiFileInfo("evil", [{ path: ["..", "..", "etc", "passwd"], data: payloadBytes(10) }], 16384)
     const file = path.join(tmp, "evil.torrent")
     writeFileSync(file, torrentBytes(info))
-    expectOneLineError(await runCli(["info", file]), /^error: invalid torrent: info\.files\[0\]\.path\[0\]: path component is '\.\.'/)
+    const classic = await runCli(["info", file])
+    expect(classic.code).toBe(0)
+    expect(classic.stdout).toContain("Files:\n10 etc/passwd\n")
+    const details = await runCli(["info", "--details", file])
+    expect(details.stdout).toContain('Changed Paths:\n  0: ["..","..","etc","passwd"] -> etc/passwd\n')
   })
 
-  it("rejects an unsafe single-file name and a bad pieces field", async () => {
-    const good = singleFileInfo("x", payloadBytes(100), 64)
-    const evil = path.join(tmp, "evil-name.torrent")
-    writeFileSync(evil, torrentBytes(withKeys(good, { name: Bencode.text("/etc/passwd") })))
-    expectOneLineError(await runCli(["info", evil]), /^error: invalid torrent: info\.name: path component "\/etc\/passwd" contains/)
+  it("rejects a torrent that holds no data and a bad pieces field, in one line", async () => {
+    const empty = path.join(tmp, "empty.torrent")
+    writeFileSync(empty, torrentBytes(singleFileInfo("x", new Uint8Array(0), 64)))
+    expectOneLineError(await runCli(["info", empty]), /^error: invalid torrent: info: holds no data \(its total length is 0\)\n$/)
     const short = path.join(tmp, "short.torrent")
-    writeFileSync(short, torrentBytes(withKeys(good, { pieces: new Uint8Array(21) })))
+    writeFileSync(short, torrentBytes(withKeys(singleFileInfo("x", payloadBytes(100), 64), { pieces: new Uint8Array(21) })))
     expectOneLineError(await runCli(["info", short]), /^error: invalid torrent: info\.pieces: 21 bytes is not a multiple of 20/)
   })
 

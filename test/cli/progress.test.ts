@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "@effect/vitest"
 import { Effect, TestClock } from "effect"
 import { DownloadEvent } from "../../src/programs/Download.js"
-import { formatBytes, formatRate, makeRenderer, makeStatusLines, peersText } from "../../src/programs/cli/progress.js"
+import { connectedPeersText, formatBytes, formatRate, makeRenderer, makeStatusLines, peersText } from "../../src/programs/cli/progress.js"
 import { makeSeedRenderer } from "../../src/programs/cli/seed.js"
 import { SeedEvent } from "../../src/programs/Seed.js"
 
@@ -60,6 +60,25 @@ describe("renderers", () => {
     expect(formatRate(512)).toBe("512 B/s")
     expect([peersText(1), peersText(2), peersText(0)]).toEqual(["1 peer", "2 peers", "0 peers"])
   })
+
+  it("says how peers connected when some are over uTP or encrypted, and nothing more when none are", () => {
+    expect(connectedPeersText(12, 5, 7)).toBe("12 peers (5 uTP, 7 encrypted)")
+    expect(connectedPeersText(3, 1, 0)).toBe("3 peers (1 uTP)")
+    expect(connectedPeersText(1, 0, 1)).toBe("1 peer (1 encrypted)")
+    expect([connectedPeersText(2, 0, 0), connectedPeersText(2)]).toEqual(["2 peers", "2 peers"])
+  })
+
+  it.effect("download: the status line counts the uTP and encrypted peers", () =>
+    Effect.gen(function* () {
+      const { render } = makeRenderer("live", "out.bin")
+      yield* render(started(0, total))
+      yield* TestClock.adjust("1 second")
+      yield* render(DownloadEvent.Progress({
+        verifiedBytes: 1048576, totalBytes: total, bytesPerSecond: 1, peers: 12, utpPeers: 5, encryptedPeers: 7,
+        piecesDone: 1, piecesTotal: 4, uploadedBytes: 0, uploadBytesPerSecond: 0, interested: 0, unchoked: 0
+      }))
+      expect(written.at(-1)).toBe(`${clear}25.0% 1.0 MiB/4.0 MiB  1.0 MiB/s  12 peers (5 uTP, 7 encrypted)  ETA 3s`)
+    }))
 
   it.effect("download: the speed is that of the last seconds (the engine's rate is ignored), then the summary", () =>
     Effect.gen(function* () {

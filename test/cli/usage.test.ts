@@ -98,9 +98,22 @@ const expectError = (r: CliResult, line: string) => {
 describe("usage errors", () => {
   it("names an unknown option", async () => {
     expectUsageError(
-      await piped(["download", "--max-download-rate", "4M", "-o", "x", "t.torrent"]),
-      "error: unknown option --max-download-rate",
+      await piped(["download", "--no-such-option", "4M", "-o", "x", "t.torrent"]),
+      "error: unknown option --no-such-option",
       "Usage: bittorrent download [options] <torrent>"
+    )
+  })
+
+  it("refuses a rate that does not parse, or under a byte per second, naming the flag", async () => {
+    expectUsageError(
+      await piped(["download", "--max-download-rate", "4MB", "t.torrent"]),
+      "error: --max-download-rate: '4MB' is not a rate: give bytes per second, e.g. 500000, 500k, 4M or 1G (k/K = 1024, M = 1024², G = 1024³)",
+      "Usage: bittorrent download [options] <torrent>"
+    )
+    expectUsageError(
+      await piped(["seed", "--max-upload-rate", "0.2", "t.torrent", "p"]),
+      "error: --max-upload-rate: '0.2' is under 1 byte per second (0 means no limit)",
+      "Usage: bittorrent seed [options] <torrent> <path>"
     )
   })
 

@@ -81,10 +81,18 @@ describe("Bencode", () => {
       expect(new TextDecoder().decode(bytes.subarray(span.start, span.end))).toBe("d1:bi1e1:ai2ee")
     })
 
-    it("rejects a non-dictionary and trailing bytes", () => {
+    it("rejects a non-dictionary and a cut dictionary", () => {
       expect(Either.flip(Bencode.decodeDictWithSpans(ascii("le")))).toEqual(Either.right(expect.objectContaining({ offset: 0 })))
-      expect(Either.flip(Bencode.decodeDictWithSpans(ascii("dex")))).toEqual(Either.right(expect.objectContaining({ offset: 2 })))
+      expect(Either.flip(Bencode.decodeDictWithSpans(ascii("d3:foo")))).toEqual(Either.right(expect.objectContaining({ offset: 6 })))
     })
+
+    it.prop("ignores any bytes after the dictionary", [arbDict, fc.uint8Array({ maxLength: 32 })], ([d, trailing]) => {
+      const bytes = Bencode.encode(d)
+      const withTrailing = new Uint8Array([...bytes, ...trailing])
+      const { dict, spans } = Either.getOrThrow(Bencode.decodeDictWithSpans(withTrailing))
+      expect(Bencode.encode(dict)).toEqual(bytes)
+      for (const span of spans.values()) expect(span.end).toBeLessThanOrEqual(bytes.length)
+    }, { fastCheck: { numRuns: 200 } })
   })
 
   describe("malformed input", () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Either, FastCheck as fc } from "effect"
 import { createHash } from "node:crypto"
 import * as Bencode from "../../src/domain/Bencode.js"
+import { sha256 } from "../../src/domain/Merkle.js"
 import { toHex } from "../../src/domain/Bytes.js"
 import { formatIpv6 } from "../../src/domain/TrackerResponse.js"
 import {
@@ -242,6 +243,14 @@ describe("MetadataAssembler", () => {
       expect(a.missing()).toEqual([])
     }
   )
+
+  it("takes the metadata of a v2 torrent, whose swarm id is its SHA-256 cut to 20 bytes", () => {
+    const metadata = new Uint8Array(20000).fill(9)
+    const a = rightOf(MetadataAssembler.make(sha256(metadata).subarray(0, 20), metadata.length))
+    const [first, second] = piecesOf(metadata)
+    expect(rightOf(a.add(first!))).toBeUndefined()
+    expect(rightOf(a.add(second!))).toEqual(metadata)
+  })
 
   it("names both hashes when the metadata does not hash to the info hash", () => {
     const metadata = new Uint8Array(20000).fill(7)

@@ -21,7 +21,7 @@ type Event =
   | { readonly _tag: "Timeout" }
   | { readonly _tag: "Rtt"; readonly millis: number }
 
-const { minWindow, maxWindow, targetMicros } = defaultLedbatOptions
+const { lossFactor, minWindow, maxWindow, targetMicros } = defaultLedbatOptions
 
 const eventArb = (offset: number): fc.Arbitrary<Event> =>
   fc.oneof(
@@ -86,21 +86,52 @@ describe("Ledbat", () => {
       )
     ))
 
-  it("shrinks on loss (halves, down to one packet) and falls to one packet on a timeout", () =>
+  it("shrinks on loss (by the loss factor, down to one packet) and falls to one packet on a timeout, to slow start up to half the old window", () =>
     fc.assert(
       fc.property(historyArb, (events) =>
         run(events, (before, event, after) => {
           if (event._tag === "Loss") {
-            expect(after.cwnd).toBe(Math.max(minWindow, before.cwnd / 2))
+            expect(after.cwnd).toBe(Math.max(minWindow, before.cwnd * lossFactor))
             expect(after.slowStart).toBe(false)
+            expect(after.ssthresh).toBe(after.cwnd)
           }
           if (event._tag === "Timeout") {
             expect(after.cwnd).toBe(minWindow)
+            expect(after.slowStart).toBe(true)
+            expect(after.ssthresh).toBe(Math.max(minWindow, before.cwnd / 2))
             expect(after.rtoMillis).toBe(Math.min(maxRtoMillis, before.rtoMillis * 2))
           }
         })
       )
     ))
+
+  it("slow start never takes the window past ssthresh, and ends there", () =>
+    fc.assert(
+      fc.property(historyArb, (events) =>
+        run(events, (before, event, after) => {
+          if (event._tag === "Ack" && before.slowStart && after.cwnd > before.cwnd) {
+            expect(after.cwnd).toBeLessThanOrEqual(Math.max(before.ssthresh, before.cwnd))
+            if (after.cwnd >= before.ssthresh) expect(after.slowStart).toBe(false)
+          }
+        })
+      )
+    ))
+
+  it("after a timeout, a full window at low delay doubles per round trip back to half the old window, then grows slowly", () => {
+    let s = onDelaySample(makeLedbat(0), 5000, 0)
+    s = { ...s, slowStart: false, cwnd: 64_000 }
+    s = onTimeout(s)
+    let roundTrips = 0
+    while (s.slowStart && roundTrips < 100) {
+      s = onAck(s, { bytes: s.cwnd, windowLimited: true })
+      roundTrips++
+    }
+    expect(s.cwnd).toBe(32_000)
+    // 1400 doubling to 32000 takes five round trips; growing 3000 bytes per round trip would take ten
+    expect(roundTrips).toBeLessThanOrEqual(5)
+    const next = onAck(s, { bytes: s.cwnd, windowLimited: true })
+    expect(next.cwnd - s.cwnd).toBeLessThanOrEqual(defaultLedbatOptions.maxIncreasePerRtt)
+  })
 
   it("grows while the window is full and the delay is low, and not while the sender leaves it unused", () => {
     let s = onDelaySample(makeLedbat(0), 12345, 0)

@@ -68,12 +68,28 @@ describe("Magnet.parseMagnet", () => {
     expect("displayName" in m).toBe(false)
   })
 
+  it.prop("reads a v2 link (btmh, SHA-256 multihash): the swarm id is the hash's first 20 bytes", [fc.uint8Array({ minLength: 32, maxLength: 32 })], ([v2]) => {
+    const m = parseOk(`magnet:?xt=urn:btmh:1220${toHex(v2)}&dn=x`)
+    expect(m.infoHashV2).toEqual(v2)
+    expect(m.infoHash).toEqual(v2.subarray(0, 20))
+  })
+
+  it("reads a hybrid link with both xt: the v1 hash is the swarm id, the v2 hash is kept", () => {
+    const v2 = "ab".repeat(32)
+    for (const link of [`magnet:?xt=urn:btih:${hash}&xt=urn:btmh:1220${v2}`, `magnet:?xt=urn:btmh:1220${v2.toUpperCase()}&xt=urn:btih:${hash}`]) {
+      const m = parseOk(link)
+      expect(toHex(m.infoHash)).toBe(hash)
+      expect(toHex(m.infoHashV2!)).toBe(v2)
+    }
+  })
+
   it.each([
     { input: "http://example.com/?xt=urn:btih:" + hash, reason: "NotAMagnet" },
     { input: "magnet:xt=urn:btih:" + hash, reason: "NotAMagnet" },
     { input: "", reason: "NotAMagnet" },
     { input: "magnet:?dn=x&tr=http%3A%2F%2Fa", reason: "MissingInfoHash" },
-    { input: "magnet:?xt=urn:btmh:1220" + hash, reason: "MissingInfoHash" },
+    { input: "magnet:?xt=urn:btmh:1220" + hash, reason: "InvalidInfoHash" },
+    { input: "magnet:?xt=urn:btmh:1114" + hash + hash, reason: "InvalidInfoHash" },
     { input: "magnet:?xt=urn:btih:" + hash.slice(1), reason: "InvalidInfoHash" },
     { input: "magnet:?xt=urn:btih:" + hash.replace("a", "g"), reason: "InvalidInfoHash" },
     { input: "magnet:?xt=urn:btih:" + "1".repeat(32), reason: "InvalidInfoHash" },

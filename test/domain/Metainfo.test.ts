@@ -127,12 +127,6 @@ describe("Metainfo.parseTorrent", () => {
     expect(meta.info.files.map((f) => f.path.join("/"))).toEqual(["à.txt", "sub/b.bin", "sub/deeper/c.bin"])
   })
 
-  it("accepts an empty single file with no pieces", () => {
-    const meta = parseOk(torrentBytes(singleFileInfo("empty", new Uint8Array(0), 16384)))
-    expect(meta.info.totalLength).toBe(0)
-    expect(meta.info.pieceCount).toBe(0)
-  })
-
   describe("validation", () => {
     const single = singleFileInfo("file.bin", payload, 256)
 
@@ -164,16 +158,16 @@ describe("Metainfo.parseTorrent", () => {
       expectRule(withKeys(single, { length: int(2n ** 53n) }), "OutOfRange", "info.length")
       expectRule(multiWith([fileEntry([text("a")], int(-1))]), "OutOfRange", "info.files[0].length")
       expectRule(multiWith([fileEntry([text("a")], text("1"))]), "WrongType", "info.files[0].length")
-      // Each length is safe, their sum is not.
-      const half = int(2n ** 52n)
-      expectRule(multiWith([fileEntry([text("a")], half), fileEntry([text("b")], half)]), "OutOfRange", "info.files")
     })
 
-    it("needs a name, and exactly one of length and files", () => {
+    it("needs a name, and a length or a files list; a files list wins over a length beside it", () => {
       expectRule(withKeys(single, { name: undefined }), "MissingField", "info.name")
       expectRule(withKeys(single, { name: int(1) }), "WrongType", "info.name")
+      expectRule(withKeys(single, { name: text("") }), "MissingField", "info.name")
       expectRule(withKeys(single, { length: undefined }), "MissingField", "info")
-      expectRule(withKeys(single, { files: [fileEntry([text("a")])] }), "Conflict", "info")
+      const both = parseOk(torrentBytes(withKeys(multi, { length: int(5) })))
+      expect(both.info.isMultiFile).toBe(true)
+      expect(both.info.totalLength).toBe(1000)
     })
 
     it("needs a well-formed files list", () => {
@@ -181,57 +175,177 @@ describe("Metainfo.parseTorrent", () => {
       expectRule(multiWith([]), "MissingField", "info.files")
       expectRule(multiWith([int(1)]), "WrongType", "info.files[0]")
       expectRule(multiWith([Bencode.dict({ length: int(1) })]), "MissingField", "info.files[0].path")
+      expectRule(multiWith([fileEntry([])]), "MissingField", "info.files[0].path")
       expectRule(multiWith([Bencode.dict({ path: [text("a")] })]), "MissingField", "info.files[0].length")
       expectRule(multiWith([fileEntry([text("a")]), Bencode.dict({ length: int(1), path: text("b") })]), "WrongType", "info.files[1].path")
       expectRule(multiWith([fileEntry([text("a"), int(3)])]), "WrongType", "info.files[0].path[1]")
     })
 
-    it("rejects two files on one path, and a file where a folder is needed", () => {
-      expectRule(multiWith([fileEntry([text("a")]), fileEntry([text("a")])]), "Conflict", "info.files[1].path")
-      expectRule(multiWith([fileEntry([text("a")]), fileEntry([text("a"), text("b")])]), "Conflict", "info.files[1].path")
-      expectRule(multiWith([fileEntry([text("a"), text("b")]), fileEntry([text("a")])]), "Conflict", "info.files[1].path")
+    it("refuses a torrent that holds no data (total length 0), single or multi-file", () => {
+      const e = expectRule(singleFileInfo("empty", new Uint8Array(0), 16384), "OutOfRange", "info")
+      expect(e.message).toBe("invalid torrent: info: holds no data (its total length is 0)")
+      expectRule(multiWith([fileEntry([text("a")], int(0)), fileEntry([text("b")], int(0))], 0), "OutOfRange", "info")
     })
 
-    const unsafe = ["..", ".", "", "a/b", "/etc", "a\\b", "\\x", "a\0b", "C:", "c:\\windows", "D:x"]
+    it("refuses a file longer than libtorrent's bound, and a total past 2^53 - 1", () => {
+      expectRule(multiWith([fileEntry([text("a")], int(Metainfo.maxFileLength + 1))]), "OutOfRange", "info.files[0].length")
+      const many = Array.from({ length: 600 }, (_, i) => fileEntry([text(`f${i}`)], int(Metainfo.maxFileLength)))
+      expectRule(multiWith(many), "OutOfRange", "info.files")
+    })
+  })
 
-    it.each(unsafe)("rejects the path component %j in a file path", (component) => {
-      const e = expectRule(multiWith([fileEntry([text("ok"), text(component)])]), "UnsafePath", "info.files[0].path[1]")
-      expect(e.message).toContain("path component")
+  describe("sanitising paths", () => {
+    const single = singleFileInfo("file.bin", payload, 256)
+    const pathsOf = (entries: ReadonlyArray<Bencode.Bencode>, total?: number) =>
+      parseOk(torrentBytes(multiWith(entries, total))).info.files.map((f) => f.path.join("/"))
+    const bytes = (...xs: ReadonlyArray<number>) => new Uint8Array(xs)
+
+    // Each expected result is what libtorrent 2.0.8's torrent_info gives on Linux (checked by test/interop/metainfoCompat.test.ts).
+    it.each([
+      { raw: [text(".."), text("a")], path: "a" },
+      { raw: [text("."), text("b")], path: "b" },
+      { raw: [text("..")], path: "_" },
+      { raw: [text(""), text("x")], path: "_/x" },
+      { raw: [text("x/y")], path: "xy" },
+      { raw: [text("/etc"), text("passwd")], path: "etc/passwd" },
+      { raw: [text("a\\b")], path: "ab" },
+      { raw: [text("z\0q")], path: "zq" },
+      { raw: [text("a\u0001b")], path: "a_b" },
+      { raw: [bytes(0xff, 0xfe, 0x2e, 0x74)], path: "__.t" },
+      { raw: [text("x\u202ey")], path: "xy" },
+      { raw: [text("...")], path: "..." },
+      { raw: [text("C:"), text("w")], path: "w" },
+      { raw: [text("c:\\windows"), text("x")], path: "windows/x" }
+    ])("$raw becomes $path", ({ path: expected, raw }) => {
+      const [file] = parseOk(torrentBytes(multiWith([fileEntry(raw)]))).info.files
+      expect(file!.path.join("/")).toBe(expected)
+      expect(file!.originalPath ?? file!.path).toEqual(raw.map((c) => Bencode.toText(c as Uint8Array)))
     })
 
-    it.each(unsafe)("rejects %j as a single-file name", (name) => {
-      expectRule(withKeys(single, { name: text(name) }), "UnsafePath", "info.name")
+    it("keeps an untouched path as is, with no originalPath", () => {
+      expect(parseOk(torrentBytes(multi)).info.files[1]).toEqual({ path: ["sub", "b.bin"], length: 0, offset: 300 })
     })
 
-    it("rejects an unsafe multi-file folder name and an empty path", () => {
-      expectRule(withKeys(multi, { name: text("..") }), "UnsafePath", "info.name")
-      expectRule(multiWith([fileEntry([])]), "UnsafePath", "info.files[0].path")
+    it("cuts a long component to 240 bytes, keeping a short extension", () => {
+      const [long, withExtension] = pathsOf([fileEntry([text("a".repeat(300))]), fileEntry([text(`${"b".repeat(300)}.txt`)])])
+      expect(long).toBe("a".repeat(240))
+      expect(withExtension).toBe(`${"b".repeat(240)}.txt`)
     })
 
-    it("checks path.utf-8 when that is what it uses", () => {
+    it("sanitises the name: a folder name of which nothing remains becomes the info hash", () => {
+      expect(parseOk(torrentBytes(withKeys(multi, { name: text("a/b") }))).info).toMatchObject({ name: "ab", originalName: "a/b" })
+      const dotted = parseOk(torrentBytes(withKeys(multi, { name: text("..") }))).info
+      expect(dotted.name).toBe(toHex(dotted.infoHash))
+      expect(parseOk(torrentBytes(withKeys(single, { name: text("../../x") }))).info.files[0]!.path).toEqual(["....x"])
+      expectRule(withKeys(single, { name: text("..") }), "UnsafePath", "info.name")
+    })
+
+    it("sanitises path.utf-8 when that is what it uses", () => {
       const entry = Bencode.dict({ length: int(1), path: [text("fine")], "path.utf-8": [text(".."), text("x")] })
-      expectRule(multiWith([entry]), "UnsafePath", "info.files[0].path.utf-8[0]")
+      expect(pathsOf([entry])).toEqual(["x"])
+    })
+
+    it("renames a path an earlier file or any folder uses, ignoring ASCII case, with a counter before the extension", () => {
+      expect(pathsOf([fileEntry([text("bar.txt")]), fileEntry([text("bar.txt")]), fileEntry([text("bar.txt")])]))
+        .toEqual(["bar.txt", "bar.1.txt", "bar.2.txt"])
+      expect(pathsOf([fileEntry([text("a")]), fileEntry([text("A")])])).toEqual(["a", "A.1"])
+      expect(pathsOf([fileEntry([text("a")]), fileEntry([text("a"), text("b")])])).toEqual(["a.1", "a/b"])
+      expect(pathsOf([fileEntry([text("a"), text("b")]), fileEntry([text("a")])])).toEqual(["a/b", "a.1"])
+      expect(pathsOf([fileEntry([text(".."), text("a")]), fileEntry([text("a")])])).toEqual(["a", "a.1"])
     })
 
     it.prop(
-      "every accepted path stays inside the output folder (POSIX and Windows rules)",
-      [fc.array(fc.oneof(fc.constantFrom("..", ".", "", "/", "\\", "C:", "a", "b.txt", "..\\x", "%2e%2e", "\0"), fc.string({ maxLength: 4 })), { minLength: 1, maxLength: 4 })],
-      ([components]) => {
-        const r = Metainfo.parseTorrent(torrentBytes(multiWith([fileEntry(components.map(text))])))
-        if (Either.isRight(r)) {
+      "a sanitised path never leaves the folder: no '', '.', '..', separator, NUL or drive letter, and no two files collide",
+      [fc.array(
+        fc.array(fc.oneof(
+          fc.constantFrom("..", ".", "", "/", "\\", "C:", "c:..", "a", "A", "b.txt", "..\\x", "%2e%2e", "\0", "x/../.."),
+          fc.string({ maxLength: 4 }),
+          fc.uint8Array({ maxLength: 6 })
+        ), { minLength: 1, maxLength: 4 }),
+        { minLength: 1, maxLength: 5 }
+      )],
+      ([paths]) => {
+        const entries = paths.map((p) => fileEntry(p.map((c) => (typeof c === "string" ? text(c) : c))))
+        const { files } = parseOk(torrentBytes(multiWith(entries))).info
+        const seen = new Set<string>()
+        for (const file of files) {
+          for (const component of file.path) {
+            expect(component).not.toMatch(/^(\.|\.\.|)$|[/\\\0]|^[A-Za-z]:/)
+          }
           for (const p of [path.posix, path.win32]) {
             const root = p.resolve(p.sep, "out", "folder")
-            const target = p.resolve(root, ...r.right.info.files[0]!.path)
-            expect(target.startsWith(root + p.sep)).toBe(true)
+            expect(p.resolve(root, ...file.path).startsWith(root + p.sep)).toBe(true)
           }
-        } else {
-          expect(r.left).toMatchObject({ _tag: "MetainfoError", reason: "UnsafePath" })
+          const key = file.path.join("/").toLowerCase()
+          expect(seen.has(key)).toBe(false)
+          seen.add(key)
+        }
+        for (const file of files) {
+          for (let j = 1; j < file.path.length; j++) expect(seen.has(file.path.slice(0, j).join("/").toLowerCase())).toBe(false)
         }
       },
       { fastCheck: { numRuns: 1000 } }
     )
   })
+
+  describe("BEP 47 attributes, padding and symlinks", () => {
+    const filesOf = (entries: ReadonlyArray<Bencode.Bencode>, total: number) => parseOk(torrentBytes(multiWith(entries, total))).info.files
+    const entry = (fields: Record<string, Bencode.Bencode | undefined>) => Bencode.dict(fields)
+
+    it("reads x and h, and p as padding; a padding entry without path goes to .pad/<length>; two of one length may share it", () => {
+      const files = filesOf([
+        entry({ attr: text("xh"), length: int(1), path: [text("run")] }),
+        entry({ attr: text("p"), length: int(5) }),
+        entry({ attr: text("p"), length: int(5) }),
+        entry({ length: int(1), path: [text("_____padding_file_0")] }),
+        entry({ length: int(1), path: [text(".pad"), text("1")] })
+      ], 13)
+      expect(files).toEqual([
+        { path: ["run"], length: 1, offset: 0, executable: true, hidden: true },
+        { path: [".pad", "5"], length: 5, offset: 1, padding: true, originalPath: [] },
+        { path: [".pad", "5"], length: 5, offset: 6, padding: true, originalPath: [] },
+        { path: ["_____padding_file_0"], length: 1, offset: 11, padding: true },
+        { path: [".pad", "1"], length: 1, offset: 12, padding: true }
+      ])
+    })
+
+    it("refuses a padding entry without a length", () => {
+      expectRule(multiWith([entry({ attr: text("p") })]), "MissingField", "info.files[0].length")
+    })
+
+    it("resolves symlink targets inside the torrent; one that names nothing points at itself; an empty one is no link; no payload bytes", () => {
+      const link = (p: ReadonlyArray<string>, target?: ReadonlyArray<string>) =>
+        entry({ attr: text("l"), length: int(7), path: p.map(text), "symlink path": target?.map(text) })
+      const files = filesOf([
+        fileEntry([text("d"), text("a")]),
+        link(["l1"], ["d"]),
+        link(["d", "l2"], ["a"]),
+        link(["l3"], ["l1", "a"]),
+        link(["l4"], ["/etc/passwd"]),
+        link(["l5"], ["..", "..", "etc"]),
+        link(["l6"]),
+        link(["l7"], [".."])
+      ], 1)
+      expect(files.map((f) => [f.path.join("/"), f.length, f.symlink?.join("/")])).toEqual([
+        ["d/a", 1, undefined],
+        ["l1", 0, "d"],
+        ["d/l2", 0, "d/a"],
+        ["l3", 0, "l1/a"],
+        ["l4", 0, "l4"],
+        ["l5", 0, "l5"],
+        ["l6", 0, undefined],
+        ["l7", 0, undefined]
+      ])
+    })
+  })
+
+  it("accepts bytes after the top-level dictionary, hashing the info dict as written", () => {
+    const bytes = torrentBytes(multi)
+    const meta = parseOk(new Uint8Array([...bytes, ...Bencode.text("trailing garbage\n")]))
+    expect(meta.info.infoHash).toEqual(parseOk(bytes).info.infoHash)
+  })
 })
+
 
 describe("Metainfo.parseInfo", () => {
   it("parses bare info bytes and hashes them", () => {
@@ -246,7 +360,7 @@ describe("Metainfo.parseInfo", () => {
     expect(Either.flip(Metainfo.parseInfo(Bencode.encode([])))).toEqual(
       Either.right(expect.objectContaining({ reason: "NotADictionary", field: "info" }))
     )
-    expect(Either.flip(Metainfo.parseInfo(Bencode.encode(withKeys(multi, { name: text("..") }))))).toEqual(
+    expect(Either.flip(Metainfo.parseInfo(Bencode.encode(withKeys(singleFileInfo("x", payload, 256), { name: text("..") }))))).toEqual(
       Either.right(expect.objectContaining({ reason: "UnsafePath" }))
     )
     expect(Either.flip(Metainfo.parseInfo(new Uint8Array([0x64, 0x65, 0x65])))).toEqual(

@@ -3,6 +3,8 @@ import { Either, FastCheck as fc } from "effect"
 import * as Bencode from "../../src/domain/Bencode.js"
 import { concatBytes, equalBytes } from "../../src/domain/Bytes.js"
 import { parseTorrent } from "../../src/domain/Metainfo.js"
+import * as Merkle from "../../src/domain/Merkle.js"
+import { matchesV2 } from "../../src/domain/MetainfoV2.js"
 import * as TorrentBuilder from "../../src/domain/TorrentBuilder.js"
 import { payloadBytes, pieceHashes, sha1 } from "../support/torrent.js"
 
@@ -134,7 +136,7 @@ describe("buildTorrent", () => {
     for (const path of [[], [".."], ["a", ".."], ["x/y"], ["a\\b"], ["C:", "x"], [""]]) {
       expect(buildError(multi([path]))).toMatchObject({ reason: "UnsafeName" })
     }
-    // Our own parser is the backstop for what only a whole list can break.
+    // Paths that would collide are refused at creation (a reader would have to rename one).
     expect(buildError(multi([["a"], ["a"]]))).toMatchObject({ reason: "Invalid" })
     expect(buildError(multi([["a"], ["a", "b"]])).message).toMatch(/^cannot create the torrent: .*"a" is a file, not a folder/)
     expect(buildError(multi([]))).toMatchObject({ reason: "Empty" })
@@ -161,4 +163,56 @@ describe("buildTorrent", () => {
       else expect(["UnsafeName", "Invalid"]).toContain(result.left.reason)
     }
   )
+})
+
+describe("v2 and hybrid torrents (BEP 52)", () => {
+  const sizes = fc.array(fc.integer({ min: 0, max: 150_000 }), { minLength: 1, maxLength: 4 }).filter((xs) => xs.some((n) => n > 0))
+
+  /** Builds the torrent as CreateTorrent does: each file's merkle tree, and for a hybrid the SHA-1 of the padded payload. */
+  const buildVersion = (version: "v2" | "hybrid", datas: ReadonlyArray<Uint8Array>, pieceLength: number) => {
+    const spec: TorrentSpec = {
+      name: "folder",
+      content: { _tag: "MultiFile", files: datas.map((d, i) => ({ path: [`f${i}`], length: d.length })) },
+      pieceLength,
+      version
+    }
+    const padded = concatBytes(datas.map((d) => concatBytes([d, new Uint8Array((pieceLength - (d.length % pieceLength)) % pieceLength)])))
+    const v2 = datas.map((d) => (d.length === 0 ? undefined : Merkle.fileHashes(d, pieceLength)))
+    return { torrent: Either.getOrThrow(buildTorrent(spec, version === "v2" ? new Uint8Array(0) : pieceHashes(padded, pieceLength), v2)), padded }
+  }
+
+  it.prop("every piece of what we build verifies under its v2 hash (and, for a hybrid, its SHA-1)", [
+    sizes, fc.constantFrom("v2" as const, "hybrid" as const), fc.constantFrom(16384, 32768)
+  ], ([lengths, version, pieceLength]) => {
+    const datas = lengths.map((n, i) => payloadBytes(n, i + 1))
+    const { torrent, padded } = buildVersion(version, datas, pieceLength)
+    const { info } = torrent.metainfo
+    expect(info.v2!.hybrid).toBe(version === "hybrid")
+    expect(info.pieceCount).toBe(TorrentBuilder.pieceCount({ name: "x", content: { _tag: "MultiFile", files: lengths.map((n) => ({ path: ["x"], length: n })) }, pieceLength, version }))
+    for (let p = 0; p < info.pieceCount; p++) {
+      const piece = padded.subarray(p * pieceLength, (p + 1) * pieceLength)
+      expect(matchesV2(info, p, piece)).toBe(true)
+      if (version === "hybrid") expect(sha1(piece)).toEqual(info.pieceHashes[p])
+    }
+    expect(info.files.filter((f) => f.padding !== true && f.path[0] !== ".pad").map((f) => f.length)).toEqual(lengths)
+  }, { fastCheck: { numRuns: 25 } })
+
+  it("refuses v2 hashes that do not fit the files", () => {
+    const spec: TorrentSpec = { ...single(payloadBytes(5)), version: "v2" }
+    expect(Either.getLeft(buildTorrent(spec, new Uint8Array(0), [])).pipe((e) => e._tag === "Some" && e.value.reason)).toBe("PieceHashes")
+  })
+
+  it.prop("a file's merkle hashes do not depend on how its bytes are chunked", [
+    fc.integer({ min: 1, max: 120_000 }), fc.array(fc.integer({ min: 1, max: 40_000 }), { minLength: 1, maxLength: 8 })
+  ], ([length, cuts]) => {
+    const data = payloadBytes(length, 3)
+    const hasher = new Merkle.FileHasherV2(32768)
+    let at = 0
+    for (let i = 0; at < length; i++) {
+      const next = Math.min(length, at + cuts[i % cuts.length]!)
+      hasher.update(data.subarray(at, next))
+      at = next
+    }
+    expect(hasher.digest()).toEqual(Merkle.fileHashes(data, 32768))
+  }, { fastCheck: { numRuns: 30 } })
 })

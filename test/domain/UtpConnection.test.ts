@@ -3,7 +3,8 @@ import { FastCheck as fc } from "effect"
 import { concatBytes, equalBytes } from "../../src/domain/Bytes.js"
 import { seededRandom } from "../../src/domain/SeededRandom.js"
 import { parseDatagram, UtpConnection, type UtpHost } from "../../src/domain/UtpConnection.js"
-import { PacketType } from "../../src/domain/UtpPacket.js"
+import { decodePacket, PacketType, seqAdd } from "../../src/domain/UtpPacket.js"
+import { Either } from "effect"
 
 interface WireOptions {
   readonly seed: number
@@ -12,6 +13,9 @@ interface WireOptions {
   readonly latency: number
   readonly jitter: number
   readonly initialSeqs: readonly [number, number]
+  /** Drops chosen datagrams besides the random loss. */
+  readonly drop?: (bytes: Uint8Array, from: Side) => boolean
+  readonly receiveWindow?: number
 }
 
 type Side = "dialler" | "acceptor"
@@ -41,7 +45,7 @@ const makeWire = (data: Uint8Array, o: WireOptions) => {
   const host = (side: Side): UtpHost => ({
     nowMicros: () => now,
     transmit: (bytes) => {
-      if (random() < o.loss) return
+      if (random() < o.loss || o.drop?.(bytes, side) === true) return
       const to: Side = side === "dialler" ? "acceptor" : "dialler"
       // 2% arrive twice
       for (let copies = random() < 0.02 ? 2 : 1; copies > 0; copies--) {
@@ -60,7 +64,7 @@ const makeWire = (data: Uint8Array, o: WireOptions) => {
     closed: () => {},
     finished: () => {}
   })
-  conns.dialler = UtpConnection.connect(host("dialler"), 4000, o.initialSeqs[0], { receiveWindow: 64 * 1024 })
+  conns.dialler = UtpConnection.connect(host("dialler"), 4000, o.initialSeqs[0], { receiveWindow: o.receiveWindow ?? 64 * 1024 })
   let nextTick = 50_000
   const runUntil = (done: () => boolean, limitMicros = 600_000_000) => {
   while (!done() && now < limitMicros) {
@@ -77,7 +81,7 @@ const makeWire = (data: Uint8Array, o: WireOptions) => {
     now = next.at
     const p = parseDatagram(next.bytes)!
     if (next.to === "acceptor" && conns.acceptor === undefined) {
-      if (p.type === PacketType.Syn) conns.acceptor = UtpConnection.accept(host("acceptor"), p, o.initialSeqs[1], { receiveWindow: 64 * 1024 })
+      if (p.type === PacketType.Syn) conns.acceptor = UtpConnection.accept(host("acceptor"), p, o.initialSeqs[1], { receiveWindow: o.receiveWindow ?? 64 * 1024 })
       continue
     }
     conns[next.to]!.receive(p)
@@ -85,7 +89,7 @@ const makeWire = (data: Uint8Array, o: WireOptions) => {
     owing.clear()
   }
   }
-  return { runUntil, conns, got: () => concatBytes(read), allRead: () => readBytes >= data.length }
+  return { runUntil, conns, got: () => concatBytes(read), allRead: () => readBytes >= data.length, now: () => now }
 }
 
 /** Runs a transfer to its end; what was read and the two connections. */
@@ -152,4 +156,51 @@ describe("UtpConnection (a simulated wire, no runtime)", () => {
     wire.runUntil(() => wire.conns.dialler!.state === "Closed")
     expect(wire.conns.dialler!.error?.reason).toBe("Reset")
   })
+
+  /** Drops the first `copies` transmissions of the dialler's DATA packets `seqs` (offsets from its initial seq). */
+  const dropping = (initialSeq: number, seqs: ReadonlyArray<number>, copies: number) => {
+    const seen = new Map<number, number>()
+    const targets = new Set(seqs.map((n) => seqAdd(initialSeq, n)))
+    return (bytes: Uint8Array, from: Side) => {
+      const p = Either.getOrThrow(decodePacket(bytes))
+      if (from !== "dialler" || p.type !== PacketType.Data || !targets.has(p.seqNr)) return false
+      const n = (seen.get(p.seqNr) ?? 0) + 1
+      seen.set(p.seqNr, n)
+      return n <= copies
+    }
+  }
+
+  it("a lost retransmission is found by the acks of later packets, not by the timer", () =>
+    fc.assert(
+      fc.property(fc.integer({ min: 30, max: 200 }), fc.integer({ min: 1, max: 0xffff }), (lostAt, initialSeq) => {
+        const data = payload(600_000, lostAt)
+        const { dialler, got } = simulate(data, {
+          seed: 1, loss: 0, latency: 20_000, jitter: 0, initialSeqs: [initialSeq, 9],
+          // room for the packets sent after the lost one (with 64 KiB the window shuts, and only the timer is left)
+          receiveWindow: 1024 * 1024,
+          drop: dropping(initialSeq, [lostAt], 2)
+        })
+        expect(equalBytes(got, data)).toBe(true)
+        expect(dialler.retransmissions).toBe(2)
+        expect(dialler.timeouts).toBe(0)
+      }),
+      { numRuns: 10 }
+    ))
+
+  it("losses within one window shrink it once, not once per lost packet", () =>
+    fc.assert(
+      fc.property(fc.integer({ min: 40, max: 150 }), fc.integer({ min: 2, max: 5 }), (lostAt, lostCount) => {
+        const data = payload(400_000, lostAt)
+        const lost = Array.from({ length: lostCount }, (_, i) => lostAt + 2 * i)
+        const wire = makeWire(data, { seed: 1, loss: 0, latency: 20_000, jitter: 0, initialSeqs: [1, 9], receiveWindow: 1024 * 1024, drop: dropping(1, lost, 1) })
+        const dialler = wire.conns.dialler!
+        wire.runUntil(() => dialler.retransmissions === lostCount)
+        expect(dialler.retransmissions).toBe(lostCount)
+        expect(dialler.lossEvents).toBe(1)
+        expect(dialler.timeouts).toBe(0)
+        wire.runUntil(wire.allRead)
+        expect(equalBytes(wire.got(), data)).toBe(true)
+      }),
+      { numRuns: 10 }
+    ))
 })

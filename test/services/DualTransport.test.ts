@@ -50,4 +50,22 @@ describe("DualTransport (loopback)", () => {
       const failed = yield* Effect.either(transport.dial({ host, port }, { timeout: "1 second" }))
       expect(Either.isLeft(failed) && failed.left.reason).toBe("ConnectionRefused")
     }).pipe(Effect.scoped, Effect.provide(Udp.Live)))
+
+  it.live("a peer that takes TCP and drops it before a byte (libtorrent with TCP off) is dialled over uTP next", () =>
+    Effect.gen(function* () {
+      const transport = yield* dual
+      yield* transport.listen({ host, port: yield* freePort })
+      const port = yield* freePort
+      // the peer: TCP accepted and closed at once, uTP served
+      const tcp = yield* Effect.provide(Transport, Transport.Tcp)
+      const dropping = yield* tcp.listen({ host, port })
+      yield* Effect.forkScoped(Stream.runForEach(dropping.connections, (d) => Effect.sync(() => d.destroy())))
+      const utpOnly = yield* Utp.make(yield* (yield* Udp).bind({ host, port }))
+      yield* utpOnly.listen({ host, port })
+      const first = yield* transport.dial({ host, port })
+      expect(utpStats(first)).toBeUndefined()
+      yield* Effect.async<void>((resume) => first.on("close", () => resume(Effect.void))).pipe(Effect.timeout("5 seconds"))
+      const second = yield* transport.dial({ host, port })
+      expect(utpStats(second)).toBeDefined()
+    }).pipe(Effect.scoped, Effect.provide(Udp.Live)))
 })

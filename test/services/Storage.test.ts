@@ -3,6 +3,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Layer, Option } from "effect"
+import { Bitfield } from "../../src/domain/Bitfield.js"
 import type { Info } from "../../src/domain/Metainfo.js"
 import { Hasher } from "../../src/services/Hasher.js"
 import { type OpenOptions, Storage, StorageError, type TorrentStorage } from "../../src/services/Storage.js"
@@ -364,6 +365,49 @@ describe("Storage.Live: .part files", () => {
       expect(members(yield* seeding.scan, info)).toEqual([1])
       expect(yield* seeding.readPiece(1)).toEqual(piece(info, payload, 1))
       expect(readdirSync(dir)).toEqual(["file.bin.part"])
+    }).pipe(Effect.provide(LiveStorage))
+  )
+})
+
+describe("Storage.Live: resume without reading", () => {
+  it.scoped("stamps: the open's are the files as found; writes change the modification time", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const { info, payload } = multi
+      const first = yield* open(info, dir)
+      const opened = yield* first.stamps
+      expect(opened.map((s) => s?.length)).toEqual([10000, undefined, 50000, 3, undefined, 30001])
+      yield* writeAll(first, info, payload, [0])
+      const after = yield* first.stamps
+      expect(after[0]!.mtimeNs).toBeGreaterThanOrEqual(opened[0]!.mtimeNs)
+      expect(after[5]).toEqual(opened[5])
+      const again = yield* Effect.scoped(Effect.map(open(info, dir), (s) => s.stampsAtOpen))
+      expect(again).toEqual(after)
+    }).pipe(Effect.provide(LiveStorage))
+  )
+
+  it.scoped("resume settles pieces without reading them and reads the others", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const { info, payload } = single
+      const first = yield* open(info, dir + "/f")
+      yield* writeAll(first, info, payload, [0, 1, 2])
+      // Damage piece 1 of the completed file behind the storage's back: only a read could notice.
+      const part = join(dir, "f")
+      const bytes = readFileSync(part)
+      bytes[32768 + 7]! ^= 0xff
+      writeFileSync(part, bytes)
+      const bits = (indexes: ReadonlyArray<number>) => {
+        const b = Bitfield.empty(info.pieceCount)
+        for (const i of indexes) b.add(i)
+        return b
+      }
+      const reopen = (settled: ReadonlyArray<number>, verified: ReadonlyArray<number>) =>
+        Effect.scoped(Effect.flatMap(open(info, dir + "/f"), (s) => s.resume(bits(settled), bits(verified))))
+      expect(members(yield* reopen([0, 1], [0, 1]), info)).toEqual([0, 1, 2])
+      expect(members(yield* reopen([], []), info)).toEqual([0, 2])
+      // Settled as missing: not read, so piece 2's good data is not found either.
+      expect(members(yield* reopen([1, 2], [1]), info)).toEqual([0, 1])
     }).pipe(Effect.provide(LiveStorage))
   )
 })

@@ -12,7 +12,7 @@ import type { PeerAddress } from "../../src/domain/Peer.js"
 import { makePeerId } from "../../src/domain/Peer.js"
 import { Message } from "../../src/domain/Wire.js"
 import { type DownloadEvent, type EngineOptions, type PieceSink, runEngine } from "../../src/programs/Download.js"
-import { seed } from "../../src/programs/Seed.js"
+import { seed, type SeedOptions } from "../../src/programs/Seed.js"
 import { Hasher } from "../../src/services/Hasher.js"
 import { MemoryNetwork } from "../../src/services/MemoryNetwork.js"
 import { PeerWire } from "../../src/services/PeerWire.js"
@@ -37,7 +37,7 @@ export const refusingTracker = Layer.succeed(Tracker, {
 })
 
 /** PeerWire, Hasher and a tracker on one simulated host. */
-const hostLayer = (network: MemoryNetwork, address: string, tracker: Layer.Layer<Tracker> = noTracker) =>
+export const hostLayer = (network: MemoryNetwork, address: string, tracker: Layer.Layer<Tracker> = noTracker) =>
   Layer.mergeAll(PeerWire.Live.pipe(Layer.provideMerge(Layer.succeed(Transport, network.host(address)))), Hasher.Sync, tracker)
 
 const peerIdFor = (n: number) => makePeerId(() => Uint8Array.from({ length: 12 }, (_, i) => (n * 31 + i) % 256))
@@ -54,11 +54,20 @@ const payloadStorage = (info: Info, payload: Uint8Array, corrupt: boolean) => ({
 })
 
 /** A seeder of our own torrent core on `address` (a liar when `corrupt`), for the rest of the scope. */
-export const simSeeder = (network: MemoryNetwork, address: string, info: Info, payload: Uint8Array, n: number, corrupt = false) =>
+export const simSeeder = (
+  network: MemoryNetwork,
+  address: string,
+  info: Info,
+  payload: Uint8Array,
+  n: number,
+  corrupt = false,
+  options: Partial<SeedOptions> = {}
+) =>
   seed({ info, trackers: [] }, payloadStorage(info, payload, corrupt), Bitfield.full(info.pieceCount), {
     peerId: peerIdFor(n),
     host: address,
-    port
+    port,
+    ...options
   }).pipe(Stream.runDrain, Effect.provide(hostLayer(network, address)), Effect.forkScoped)
 
 /** A peer that has everything and never unchokes anyone: it only reads what it is sent. */

@@ -11,7 +11,7 @@
  * (Transmission RPC), P+50 (`fetchWith`'s default) and P+60 (CLIENT_PORT, left for our client), so
  * each interop test file owns 200 ports: 27600 tracker, 27800 handshake, 28000 swarm (the harness
  * itself), 28400 and 28600 download, 30000 and 30200 seed, 30400 and 30500 transmissionUpload (two
- * swarms without Transmission seeders), 30800 swarmMember; scripts/bench.ts uses 29600. All below
+ * swarms without Transmission seeders), 30800 swarmMember; scripts/bench.ts uses 29600 (and 31200 for its transports). All below
  * the ephemeral range (32768+).
  */
 import * as fs from "node:fs/promises"

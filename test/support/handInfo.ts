@@ -1,11 +1,13 @@
 /** `Info` values built by hand (no parser, so tests can also craft ones the parser would reject). */
 import { concatBytes } from "../../src/domain/Bytes.js"
-import type { Info } from "../../src/domain/Metainfo.js"
+import type { Info, TorrentFile } from "../../src/domain/Metainfo.js"
 import { sha1 } from "./torrent.js"
 
 export interface HandFile {
   readonly path: ReadonlyArray<string>
   readonly data: Uint8Array
+  /** BEP 47 attributes, set by hand. */
+  readonly attributes?: Pick<TorrentFile, "padding" | "executable" | "symlink">
 }
 
 /** An Info over `files` (concatenated in order) with real piece hashes; one file means single-file. */
@@ -20,7 +22,7 @@ export const handInfo = (pieceLength: number, files: ReadonlyArray<HandFile>, is
     pieceHashes,
     pieceCount: pieceHashes.length,
     files: files.map((f) => {
-      const file = { path: f.path, length: f.data.length, offset }
+      const file = { path: f.path, length: f.data.length, offset, ...f.attributes }
       offset += f.data.length
       return file
     }),

@@ -4,11 +4,20 @@ import * as Options from "@effect/cli/Options"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Console, Effect, Either, Option } from "effect"
 import { toHex } from "../../domain/Bytes.js"
-import { validatePieceLength } from "../../domain/TorrentBuilder.js"
+import { type TorrentVersion, validatePieceLength } from "../../domain/TorrentBuilder.js"
 import { CreateTorrentError, createTorrent } from "../CreateTorrent.js"
 import { checked } from "./clientOptions.js"
 import { jsonOption } from "./info.js"
 import { note } from "./report.js"
+
+/** `--v2` or `--hybrid` (BEP 52), v1 without either. */
+const versionOption = Options.all({
+  v2: Options.boolean("v2").pipe(Options.withDescription("a v2-only torrent (BEP 52: SHA-256 merkle trees, each file on piece boundaries)")),
+  hybrid: Options.boolean("hybrid").pipe(Options.withDescription("a hybrid torrent, v1 and v2 (BEP 52) at once, its files padded to piece boundaries"))
+}).pipe(
+  checked("--v2/--hybrid", ({ hybrid, v2 }) => (v2 && hybrid ? "--v2 and --hybrid exclude each other" : undefined)),
+  Options.map(({ hybrid, v2 }): TorrentVersion => (v2 ? "v2" : hybrid ? "hybrid" : "v1"))
+)
 
 /**
  * `create <path> -o <file.torrent>`: a torrent of a file or folder. Prints `Info Hash: <hex>` on stdout;
@@ -35,12 +44,14 @@ export const createCommand = Command.make(
     private: Options.boolean("private").pipe(Options.withDescription("set the private flag (BEP 27): trackers only, no DHT or PEX")),
     name: Options.text("name").pipe(Options.optional, Options.withDescription("the torrent's name (default: the file or folder name)")),
     comment: Options.text("comment").pipe(Options.optional, Options.withDescription("a free-text comment")),
+    version: versionOption,
     json: jsonOption
   },
-  ({ announce, comment, json, name, output, path, pieceLength, private: isPrivate }) =>
+  ({ announce, comment, json, name, output, path, pieceLength, private: isPrivate, version }) =>
     Effect.gen(function* () {
       const created = yield* createTorrent(path, {
         announce,
+        version,
         private: isPrivate,
         exclude: [output],
         ...Option.match(pieceLength, { onNone: () => ({}), onSome: (n) => ({ pieceLength: n }) }),
@@ -57,6 +68,7 @@ export const createCommand = Command.make(
         return yield* Console.log(JSON.stringify({
           output,
           infoHash: toHex(created.infoHash),
+          infoHashV2: info.v2 === undefined ? null : toHex(info.v2.infoHash),
           name: info.name,
           length: info.totalLength,
           pieceLength: info.pieceLength,
@@ -65,8 +77,10 @@ export const createCommand = Command.make(
           skipped: created.skipped.map((s) => ({ path: s.path, reason: s.why }))
         }))
       }
-      const files = info.files.length === 1 ? "1 file" : `${info.files.length} files`
+      const fileCount = info.files.filter((f) => f.padding !== true).length
+      const files = fileCount === 1 ? "1 file" : `${fileCount} files`
       yield* note(`wrote ${output}: ${files}, ${info.totalLength} bytes, ${info.pieceCount === 1 ? "1 piece" : `${info.pieceCount} pieces`} of ${info.pieceLength} bytes`)
       yield* Console.log(`Info Hash: ${toHex(created.infoHash)}`)
+      if (info.v2 !== undefined) yield* Console.log(`Info Hash v2: ${toHex(info.v2.infoHash)}`)
     })
 ).pipe(Command.withDescription("Create a .torrent file from a file or folder"))

@@ -3,9 +3,10 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import { Data, Duration, Effect, Option, Stream } from "effect"
 import type { StorageError } from "../../services/Storage.js"
+import { webSeedSources } from "../../services/WebSeed.js"
 import { formatPeer } from "../../domain/Peer.js"
 import { download, type DownloadEvent } from "../Download.js"
-import { defaultPort, encryptionOption, fastOption, giveUpAfterOption, listenPortOption, maxPeersOption, newPeerId, outputOption, quietOption, sequentialOption } from "./clientOptions.js"
+import { defaultPort, encryptionOption, fastOption, giveUpAfterOption, listenPortOption, maxDownloadRateOption, maxPeersOption, maxUploadRateOption, newPeerId, onlyFilesOf, onlyFilesOption, outputOption, quietOption, rateLimitsOf, sequentialOption } from "./clientOptions.js"
 import { lsdOption, noPexOption, withLocalDiscovery } from "./discovery.js"
 import { makeJsonRenderer } from "./downloadJson.js"
 import { makeRenderer, progressMode } from "./progress.js"
@@ -45,8 +46,11 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
       json: Options.boolean("json").pipe(Options.withDescription("events as JSON Lines on stdout (see docs/cli.md), no progress on stderr")),
       port: listenPortOption,
       maxPeers: maxPeersOption,
+      maxDownloadRate: maxDownloadRateOption,
+      maxUploadRate: maxUploadRateOption,
       giveUpAfter: giveUpAfterOption,
       sequential: sequentialOption,
+      onlyFiles: onlyFilesOption,
       seed: Options.boolean("seed").pipe(Options.withDescription("keep seeding after the download, until interrupted")),
       fast: fastOption,
       encryption: encryptionOption,
@@ -54,9 +58,10 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
       announceInterval: announceIntervalOption,
       noPex: noPexOption,
       lsd: lsdOption,
+      noWebSeeds: Options.boolean("no-web-seeds").pipe(Options.withDescription("ignore the torrent's web seeds (BEP 19 url-list)")),
       ...dhtOptions
     },
-    ({ announceInterval, encryption, fast, force, giveUpAfter, host, json, lsd, maxPeers, noPex, output, port, quiet, seed, sequential, source, ...dhtFlags }) =>
+    ({ announceInterval, encryption, fast, force, giveUpAfter, host, json, lsd, maxDownloadRate, maxPeers, maxUploadRate, noPex, noWebSeeds, onlyFiles, output, port, quiet, seed, sequential, source, ...dhtFlags }) =>
       Effect.gen(function* () {
         const peerId = newPeerId()
         // The DHT's UDP socket takes the listen port first; the torrent's TCP listener then takes the
@@ -64,6 +69,7 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
         const wanted = { host, port: Option.getOrElse(port, () => defaultPort), fallback: Option.isNone(port) }
         const early = isMagnet(source) ? yield* startDht(dhtFlags, wanted) : undefined
         const resolved = yield* resolveSource(source, { peerId, port: early?.port ?? wanted.port, encryption }, (hash) => dhtPeersOnce(early, hash))
+        const files = Option.isSome(onlyFiles) ? { files: yield* onlyFilesOf(onlyFiles.value, resolved.info) } : {}
         const dht = early ?? (resolved.info.private ? undefined : yield* startDht(dhtFlags, wanted))
         // An explicit port is the TCP port whatever the DHT got; 0 and the default follow the DHT's.
         const listenPort = Option.isSome(port) && port.value !== 0 ? port.value : dht?.port ?? wanted.port
@@ -77,11 +83,14 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
           maxPeers,
           giveUpAfter: Duration.seconds(giveUpAfter),
           sequential,
+          ...files,
           fast,
           encryption,
           seed,
           pex: !noPex,
+          rateLimits: yield* rateLimitsOf(maxDownloadRate, maxUploadRate),
           peerSources: dht === undefined || resolved.info.private ? [] : [dhtPeerSource(dht, resolved.info.infoHash)],
+          webSeeds: yield* webSeedSources(noWebSeeds ? [] : resolved.webSeeds, resolved.info),
           ...Option.match(announceInterval, { onNone: () => ({}), onSome: (s) => ({ announceInterval: Duration.seconds(s) }) })
         }
         yield* download(resolved, target, options, { overwrite: force }).pipe(

@@ -4,6 +4,7 @@ import * as Options from "@effect/cli/Options"
 import { Console, Effect } from "effect"
 import { toHex } from "../../domain/Bytes.js"
 import type { Info, Metainfo } from "../../domain/Metainfo.js"
+import { attributeSuffix, changedPathLines, fileJson } from "./infoFiles.js"
 import { readTorrent } from "./torrentFile.js"
 
 const classicHead = (trackerUrl: string | undefined, info: Info): Array<string> => [
@@ -13,7 +14,20 @@ const classicHead = (trackerUrl: string | undefined, info: Info): Array<string> 
   `Piece Length: ${info.pieceLength}`
 ]
 
-const hashLines = (info: Info): Array<string> => ["Piece Hashes:", ...info.pieceHashes.map(toHex)]
+/** Each piece's v2 hash (its merkle root), hex; `unknown` where its file's piece layer is missing. */
+const v2PieceHashes = (info: Info): Array<string> => (info.v2?.pieces ?? []).map((p) => (p.hash === undefined ? "unknown" : toHex(p.hash)))
+
+/** A v2-only torrent has no SHA-1 of its pieces: its lines are the pieces' merkle roots. */
+const hashLines = (info: Info): Array<string> => [
+  "Piece Hashes:",
+  ...(info.v2 !== undefined && !info.v2.hybrid ? v2PieceHashes(info) : info.pieceHashes.map(toHex))
+]
+
+/** BEP 52 facts, for a v2 or hybrid torrent only (a v1 torrent's `--details` stays as it was). */
+const v2Lines = (info: Info): Array<string> =>
+  info.v2 === undefined
+    ? []
+    : [`Meta Version: 2${info.v2.hybrid ? " (hybrid: also v1)" : ""}`, `Info Hash v2: ${toHex(info.v2.infoHash)}`]
 
 /**
  * The `info` lines (the classic contract), shared with `magnet_info`. A multi-file torrent adds `Files:` and
@@ -45,6 +59,7 @@ export const formatInfoDetails = (meta: Metainfo): string => {
   return [
     ...classicHead(firstTracker(meta), info),
     `Pieces: ${info.pieceCount}`,
+    ...v2Lines(info),
     `Name: ${info.name}`,
     ...optional("Comment", meta.comment),
     ...optional("Created By", meta.createdBy),
@@ -53,7 +68,8 @@ export const formatInfoDetails = (meta: Metainfo): string => {
     ...(meta.announceList.length === 0 ? [] : ["Trackers:", ...meta.announceList.map((tier, i) => `  tier ${i}: ${tier.join(" ")}`)]),
     ...(meta.webSeeds.length === 0 ? [] : ["Web Seeds:", ...meta.webSeeds.map((url) => `  ${url}`)]),
     "Files:",
-    ...info.files.map((file, i) => `  ${i}: ${file.length} ${filePath(meta, i)}`),
+    ...info.files.map((file, i) => `  ${i}: ${file.length} ${filePath(meta, i)}${attributeSuffix(file)}`),
+    ...changedPathLines(info),
     ...hashLines(info)
   ].join("\n")
 }
@@ -63,7 +79,11 @@ export const infoJson = (meta: Metainfo) => {
   const { info } = meta
   return {
     name: info.name,
+    originalName: info.originalName ?? null,
     infoHash: toHex(info.infoHash),
+    metaVersion: info.v2 === undefined ? 1 : 2,
+    hybrid: info.v2?.hybrid ?? false,
+    infoHashV2: info.v2 === undefined ? null : toHex(info.v2.infoHash),
     length: info.totalLength,
     pieceLength: info.pieceLength,
     pieceCount: info.pieceCount,
@@ -75,8 +95,9 @@ export const infoJson = (meta: Metainfo) => {
     comment: meta.comment ?? null,
     createdBy: meta.createdBy ?? null,
     creationDate: isoDate(meta.creationDate) ?? null,
-    files: info.files.map((file, index) => ({ index, path: filePath(meta, index), length: file.length, offset: file.offset })),
-    pieceHashes: info.pieceHashes.map(toHex)
+    files: info.files.map(fileJson),
+    pieceHashes: info.pieceHashes.map(toHex),
+    pieceHashesV2: v2PieceHashes(info)
   }
 }
 

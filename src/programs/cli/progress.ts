@@ -62,6 +62,12 @@ export const formatRate = (bytesPerSecond: number): string => `${formatBytes(byt
 
 export const peersText = (n: number): string => (n === 1 ? "1 peer" : `${n} peers`)
 
+/** `12 peers (5 uTP, 7 encrypted)`: how they connected, said only when some are over uTP or encrypted. */
+export const connectedPeersText = (peers: number, utpPeers = 0, encryptedPeers = 0): string => {
+  const how = [...(utpPeers > 0 ? [`${utpPeers} uTP`] : []), ...(encryptedPeers > 0 ? [`${encryptedPeers} encrypted`] : [])]
+  return how.length === 0 ? peersText(peers) : `${peersText(peers)} (${how.join(", ")})`
+}
+
 /** The window the shown speed is averaged over: long enough to be steady, short enough to follow. */
 const speedWindowMs = 3000
 
@@ -150,7 +156,7 @@ export const makeRenderer = (mode: ProgressMode, path: string, plainEveryMs = 50
         return
       case "Progress": {
         const percent = event.totalBytes === 0 ? 100 : (100 * event.verifiedBytes) / event.totalBytes
-        status(`${percent.toFixed(1)}% ${formatBytes(event.verifiedBytes)}/${formatBytes(event.totalBytes)}  ${formatRate(t.bytesPerSecond)}  ${peersText(event.peers)}  ETA ${eta(event.totalBytes - event.verifiedBytes, t.bytesPerSecond)}`)
+        status(`${percent.toFixed(1)}% ${formatBytes(event.verifiedBytes)}/${formatBytes(event.totalBytes)}  ${formatRate(t.bytesPerSecond)}  ${connectedPeersText(event.peers, event.utpPeers, event.encryptedPeers)}  ETA ${eta(event.totalBytes - event.verifiedBytes, t.bytesPerSecond)}`)
         return
       }
       case "Completed":

@@ -6,7 +6,7 @@ import { trackerTiers } from "../../domain/Metainfo.js"
 import { formatPeer } from "../../domain/Peer.js"
 import type { Encryption } from "../../services/PeerWire.js"
 import { type SeedEvent, type SeedOptions, seedPath } from "../Seed.js"
-import { encryptionOption, newPeerId, quietOption } from "./clientOptions.js"
+import { encryptionOption, maxUploadRateOption, newPeerId, quietOption, rateLimitsOf } from "./clientOptions.js"
 import { lsdOption, noPexOption, withLocalDiscovery } from "./discovery.js"
 import { ClientLayer } from "./layers.js"
 import { makeStatusLines, mib, type ProgressMode, progressMode } from "./progress.js"
@@ -62,7 +62,7 @@ export const makeSeedRenderer = (mode: ProgressMode, plainEveryMs = 5000, payloa
           line(`announce failed: ${event.reason}`)
           return
         case "PeerConnected":
-          line(`peer ${event.peer} connected (${event.client}, ${event.inbound ? "inbound" : "dialled"})${encryptionNote[event.encryption]}`)
+          line(`peer ${event.peer} connected (${event.client}, ${event.inbound ? "inbound" : "dialled"}${event.transport === "utp" ? ", uTP" : ""})${encryptionNote[event.encryption]}`)
           return
         case "PeerDropped":
           line(`peer ${event.peer} gone: ${event.reason}`)
@@ -94,12 +94,13 @@ export const seedCommand = Command.make(
     host: hostOption,
     announceInterval: announceIntervalOption,
     encryption: encryptionOption,
+    maxUploadRate: maxUploadRateOption,
     quiet: quietOption,
     noPex: noPexOption,
     lsd: lsdOption,
     ...dhtOptions
   },
-  ({ announceInterval, encryption, host, lsd, noPex, path, port, quiet, torrent, ...dhtFlags }) =>
+  ({ announceInterval, encryption, host, lsd, maxUploadRate, noPex, path, port, quiet, torrent, ...dhtFlags }) =>
     Effect.gen(function* () {
       const meta = yield* readTorrent(torrent)
       const render = makeSeedRenderer(progressMode(quiet), 5000, path)
@@ -109,6 +110,7 @@ export const seedCommand = Command.make(
         // Port 0 takes the DHT's (any free) port for TCP too; an explicit port stays, whatever the DHT got.
         ...seedOptions(newPeerId(), port === 0 ? dht?.port ?? 0 : port, host, announceInterval, !noPex),
         encryption,
+        rateLimits: yield* rateLimitsOf(Option.none(), maxUploadRate),
         ...(dht === undefined ? {} : { peerSources: [dhtPeerSource(dht, meta.info.infoHash)] })
       }
       yield* seedPath({ info: meta.info, trackers: trackerTiers(meta) }, path, options).pipe(

@@ -30,6 +30,9 @@ export const fetchMagnetMetadata = (link: MagnetLink, options: MetadataOptions, 
       )
 }
 
+/** A source to download, and its web seeds (BEP 19 `url-list`; none for a magnet link). */
+export type ResolvedSource = DownloadSource & { readonly webSeeds: ReadonlyArray<string> }
+
 export const resolveSource = (
   arg: string,
   options: MetadataOptions,
@@ -39,6 +42,7 @@ export const resolveSource = (
     ? Effect.gen(function* () {
         const link = yield* parseMagnet(arg)
         // FetchedMetadata is a DownloadSource: the info dict, the link's trackers and the peers found.
-        return (yield* fetchMagnetMetadata(link, options, morePeers)) satisfies DownloadSource
+        const fetched = (yield* fetchMagnetMetadata(link, options, morePeers)) satisfies DownloadSource
+        return { ...fetched, webSeeds: [] } satisfies ResolvedSource
       })
-    : Effect.map(readTorrent(arg), (meta): DownloadSource => ({ info: meta.info, trackers: trackerTiers(meta) }))
+    : Effect.map(readTorrent(arg), (meta): ResolvedSource => ({ info: meta.info, trackers: trackerTiers(meta), webSeeds: meta.webSeeds }))

@@ -12,6 +12,7 @@ import { formatPeer, isOwnAddress, type PeerAddress } from "../../domain/Peer.js
 import { type Message, Message as Msg } from "../../domain/Wire.js"
 import { type PeerConnection, PeerError } from "../../services/PeerWire.js"
 import { clientName, greet, handleChunk, makeSession } from "./PeerSession.js"
+import { anyLimited, chargeReceived } from "./RateLimiter.js"
 import { TorrentEvent } from "./TorrentEvent.js"
 import { endSession, flush, type PeerSession, SessionEnd, type TorrentState } from "./TorrentState.js"
 
@@ -198,7 +199,7 @@ const openSession = (state: TorrentState, job: SessionJob) =>
       })
     )
     yield* state.emit(
-      TorrentEvent.PeerConnected({ peer: s.key, client: clientName(conn.remote.peerId), inbound: job.inbound, encryption: conn.encryption })
+      TorrentEvent.PeerConnected({ peer: s.key, client: clientName(conn.remote.peerId), inbound: job.inbound, encryption: conn.encryption, transport: conn.transport })
     )
     greet(state, s)
     return s
@@ -206,12 +207,15 @@ const openSession = (state: TorrentState, job: SessionJob) =>
 
 /**
  * The bookkeeping stage, run on each TCP read's messages inside the socket's callback; the
- * pieces they complete go on to the verify stage. Only a full verify queue makes Effect run
- * here: then this socket is not read until there is room (backpressure).
+ * pieces they complete go on to the verify stage. Only a full verify queue or a download limit
+ * makes Effect run here: then this socket is not read until there is room, or until the read's
+ * bytes are granted (backpressure).
  */
 const deliver = (state: TorrentState, session: PeerSession, messages: ReadonlyArray<Message>) => {
   const pieces = handleChunk(state, session, messages)
-  if (pieces.length === 0) return undefined
+  const throttle = anyLimited(state.downloadLimits) ? chargeReceived(state.downloadLimits, messages) : undefined
+  if (pieces.length === 0) return throttle
   const waiting = pieces.filter((piece) => !Queue.unsafeOffer(state.completedPieces, piece))
-  return waiting.length === 0 ? undefined : Queue.offerAll(state.completedPieces, waiting)
+  const queued = waiting.length === 0 ? undefined : Queue.offerAll(state.completedPieces, waiting)
+  return queued === undefined ? throttle : throttle === undefined ? queued : Effect.zipRight(queued, throttle)
 }

@@ -5,6 +5,7 @@
  * asked for.
  */
 import { blockSize, Message } from "../../domain/Wire.js"
+import { smallestRate } from "./RateLimiter.js"
 import type { PeerSession, TorrentState } from "./TorrentState.js"
 
 /** Requests in flight per peer when it starts, and the bounds of the adaptive depth. */
@@ -23,12 +24,22 @@ export const fill = (state: TorrentState, s: PeerSession): void => {
   }
   // Choked: nothing to ask for, unless a Fast peer allows some pieces anyway.
   if (!s.interested || (s.choked && s.allowedFast.size === 0)) return
-  const depth = Math.min(s.depth, s.maxRequests)
+  const depth = Math.min(s.depth, s.maxRequests, limitedDepth(state))
   const room = depth - picker.outstandingCount(s.key)
   // Top up in batches: one write per few blocks rather than per block.
   if (room < Math.max(minDepth / 2, depth / 4)) return
   const requests = s.choked ? picker.pick(s.key, room, state.now(), s.allowedFast) : picker.pick(s.key, room, state.now())
   for (const r of requests) s.outbox.push(Message.request(r.index, r.begin, r.length))
+}
+
+/**
+ * Under a download limit, the torrent's peers share about a second of the smallest limit in
+ * requests: blocks asked for beyond that would wait behind the limiter (and in endgame come twice)
+ * until their requests time out. Unlimited: no bound.
+ */
+const limitedDepth = (state: TorrentState): number => {
+  const rate = smallestRate(state.downloadLimits)
+  return rate === undefined ? Infinity : Math.max(minDepth, Math.ceil((rate * pipelineSeconds) / blockSize / Math.max(1, state.sessions.size)))
 }
 
 /**

@@ -12,19 +12,22 @@
 import { Deferred, Duration, Effect, Fiber, Queue, Random, type Scope, Stream, Take } from "effect"
 import { Bitfield } from "../../domain/Bitfield.js"
 import { equalBytes } from "../../domain/Bytes.js"
+import { swarmIds } from "../../domain/MetainfoV2.js"
 import { formatPeer, listenPortCandidates, type PeerAddress } from "../../domain/Peer.js"
+import { checkPriorities, type FilePriority, type FileSelectionError, piecePlan } from "../../domain/FileSelection.js"
 import { type CompletedPiece, PiecePicker } from "../../domain/PiecePicker.js"
 import { seededRandom } from "../../domain/SeededRandom.js"
 import { makeReserved } from "../../domain/Wire.js"
 import { Hasher } from "../../services/Hasher.js"
 import { type AcceptOptions, type LocalTorrent, PeerWire, skeyLookup } from "../../services/PeerWire.js"
-import type { TorrentStorage } from "../../services/Storage.js"
+import type { StorageError, TorrentStorage } from "../../services/Storage.js"
 import type { Tracker } from "../../services/Tracker.js"
 import { type Listening, Transport } from "../../services/Transport.js"
 import { makeUploader } from "../Upload.js"
 import { type Announcer, startAnnouncer } from "./Announcer.js"
 import { startLocalDiscovery } from "./LocalDiscovery.js"
 import { makePeerExchange } from "./PeerExchange.js"
+import { applyFilePriorities } from "./FilePriorities.js"
 import { defaultPeerRetry, makePeerManager, type PeerManager, type SessionJob } from "./PeerManager.js"
 import { retune } from "./RequestScheduler.js"
 import {
@@ -32,6 +35,7 @@ import {
   NoPeerSources,
   type PeerSource,
   type RoutedPeer,
+  type SharedListener,
   TorrentEvent,
   type TorrentError,
   type TorrentOptions,
@@ -39,12 +43,13 @@ import {
 } from "./TorrentEvent.js"
 import { flush, resolveOptions, type TorrentState } from "./TorrentState.js"
 import { makeVerifier } from "./Verifier.js"
+import { startWebSeeds, type WebSeeds } from "./WebSeedSession.js"
 
 /**
  * Where verified pieces go: a torrent's files, or one file for `download_piece`. A sink that can
  * also read blocks back (`readBlock`) lets the torrent upload what it has verified.
  */
-export type PieceSink = Pick<TorrentStorage, "writePiece"> & Partial<Pick<TorrentStorage, "readBlock">>
+export type PieceSink = Pick<TorrentStorage, "writePiece"> & Partial<Pick<TorrentStorage, "readBlock" | "setWanted">>
 
 export type TorrentServices = Tracker | PeerWire | Hasher | Transport
 
@@ -81,6 +86,12 @@ export interface TorrentHandle {
   readonly done: Effect.Effect<void, TorrentError>
   /** Stops it now (a `stopped` announce goes out, bounded); stopping twice is fine. */
   readonly stop: Effect.Effect<void>
+  /**
+   * Changes the file selection as it runs: one priority per file (`TorrentOptions.files`). Newly
+   * wanted files are created (when the sink is a torrent's storage); once every wanted piece is
+   * verified, `done` succeeds (a seeding torrent goes on).
+   */
+  readonly setFilePriorities: (priorities: ReadonlyArray<FilePriority>) => Effect.Effect<void, FileSelectionError | StorageError>
 }
 
 /** Events a handle keeps for a slow consumer. */
@@ -107,11 +118,19 @@ export const start = (
   have: Bitfield,
   options: TorrentOptions
 ): Effect.Effect<TorrentHandle, never, TorrentServices | Scope.Scope> =>
-  Effect.map(launch(source, sink, have, options, Queue.sliding(handleEvents)), ({ events, fiber, state }) => ({
+  Effect.map(launch(source, sink, have, options, Queue.sliding(handleEvents)), ({ events, fiber, state, selection }) => ({
     events,
     stats: Effect.sync(() => statsOf(state.current)),
     done: Fiber.join(fiber),
-    stop: Effect.asVoid(Fiber.interrupt(fiber))
+    stop: Effect.asVoid(Fiber.interrupt(fiber)),
+    setFilePriorities: (priorities) =>
+      Effect.suspend(() =>
+        state.current !== undefined
+          ? applyFilePriorities(state.current, sink, priorities)
+          : Effect.map(checkPriorities(source.info, priorities), (checked) => {
+              selection.current = checked // the engine applies it once it has started
+            })
+      )
   }))
 
 /** Forks the engine in the scope; its events go through `queue`, and its end closes them. */
@@ -125,11 +144,12 @@ const launch = (
   Effect.gen(function* () {
     const events = yield* queue
     const state: { current: TorrentState | undefined } = { current: undefined }
-    const fiber = yield* engine(source, sink, have, options, (e) => Queue.offer(events, Take.of(e)), state).pipe(
+    const selection: { current: ReadonlyArray<FilePriority> | undefined } = { current: undefined }
+    const fiber = yield* engine(source, sink, have, options, (e) => Queue.offer(events, Take.of(e)), state, selection).pipe(
       Effect.onExit((exit) => Queue.offer(events, exit._tag === "Success" ? Take.end : Take.failCause(exit.cause))),
       Effect.forkScoped
     )
-    return { events: Stream.fromQueue(events).pipe(Stream.flattenTake), fiber, state }
+    return { events: Stream.fromQueue(events).pipe(Stream.flattenTake), fiber, state, selection }
   })
 
 const statsOf = (state: TorrentState | undefined): TorrentStats =>
@@ -160,7 +180,9 @@ const engine = (
   have: Bitfield,
   options: TorrentOptions,
   emit: (e: TorrentEvent) => Effect.Effect<unknown>,
-  exposed: { current: TorrentState | undefined }
+  exposed: { current: TorrentState | undefined },
+  /** A file selection set through the handle before the state existed. */
+  selection: { readonly current: ReadonlyArray<FilePriority> | undefined } = { current: undefined }
 ): Effect.Effect<void, TorrentError, TorrentServices> =>
   Effect.scoped(
     Effect.gen(function* () {
@@ -178,7 +200,9 @@ const engine = (
         totalLength: info.totalLength,
         have,
         sequential: options.sequential ?? false,
-        ...(options.pieces === undefined ? {} : { wanted: wantedPieces(info.pieceCount, options.pieces) })
+        ...(options.pieces !== undefined
+          ? { wanted: wantedPieces(info.pieceCount, options.pieces) }
+          : options.files === undefined ? {} : piecePlan(info, options.files))
       })
       const listening = options.listen === undefined || options.inbound !== undefined ? undefined : yield* bindListener(options.listen)
       const address = listening ?? options.inbound
@@ -193,11 +217,13 @@ const engine = (
           ...(options.maxQueuedRequests === undefined ? {} : { maxQueuedRequests: options.maxQueuedRequests }),
           chokeInterval,
           metadata: info.raw.length > 0 ? info.raw : undefined,
+          limits: (options.rateLimits ?? []).map((l) => l.upload),
           // Tit-for-tat while downloading (what they give us); once complete, what we give them.
           rate: (p) => (picker.isComplete ? undefined : state.sessions.get(p.key)?.rate ?? 0)
         }),
         pex: options.pex === false || info.private ? undefined : makePeerExchange(),
         sessions: new Map(),
+        downloadLimits: (options.rateLimits ?? []).map((l) => l.download),
         banned: new Set(),
         counters: { peersSeen: 0, downloaded: 0, wasted: 0, verifiedBytes: 0, lastVerifiedAt: startedAt, lastTrackerError: undefined },
         port: address?.port ?? options.port ?? 6881,
@@ -210,6 +236,9 @@ const engine = (
       }
       state.counters.verifiedBytes = picker.bytesWanted - picker.bytesLeft
       exposed.current = state
+      if (selection.current !== undefined) {
+        yield* applyFilePriorities(state, sink, selection.current).pipe(Effect.catchTag("FileSelectionError", Effect.die)) // checked already
+      }
 
       const reserved = makeReserved({ extensions: true, fast: resolved.fast })
       const encryption = options.encryption === undefined ? {} : { encryption: options.encryption }
@@ -224,7 +253,7 @@ const engine = (
       yield* runPipeline(state, { ...manager, run }, makeVerifier(state, yield* Hasher, sink))
       const local = { peerId: state.peerId, reserved, pieceCount: state.info.pieceCount }
       if (listening !== undefined) yield* acceptInbound(manager, yield* acceptedPeers(state, listening, local, encryption), reserved)
-      if (options.inbound !== undefined) yield* acceptInbound(manager, yield* options.inbound.register(info.infoHash, local), reserved)
+      if (options.inbound !== undefined) yield* acceptInbound(manager, yield* routedPeers(options.inbound, info, local), reserved)
       const announcer = yield* startAnnouncer(state, source, {
         announceInterval: options.announceInterval,
         stoppedTimeout: options.stoppedTimeout ?? "3 seconds",
@@ -243,13 +272,15 @@ const engine = (
         host: address?.host,
         port: address?.port
       }))
+      const webSeeds = yield* startWebSeeds(state, options.webSeeds ?? [])
       if (picker.isComplete) yield* Deferred.succeed(state.completed, undefined)
-      yield* ticker(state, manager, announcer, sourcesRunning, Duration.toMillis(options.progressInterval ?? "1 second")).pipe(Effect.forkScoped)
+      yield* ticker(state, manager, announcer, sourcesRunning, webSeeds, Duration.toMillis(options.progressInterval ?? "1 second")).pipe(Effect.forkScoped)
       yield* state.uploader.chokeRound.pipe(Effect.delay(chokeInterval), Effect.forever, Effect.forkScoped)
 
       yield* Effect.raceFirst(Deferred.await(state.completed), Deferred.await(state.failed))
       const fetched = state.counters.downloaded
-      if (fetched > 0 && options.pieces === undefined) yield* announcer.completed
+      // A tracker hears `completed` only from a torrent that now has everything.
+      if (fetched > 0 && options.pieces === undefined && picker.bytesWanted === info.totalLength) yield* announcer.completed
       yield* emit(TorrentEvent.Completed({ bytes: fetched, seconds: fetched === 0 ? 0 : (now() - startedAt) / 1000 }))
       if (resolved.seed) yield* Deferred.await(state.failed)
     })
@@ -303,14 +334,22 @@ const acceptedPeers = (
   encryption: Pick<AcceptOptions, "encryption">
 ) =>
   Effect.map(PeerWire, (wire) => {
-    const lookup = (hash: Uint8Array) => (equalBytes(hash, state.info.infoHash) ? local : undefined)
-    const skey = skeyLookup([state.info.infoHash])
+    const ids = swarmIds(state.info)
+    const lookup = (hash: Uint8Array) => (ids.some((id) => equalBytes(hash, id)) ? local : undefined)
+    const skey = skeyLookup(ids)
     return listening.connections.pipe(Stream.map((duplex): RoutedPeer => ({
       remote: duplex.remote,
       adopt: wire.accept(duplex, { lookup, skey, ...encryption }),
       refuse: Effect.sync(() => duplex.destroy())
     })))
   })
+
+/** A shared listener's connections for any of the torrent's swarms (a hybrid torrent has two). */
+const routedPeers = (inbound: SharedListener, info: TorrentSource["info"], local: LocalTorrent) =>
+  Effect.map(
+    Effect.forEach(swarmIds(info), (id) => inbound.register(id, local)),
+    (streams) => Stream.mergeAll(streams, { concurrency: "unbounded" })
+  )
 
 /** Inbound connections become sessions like any other (refused when no slot can be made). */
 const acceptInbound = (manager: PeerManager, peers: Stream.Stream<RoutedPeer>, reserved: Uint8Array) =>
@@ -333,7 +372,14 @@ const runPeerSources = (sources: ReadonlyArray<PeerSource>, port: number, manage
   })
 
 /** Every 200 ms: pipelines and timeouts; every second: upkeep, progress, and whether to give up. */
-const ticker = (state: TorrentState, manager: PeerManager, announcer: Announcer, sourcesRunning: () => number, progressMillis: number) =>
+const ticker = (
+  state: TorrentState,
+  manager: PeerManager,
+  announcer: Announcer,
+  sourcesRunning: () => number,
+  webSeeds: WebSeeds,
+  progressMillis: number
+) =>
   Effect.gen(function* () {
     let ticks = 0
     let lastProgress = state.now()
@@ -363,12 +409,14 @@ const ticker = (state: TorrentState, manager: PeerManager, announcer: Announcer,
           lastTrackerError: counters.lastTrackerError
         }))
       }
-      const hopeless = announcer.exhausted() && sourcesRunning() === 0 && state.sessions.size === 0 && manager.pending() === 0
+      const hopeless = announcer.exhausted() && sourcesRunning() === 0 && webSeeds.running() === 0 &&
+        state.sessions.size === 0 && manager.pending() === 0
       exhaustedSince = hopeless ? exhaustedSince ?? t : undefined
       if (exhaustedSince !== undefined && t - exhaustedSince >= options.giveUpAfterMs) {
         return yield* Deferred.fail(state.failed, new NoPeerSources({
           seconds: Math.round(options.giveUpAfterMs / 1000),
-          lastTrackerError: counters.lastTrackerError
+          lastTrackerError: counters.lastTrackerError,
+          lastWebSeedError: webSeeds.lastError()
         }))
       }
     }
@@ -379,7 +427,13 @@ const progress = (state: TorrentState, seconds: number): TorrentEvent => {
   let sent = 0
   let interested = 0
   let unchoked = 0
-  for (const s of state.sessions.values()) rate += s.rate
+  let utpPeers = 0
+  let encryptedPeers = 0
+  for (const s of state.sessions.values()) {
+    rate += s.rate
+    if (s.conn.transport === "utp") utpPeers++
+    if (s.conn.encryption === "mse-rc4") encryptedPeers++
+  }
   for (const p of state.uploader.peers.values()) {
     sent += p.uploadedSinceTick
     p.uploadedSinceTick = 0
@@ -391,6 +445,8 @@ const progress = (state: TorrentState, seconds: number): TorrentEvent => {
     totalBytes: state.picker.bytesWanted,
     bytesPerSecond: rate,
     peers: state.sessions.size,
+    utpPeers,
+    encryptedPeers,
     piecesDone: state.picker.have.cardinality,
     piecesTotal: state.info.pieceCount,
     uploadedBytes: state.uploader.uploaded(),

@@ -4,11 +4,15 @@
  * same torrent.
  */
 import { Data, type Duration, type Effect, type Schedule, type Scope, type Stream } from "effect"
+import type { FilePriority } from "../../domain/FileSelection.js"
 import type { Info } from "../../domain/Metainfo.js"
 import type { PeerAddress } from "../../domain/Peer.js"
 import type { Encryption, EncryptionPolicy, LocalTorrent, PeerConnection, PeerError } from "../../services/PeerWire.js"
+import type { TransportKind } from "../../services/DualTransport.js"
 import type { StorageError } from "../../services/Storage.js"
 import type { ListenError } from "../../services/Transport.js"
+import type { RateLimits } from "./RateLimiter.js"
+import type { WebSeedSource } from "../../services/WebSeed.js"
 
 export type TorrentEvent = Data.TaggedEnum<{
   /** The torrent starts; `verified` pieces were already on disk. `port` is where it listens, if it does. */
@@ -25,7 +29,8 @@ export type TorrentEvent = Data.TaggedEnum<{
   /** A tracker announce failed (it is retried unless the torrent gives up). */
   AnnounceFailed: { readonly url: string; readonly reason: string }
   /** `encryption`: plaintext, or MSE with a plaintext or RC4 payload. */
-  PeerConnected: { readonly peer: string; readonly client: string; readonly inbound: boolean; readonly encryption: Encryption }
+  /** `transport`: what carries the connection (absent: TCP). */
+  PeerConnected: { readonly peer: string; readonly client: string; readonly inbound: boolean; readonly encryption: Encryption; readonly transport?: TransportKind }
   PeerDropped: { readonly peer: string; readonly reason: string }
   PieceVerified: { readonly index: number }
   /** A piece failed its hash check and will be fetched again, from one peer alone. */
@@ -38,6 +43,9 @@ export type TorrentEvent = Data.TaggedEnum<{
     /** Payload bytes received per second (recent). */
     readonly bytesPerSecond: number
     readonly peers: number
+    /** Of those, the ones over uTP and the ones encrypted (MSE with RC4); absent means none. */
+    readonly utpPeers?: number
+    readonly encryptedPeers?: number
     readonly piecesDone: number
     readonly piecesTotal: number
     readonly uploadedBytes: number
@@ -68,11 +76,14 @@ export class DownloadStalled extends Data.TaggedError("DownloadStalled")<{
 export class NoPeerSources extends Data.TaggedError("NoPeerSources")<{
   readonly seconds: number
   readonly lastTrackerError: string | undefined
+  /** Why the last web seed was dropped, when the torrent had any. */
+  readonly lastWebSeedError?: string | undefined
 }> {
   override get message() {
-    return this.lastTrackerError === undefined
+    const reasons = [this.lastTrackerError, this.lastWebSeedError].filter((r) => r !== undefined)
+    return reasons.length === 0
       ? `no peers: every peer source failed and no peer is left (gave up after ${this.seconds} s)`
-      : this.lastTrackerError
+      : reasons.join("; ")
   }
 }
 
@@ -116,6 +127,11 @@ export interface TorrentOptions {
   readonly sequential?: boolean
   /** Fetch only these pieces (default: all). */
   readonly pieces?: ReadonlyArray<number>
+  /**
+   * A priority per file (default: every file `normal`): only pieces touching a file not `skip`ped
+   * are fetched, higher priorities first. Ignored when `pieces` is given.
+   */
+  readonly files?: ReadonlyArray<FilePriority>
   /** A request unanswered this long goes back to the pool (default 15 s). */
   readonly requestTimeout?: Duration.DurationInput
   /** Give up when no piece is verified for this long while downloading (default 5 minutes). */
@@ -130,6 +146,11 @@ export interface TorrentOptions {
   readonly chokeInterval?: Duration.DurationInput
   /** Requests a peer may have queued with us, as we advertise (BEP 10 `reqq`); more is a flood and drops it (default 8192). */
   readonly maxQueuedRequests?: number
+  /**
+   * Bandwidth limits, all applied (e.g. the torrent's own and a session's shared by all its
+   * torrents); their rates can be changed while it runs (default: none).
+   */
+  readonly rateLimits?: ReadonlyArray<RateLimits>
   /** Re-announce this often instead of at the tracker's interval. */
   readonly announceInterval?: Duration.DurationInput
   /** How often `Progress` is emitted (default 1 s). */
@@ -141,6 +162,11 @@ export interface TorrentOptions {
    * (or announces) and streams addresses to dial. While one still runs the torrent does not give up.
    */
   readonly peerSources?: ReadonlyArray<PeerSource>
+  /**
+   * Web seeds (BEP 19) to fetch from beside the peers, scheduled by the same picker; one that
+   * serves a piece that fails its hash is banned. While one is in use the torrent does not give up.
+   */
+  readonly webSeeds?: ReadonlyArray<WebSeedSource>
 }
 
 /** A listen port shared by several torrents, which routes each inbound connection by its info hash. */

@@ -10,6 +10,7 @@ import type { Message } from "../../domain/Wire.js"
 import type { PeerConnection } from "../../services/PeerWire.js"
 import type { Uploader, UploadPeer } from "../Upload.js"
 import type { PeerExchange } from "./PeerExchange.js"
+import type { RateLimiter } from "./RateLimiter.js"
 import type { TorrentError, TorrentEvent, TorrentOptions } from "./TorrentEvent.js"
 
 /** Why a session ends without a wire failure: a ban, an eviction, both sides seeders... */
@@ -98,6 +99,8 @@ export interface TorrentState {
   /** Peer exchange; undefined when off (asked so, or a private torrent). */
   readonly pex: PeerExchange | undefined
   readonly sessions: Map<string, PeerSession>
+  /** What limits the bytes we receive (`TorrentOptions.rateLimits`). */
+  readonly downloadLimits: ReadonlyArray<RateLimiter>
   /** Peer keys (`ip:port`) and identities convicted of bad data, or found to be ourselves. */
   readonly banned: Set<string>
   readonly counters: TorrentCounters

@@ -6,6 +6,7 @@
  */
 import { Deferred, Effect } from "effect"
 import { BadPieceAttribution } from "../../domain/BadPieceAttribution.js"
+import { hasPadding, paddingIsZero } from "../../domain/Padding.js"
 import type { CompletedPiece } from "../../domain/PiecePicker.js"
 import { Message } from "../../domain/Wire.js"
 import type { Hasher } from "../../services/Hasher.js"
@@ -20,6 +21,8 @@ export interface Verifier {
 
 export const makeVerifier = (state: TorrentState, hasher: Hasher["Type"], sink: PieceSink): Verifier => {
   const attribution = new BadPieceAttribution()
+  // BEP 47: padding is stored as nothing and served as zeros, so only zeros may be accepted for it.
+  const padded = hasPadding(state.info)
 
   const ban = (peer: string) =>
     Effect.suspend(() => {
@@ -66,6 +69,7 @@ export const makeVerifier = (state: TorrentState, hasher: Hasher["Type"], sink: 
 
   return {
     verify: (piece) =>
-      Effect.flatMap(hasher.verify(piece.data, state.info.pieceHashes[piece.index]!), (ok) => (ok ? accepted(piece) : rejected(piece)))
+      Effect.flatMap(hasher.verifyPiece(state.info, piece.index, piece.data), (ok) =>
+        ok && (!padded || paddingIsZero(state.info, piece.index, piece.data)) ? accepted(piece) : rejected(piece))
   }
 }
