@@ -76,3 +76,23 @@ export * as CreateTorrent from "./programs/CreateTorrent.js"
 export * as Download from "./programs/Download.js"
 export * as Metadata from "./programs/Metadata.js"
 export * as Seed from "./programs/Seed.js"
+export {
+  DataFilesError,
+  DuplicateTorrent,
+  InvalidTorrentInput,
+  make as makeSession,
+  Session,
+  SessionEvent,
+  TorrentInput,
+  UnknownTorrent
+} from "./programs/Session.js"
+export type {
+  AddOptions,
+  SeedingGoal,
+  SessionOptions,
+  SessionService,
+  SessionServices,
+  SessionTorrent,
+  TorrentRecord,
+  TorrentStatus
+} from "./programs/Session.js"

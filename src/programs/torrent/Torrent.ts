@@ -19,7 +19,7 @@ import { type CompletedPiece, PiecePicker } from "../../domain/PiecePicker.js"
 import { seededRandom } from "../../domain/SeededRandom.js"
 import { makeReserved } from "../../domain/Wire.js"
 import { Hasher } from "../../services/Hasher.js"
-import { type AcceptOptions, PeerWire, skeyLookup } from "../../services/PeerWire.js"
+import { type AcceptOptions, type LocalTorrent, PeerWire, skeyLookup } from "../../services/PeerWire.js"
 import type { StorageError, TorrentStorage } from "../../services/Storage.js"
 import type { Tracker } from "../../services/Tracker.js"
 import { type Listening, Transport } from "../../services/Transport.js"
@@ -34,6 +34,8 @@ import {
   DownloadStalled,
   NoPeerSources,
   type PeerSource,
+  type RoutedPeer,
+  type SharedListener,
   TorrentEvent,
   type TorrentError,
   type TorrentOptions,
@@ -202,7 +204,8 @@ const engine = (
           ? { wanted: wantedPieces(info.pieceCount, options.pieces) }
           : options.files === undefined ? {} : piecePlan(info, options.files))
       })
-      const listening = options.listen === undefined ? undefined : yield* bindListener(options.listen)
+      const listening = options.listen === undefined || options.inbound !== undefined ? undefined : yield* bindListener(options.listen)
+      const address = listening ?? options.inbound
       const chokeInterval = Duration.decode(options.chokeInterval ?? "10 seconds")
       const state: TorrentState = {
         info,
@@ -223,8 +226,8 @@ const engine = (
         downloadLimits: (options.rateLimits ?? []).map((l) => l.download),
         banned: new Set(),
         counters: { peersSeen: 0, downloaded: 0, wasted: 0, verifiedBytes: 0, lastVerifiedAt: startedAt, lastTrackerError: undefined },
-        port: listening?.port ?? options.port ?? 6881,
-        listening: listening !== undefined,
+        port: address?.port ?? options.port ?? 6881,
+        listening: address !== undefined,
         now,
         emit,
         completed: yield* Deferred.make<void>(),
@@ -246,8 +249,11 @@ const engine = (
           (conn) => ({ conn, reserved })
         )
       const manager = yield* makePeerManager(state, dial, options.peerRetry ?? defaultPeerRetry)
-      yield* runPipeline(state, manager, makeVerifier(state, yield* Hasher, sink))
-      if (listening !== undefined) yield* acceptInbound(state, manager, listening, reserved, encryption)
+      const run = withPermit(options.connectionPermits, manager.run)
+      yield* runPipeline(state, { ...manager, run }, makeVerifier(state, yield* Hasher, sink))
+      const local = { peerId: state.peerId, reserved, pieceCount: state.info.pieceCount }
+      if (listening !== undefined) yield* acceptInbound(manager, yield* acceptedPeers(state, listening, local, encryption), reserved)
+      if (options.inbound !== undefined) yield* acceptInbound(manager, yield* routedPeers(options.inbound, info, local), reserved)
       const announcer = yield* startAnnouncer(state, source, {
         announceInterval: options.announceInterval,
         stoppedTimeout: options.stoppedTimeout ?? "3 seconds",
@@ -263,8 +269,8 @@ const engine = (
         verified: have.cardinality,
         bytesLeft: picker.bytesLeft,
         totalBytes: picker.bytesWanted,
-        host: listening?.host,
-        port: listening?.port
+        host: address?.host,
+        port: address?.port
       }))
       const webSeeds = yield* startWebSeeds(state, options.webSeeds ?? [])
       if (picker.isComplete) yield* Deferred.succeed(state.completed, undefined)
@@ -314,30 +320,46 @@ const runPipeline = (state: TorrentState, manager: PeerManager, verifier: Return
     )
   )
 
-/** Inbound connections: handshaken for this torrent's info hash, then sessions like any other. */
-const acceptInbound = (
+/** A session holds one of the shared permits, if any, while it runs (waiting for one first). */
+const withPermit = (permits: Effect.Semaphore | undefined, run: PeerManager["run"]): PeerManager["run"] =>
+  permits === undefined
+    ? run
+    : (job) => Stream.unwrapScoped(Effect.as(Effect.acquireRelease(permits.take(1), () => permits.release(1)), run(job)))
+
+/** Connections to our own listen port, handshaken for this torrent's info hash on adoption. */
+const acceptedPeers = (
   state: TorrentState,
-  manager: PeerManager,
   listening: Listening,
-  reserved: Uint8Array,
+  local: LocalTorrent,
   encryption: Pick<AcceptOptions, "encryption">
 ) =>
-  Effect.gen(function* () {
-    const wire = yield* PeerWire
-    const local = { peerId: state.peerId, reserved, pieceCount: state.info.pieceCount }
+  Effect.map(PeerWire, (wire) => {
     const ids = swarmIds(state.info)
     const lookup = (hash: Uint8Array) => (ids.some((id) => equalBytes(hash, id)) ? local : undefined)
     const skey = skeyLookup(ids)
-    yield* listening.connections.pipe(
-      Stream.runForEach((duplex) => {
-        const open: SessionJob["open"] = Effect.map(wire.accept(duplex, { lookup, skey, ...encryption }), (conn) => ({ conn, reserved }))
-        return Effect.flatMap(manager.addInbound(formatPeer(duplex.remote), open), (taken) =>
-          taken ? Effect.void : Effect.sync(() => duplex.destroy())
-        )
-      }),
-      Effect.forkScoped
-    )
+    return listening.connections.pipe(Stream.map((duplex): RoutedPeer => ({
+      remote: duplex.remote,
+      adopt: wire.accept(duplex, { lookup, skey, ...encryption }),
+      refuse: Effect.sync(() => duplex.destroy())
+    })))
   })
+
+/** A shared listener's connections for any of the torrent's swarms (a hybrid torrent has two). */
+const routedPeers = (inbound: SharedListener, info: TorrentSource["info"], local: LocalTorrent) =>
+  Effect.map(
+    Effect.forEach(swarmIds(info), (id) => inbound.register(id, local)),
+    (streams) => Stream.mergeAll(streams, { concurrency: "unbounded" })
+  )
+
+/** Inbound connections become sessions like any other (refused when no slot can be made). */
+const acceptInbound = (manager: PeerManager, peers: Stream.Stream<RoutedPeer>, reserved: Uint8Array) =>
+  peers.pipe(
+    Stream.runForEach((peer) => {
+      const open: SessionJob["open"] = Effect.map(peer.adopt, (conn) => ({ conn, reserved }))
+      return Effect.flatMap(manager.addInbound(formatPeer(peer.remote), open), (taken) => (taken ? Effect.void : peer.refuse))
+    }),
+    Effect.forkScoped
+  )
 
 /** Feeds each peer source to the manager until it ends; gives how many still run. */
 const runPeerSources = (sources: ReadonlyArray<PeerSource>, port: number, manager: PeerManager) =>

@@ -3,11 +3,11 @@
  * options that shape it. One vocabulary for downloading and seeding, which are states of the
  * same torrent.
  */
-import { Data, type Duration, type Schedule, type Stream } from "effect"
+import { Data, type Duration, type Effect, type Schedule, type Scope, type Stream } from "effect"
 import type { FilePriority } from "../../domain/FileSelection.js"
 import type { Info } from "../../domain/Metainfo.js"
 import type { PeerAddress } from "../../domain/Peer.js"
-import type { Encryption, EncryptionPolicy, PeerError } from "../../services/PeerWire.js"
+import type { Encryption, EncryptionPolicy, LocalTorrent, PeerConnection, PeerError } from "../../services/PeerWire.js"
 import type { TransportKind } from "../../services/DualTransport.js"
 import type { StorageError } from "../../services/Storage.js"
 import type { ListenError } from "../../services/Transport.js"
@@ -105,6 +105,13 @@ export interface TorrentOptions {
    * `fallback`, a taken port moves on to the next few, then to any free one.
    */
   readonly listen?: { readonly host: string; readonly port: number; readonly fallback?: boolean }
+  /**
+   * Inbound peers from a listener shared with other torrents (a session's), instead of a port of
+   * its own: `listen` is then ignored, and the torrent announces the shared port.
+   */
+  readonly inbound?: SharedListener
+  /** Connections shared with other torrents (a session's global limit): each peer session holds one permit. */
+  readonly connectionPermits?: Effect.Semaphore
   /** The port announced when not listening (default 6881). */
   readonly port?: number
   /** Peer exchange (BEP 11, ut_pex) with peers that offer it; never for a private torrent (default true). */
@@ -160,6 +167,23 @@ export interface TorrentOptions {
    * serves a piece that fails its hash is banned. While one is in use the torrent does not give up.
    */
   readonly webSeeds?: ReadonlyArray<WebSeedSource>
+}
+
+/** A listen port shared by several torrents, which routes each inbound connection by its info hash. */
+export interface SharedListener {
+  readonly host: string
+  readonly port: number
+  /** The connections handshaken for this info hash (answered as `local`), until the scope closes. */
+  readonly register: (infoHash: Uint8Array, local: LocalTorrent) => Effect.Effect<Stream.Stream<RoutedPeer>, never, Scope.Scope>
+}
+
+/** An inbound connection already handshaken for the torrent. */
+export interface RoutedPeer {
+  readonly remote: PeerAddress
+  /** Takes the connection (handshaking it if need be); it is closed when the caller's scope closes. */
+  readonly adopt: Effect.Effect<PeerConnection, PeerError, Scope.Scope>
+  /** Closes it (refused: no slot). */
+  readonly refuse: Effect.Effect<void>
 }
 
 /** Addresses to dial, found (and kept finding) by some means other than a tracker; given our port. */

@@ -1,0 +1,356 @@
+/**
+ * A session of many torrents, as a client runs them: one listen port (TCP and uTP), one DHT node
+ * on its UDP socket, one peer id and one connection limit, shared by every torrent; each torrent
+ * a fiber of a `FiberMap` keyed by its info hash, with an integer id stable for the session's
+ * life; a queue that runs at most so many downloads and seeds; seeding goals.
+ *
+ * A program, not a service of `src/services`: it composes the torrent core, the metadata fetch
+ * and storage, and runs on whatever Transport it is given (`DualTransport` live, `MemoryNetwork`
+ * in tests). Operations on the session are serialised; a torrent's run never runs the queue
+ * itself (the queue may stop it), it wakes the session's scheduler fiber instead.
+ */
+import type * as FileSystem from "@effect/platform/FileSystem"
+import { Context, Effect, Either, Exit, FiberMap, Layer, PubSub, Queue, Scope, Stream } from "effect"
+import { Bitfield } from "../domain/Bitfield.js"
+import { fromHex, toHex } from "../domain/Bytes.js"
+import { parseMagnet } from "../domain/Magnet.js"
+import { parseTorrent, trackerTiers } from "../domain/Metainfo.js"
+import { listenPortCandidates, makePeerId } from "../domain/Peer.js"
+import { admitted, type QueueRole } from "../domain/TorrentQueue.js"
+import { Dht } from "../services/Dht.js"
+import type { Storage } from "../services/Storage.js"
+import { type ListenError, Transport } from "../services/Transport.js"
+import { removeData, moveData } from "./session/DataFiles.js"
+import { makeInboundRouter } from "./session/InboundRouter.js"
+import {
+  type AddOptions,
+  type DataFilesError,
+  DuplicateTorrent,
+  InvalidTorrentInput,
+  SessionEvent,
+  type SessionOptions,
+  type SessionTorrent,
+  TorrentInput,
+  type TorrentRecord,
+  UnknownTorrent
+} from "./session/SessionEvent.js"
+import { runTorrent, type SessionContext, type SessionEntry, setStatus } from "./session/SessionTorrent.js"
+import type { TorrentServices } from "./torrent/Torrent.js"
+
+export * from "./session/SessionEvent.js"
+
+export type SessionServices = TorrentServices | Storage | FileSystem.FileSystem
+
+export interface SessionService {
+  /** Adds a torrent (running it when the queue has a slot, unless `paused`); gives its id. */
+  readonly add: (input: TorrentInput, options?: AddOptions) => Effect.Effect<number, DuplicateTorrent | InvalidTorrentInput>
+  /** Stops the torrent and forgets it; with `deleteData`, its files go too. */
+  readonly remove: (id: number, options?: { readonly deleteData?: boolean }) => Effect.Effect<void, UnknownTorrent | DataFilesError>
+  readonly pause: (id: number) => Effect.Effect<void, UnknownTorrent>
+  /** Queues it again (after a pause, an error or a met seeding goal). */
+  readonly resume: (id: number) => Effect.Effect<void, UnknownTorrent>
+  /** Checks its data again (a fresh scan) before it goes on. */
+  readonly verify: (id: number) => Effect.Effect<void, UnknownTorrent>
+  /** Moves its files to another directory; it is checked there and goes on. */
+  readonly move: (id: number, directory: string) => Effect.Effect<void, UnknownTorrent | DataFilesError>
+  readonly get: (id: number) => Effect.Effect<SessionTorrent, UnknownTorrent>
+  /** Every torrent, by id. */
+  readonly list: Effect.Effect<ReadonlyArray<SessionTorrent>>
+  /** What a state store would keep to add the torrents again. */
+  readonly records: Effect.Effect<ReadonlyArray<TorrentRecord>>
+  /** The session's events from when the stream starts (a follower that falls behind loses the oldest). */
+  readonly events: Stream.Stream<SessionEvent>
+  /** The same, subscribed at once: no event after this returns is missed. */
+  readonly subscribe: Effect.Effect<Stream.Stream<SessionEvent>, never, Scope.Scope>
+  /** The shared listen port, if the session listens. */
+  readonly port: number | undefined
+}
+
+export class Session extends Context.Tag("bt/Session")<Session, SessionService>() {
+  /** A session over the given services (Transport, trackers, storage, ...); the DHT when `options.dht` asks for it. */
+  static readonly layer = (options: SessionOptions): Layer.Layer<Session, ListenError, SessionServices> =>
+    Layer.scoped(Session, make(options))
+}
+
+/** Events kept for a follower that falls behind. */
+const followerBacklog = 4096
+
+/** Starts a session in the current scope; closing it stops every torrent. */
+export const make = (options: SessionOptions): Effect.Effect<SessionService, ListenError, SessionServices | Scope.Scope> =>
+  Effect.gen(function* () {
+    const services = yield* Effect.context<SessionServices>()
+    const events = yield* PubSub.sliding<SessionEvent>(followerBacklog)
+    const wakeups = yield* Queue.sliding<void>(1)
+    const registry: Registry = {
+      options,
+      services,
+      ctx: yield* sessionContext(options, events, wakeups),
+      fibers: yield* FiberMap.make<string>(),
+      entries: new Map()
+    }
+    const { ctx, entries, fibers } = registry
+    const lock = yield* Effect.makeSemaphore(1)
+    const locked = lock.withPermits(1)
+    const find = (id: number) => findEntry(registry, id)
+    const stop = (entry: SessionEntry) => FiberMap.remove(fibers, entry.key)
+    const schedule = runQueue(registry)
+    yield* Queue.take(wakeups).pipe(Effect.zipRight(locked(schedule)), Effect.forever, Effect.forkScoped)
+    let nextId = 1
+
+    const add = (input: TorrentInput, addOptions: AddOptions = {}) =>
+      locked(Effect.suspend(() => addEntry(registry, nextId, input, addOptions)).pipe(
+        // Under the lock: the next add sees the id taken (a failed add takes none).
+        Effect.tap(() => void nextId++),
+        Effect.tap(() => schedule)
+      ))
+    const remove = (id: number, removeOptions: { readonly deleteData?: boolean } = {}) =>
+      locked(Effect.zipRight(Effect.flatMap(find(id), (entry) => removeEntry(registry, entry, removeOptions.deleteData === true)), schedule))
+
+    /** Changes a torrent with its run stopped, then runs the queue again. */
+    const change = <E>(id: number, f: (entry: SessionEntry) => Effect.Effect<void, E>) =>
+      locked(Effect.gen(function* () {
+        const entry = yield* find(id)
+        yield* stop(entry)
+        yield* f(entry)
+        yield* schedule
+      }))
+
+    const pause = (id: number) => change(id, (entry) => Effect.sync(() => void (entry.paused = true)))
+    const resume = (id: number) =>
+      change(id, (entry) =>
+        Effect.suspend(() => {
+          entry.paused = false
+          entry.finished = false
+          entry.seedingSince = undefined
+          // Queued again; the queue starts it when a slot is free.
+          return setStatus(entry, "queued", ctx)
+        }))
+    const verify = (id: number) => change(id, (entry) => Effect.sync(() => void (entry.have = undefined)))
+    const move = (id: number, directory: string) =>
+      change(id, (entry) =>
+        Effect.gen(function* () {
+          // Checked again wherever the files end up (a storage opened afresh must scan).
+          entry.have = undefined
+          yield* closeStorage(entry)
+          const info = entry.source?.info
+          if (info !== undefined) yield* moveData(info, entry.directory, directory).pipe(Effect.provide(registry.services))
+          entry.directory = directory
+        }))
+
+    const list = Effect.suspend(() => Effect.forEach([...entries.values()], summary))
+    return {
+      add,
+      remove,
+      pause,
+      resume,
+      verify,
+      move,
+      get: (id) => Effect.flatMap(find(id), summary),
+      list,
+      records: Effect.sync(() => [...entries.values()].map(recordOf)),
+      events: Stream.fromPubSub(events),
+      subscribe: Stream.fromPubSub(events, { scoped: true }),
+      port: ctx.inbound?.port
+    } satisfies SessionService
+  })
+
+/** The session's torrents and what their runs need. */
+interface Registry {
+  readonly options: SessionOptions
+  readonly services: Context.Context<SessionServices>
+  readonly ctx: SessionContext
+  /** Each running torrent's fiber, by info hash (hex). */
+  readonly fibers: FiberMap.FiberMap<string>
+  readonly entries: Map<number, SessionEntry>
+}
+
+const findEntry = (registry: Registry, id: number) =>
+  Effect.suspend(() => {
+    const entry = registry.entries.get(id)
+    return entry === undefined ? Effect.fail(new UnknownTorrent({ id })) : Effect.succeed(entry)
+  })
+
+/** Starts what the queue admits and stops what it does not; every stopped torrent's status says why. */
+const runQueue = ({ ctx, entries, fibers, options, services }: Registry) =>
+  Effect.gen(function* () {
+    const eligible = [...entries.values()].filter((e) => !e.paused && !e.finished && e.status !== "error")
+    const queued = yield* Effect.forEach(eligible, (e) =>
+      Effect.map(FiberMap.has(fibers, e.key), (running) => ({ position: e.id, role: roleOf(e), running })))
+    const admit = admitted(queued, { downloads: options.maxActiveDownloads ?? 5, seeds: options.maxActiveSeeds ?? 5 })
+    for (const entry of entries.values()) {
+      const running = yield* FiberMap.has(fibers, entry.key)
+      const runs = admit.has(entry.id) && eligible.includes(entry)
+      if (runs && !running) {
+        entry.error = undefined
+        yield* FiberMap.run(fibers, entry.key, Effect.provide(runTorrent(entry, ctx), services))
+      } else if (!runs) {
+        if (running) yield* FiberMap.remove(fibers, entry.key)
+        yield* setStatus(entry, entry.paused ? "paused" : entry.finished ? "finished" : entry.status === "error" ? "error" : "queued", ctx)
+      }
+    }
+  })
+
+/** Adds the torrent as `id` (not run yet). */
+const addEntry = ({ ctx, entries, options }: Registry, id: number, input: TorrentInput, addOptions: AddOptions) =>
+  Effect.gen(function* () {
+    const parsed = yield* parseInput(input, addOptions)
+    const key = toHex(parsed.magnet.infoHash)
+    const existing = [...entries.values()].find((e) => e.key === key)
+    if (existing !== undefined) return yield* new DuplicateTorrent({ infoHash: key, id: existing.id })
+    const entry = newEntry(id, key, input, addOptions, parsed, addOptions.directory ?? options.downloadDirectory)
+    entries.set(id, entry)
+    yield* ctx.publish(SessionEvent.Added({ id, infoHash: key, name: entry.name }))
+    return id
+  })
+
+const removeEntry = ({ ctx, entries, fibers, services }: Registry, entry: SessionEntry, deleteData: boolean) =>
+  Effect.gen(function* () {
+    yield* FiberMap.remove(fibers, entry.key)
+    yield* closeStorage(entry)
+    entries.delete(entry.id)
+    const info = entry.source?.info
+    if (deleteData && info !== undefined) yield* removeData(info, entry.directory).pipe(Effect.provide(services))
+    yield* ctx.publish(SessionEvent.Removed({ id: entry.id, deletedData: deleteData }))
+  })
+
+/** The shared parts: the listener and its router, the DHT node, the connection permits. */
+const sessionContext = (options: SessionOptions, events: PubSub.PubSub<SessionEvent>, wakeups: Queue.Queue<void>) =>
+  Effect.gen(function* () {
+    const transport = yield* Transport
+    const listen = options.listen
+    const listening = listen === undefined
+      ? undefined
+      : yield* Effect.firstSuccessOf(
+        listenPortCandidates(listen.port, listen.fallback === true).map((port) => transport.listen({ host: listen.host, port }))
+      )
+    const encryption = options.encryption === undefined ? {} : { encryption: options.encryption }
+    const inbound = listening === undefined ? undefined : yield* makeInboundRouter(listening, encryption)
+    const port = listening?.port ?? 6881
+    const dht = options.dht === undefined ? undefined : yield* startDht(options.dht, listen?.host ?? "0.0.0.0", port)
+    const ctx: SessionContext = {
+      scope: yield* Effect.scope,
+      peerId: options.peerId ?? makePeerId((n) => crypto.getRandomValues(new Uint8Array(n))),
+      inbound,
+      port,
+      permits: yield* Effect.makeSemaphore(options.maxConnections ?? 200),
+      dht,
+      options,
+      maxPeersPerTorrent: options.maxPeersPerTorrent ?? 50,
+      encryption,
+      publish: (event) => events.publish(event),
+      wake: Queue.offer(wakeups, undefined)
+    }
+    return ctx
+  })
+
+/** The session's DHT node on the listen port's UDP socket (shared with uTP). */
+const startDht = (dht: NonNullable<SessionOptions["dht"]>, host: string, port: number) =>
+  Effect.flatMap(Effect.serviceOption(Dht), (service) =>
+    service._tag === "None"
+      ? Effect.dieMessage("Session: options.dht needs the Dht service")
+      : service.value.start({ host, port, bootstrap: dht.bootstrap, ...(dht.statePath === undefined ? {} : { statePath: dht.statePath }) }))
+
+const roleOf = (entry: SessionEntry): QueueRole => (entry.have?.isComplete === true ? "seed" : "download")
+
+const closeStorage = (entry: SessionEntry) =>
+  Effect.suspend(() => {
+    const open = entry.storage
+    entry.storage = undefined
+    return open === undefined ? Effect.void : Scope.close(open.scope, Exit.void)
+  })
+
+interface ParsedInput {
+  readonly magnet: SessionEntry["magnet"]
+  readonly source: SessionEntry["source"]
+  readonly name: string | undefined
+}
+
+const invalid = (input: TorrentInput) => (cause: { readonly message: string }) =>
+  new InvalidTorrentInput({ input: input._tag, detail: cause.message, cause })
+
+/** The info hash and what else the input gives; the peers of `options` join the input's. */
+const parseInput = (input: TorrentInput, options: AddOptions): Effect.Effect<ParsedInput, InvalidTorrentInput> => {
+  const extra = options.peers ?? []
+  return TorrentInput.$match(input, {
+    Metainfo: ({ bytes }) =>
+      Either.match(parseTorrent(bytes), {
+        onLeft: (e) => Effect.fail(invalid(input)(e)),
+        onRight: (meta) => {
+          const source = { info: meta.info, trackers: trackerTiers(meta), peers: extra }
+          return Effect.succeed({ magnet: { infoHash: meta.info.infoHash, trackers: [], peers: extra }, source, name: meta.info.name })
+        }
+      }),
+    Magnet: ({ uri }) =>
+      Either.match(parseMagnet(uri), {
+        onLeft: (e) => Effect.fail(invalid(input)(e)),
+        onRight: (link) =>
+          Effect.succeed({ magnet: { ...link, peers: [...link.peers, ...extra] }, source: undefined, name: link.displayName })
+      }),
+    InfoHash: ({ hex }) => {
+      const infoHash = fromHex(hex, 20)
+      return infoHash === undefined
+        ? Effect.fail(invalid(input)({ message: `${JSON.stringify(hex)} is not 40 hex digits` }))
+        : Effect.succeed({ magnet: { infoHash, trackers: [], peers: extra }, source: undefined, name: undefined })
+    }
+  })
+}
+
+const newEntry = (id: number, key: string, input: TorrentInput, options: AddOptions, parsed: ParsedInput, directory: string): SessionEntry => ({
+  id,
+  key,
+  input,
+  options,
+  directory,
+  paused: options.paused === true,
+  finished: false,
+  status: options.paused === true ? "paused" : "queued",
+  error: undefined,
+  name: parsed.name,
+  magnet: parsed.magnet,
+  source: parsed.source,
+  storage: undefined,
+  have: undefined,
+  handle: undefined,
+  totals: { downloaded: 0, uploaded: 0, wasted: 0 },
+  last: undefined,
+  rates: { down: 0, up: 0 },
+  seedingSince: undefined
+})
+
+const summary = (entry: SessionEntry): Effect.Effect<SessionTorrent> =>
+  Effect.gen(function* () {
+    const running = entry.handle === undefined ? undefined : yield* entry.handle.stats
+    const info = entry.source?.info
+    const have = entry.have ?? Bitfield.empty(info?.pieceCount ?? 0)
+    const stats = running ?? entry.last
+    const uploadedBytes = entry.totals.uploaded + (running?.uploadedBytes ?? 0)
+    const verifiedBytes = stats?.verifiedBytes ?? 0
+    return {
+      id: entry.id,
+      infoHash: entry.key,
+      name: entry.name,
+      directory: entry.directory,
+      status: entry.status,
+      error: entry.status === "error" ? entry.error : undefined,
+      piecesDone: Math.max(have.cardinality, stats?.piecesDone ?? 0),
+      piecesTotal: info?.pieceCount ?? 0,
+      verifiedBytes,
+      totalBytes: info?.totalLength ?? 0,
+      downloadedBytes: entry.totals.downloaded + (running?.downloadedBytes ?? 0),
+      uploadedBytes,
+      wastedBytes: entry.totals.wasted + (running?.wastedBytes ?? 0),
+      peers: running?.peers ?? 0,
+      port: running?.port,
+      downloadRate: entry.rates.down,
+      uploadRate: entry.rates.up,
+      ratio: info === undefined || info.totalLength === 0 ? 0 : uploadedBytes / info.totalLength
+    }
+  })
+
+const recordOf = (entry: SessionEntry): TorrentRecord => ({
+  id: entry.id,
+  input: entry.input,
+  options: entry.options,
+  directory: entry.directory,
+  paused: entry.paused
+})
