@@ -143,12 +143,21 @@ export const makeDispatch = () => {
  * at net.core.rmem_max.
  */
 const receiveBufferBytes = 4 * 1024 * 1024
+/** How long a closing socket waits for its last sends to leave. */
+const sendsFlushMillis = 250
 
 const bindLive = (options: ListenOptions): Effect.Effect<DatagramSocket, ListenError, Scope.Scope> =>
   Effect.gen(function* () {
     const { dispatch, subscribe } = makeDispatch()
     // node throws on a send after close; a late send is a lost datagram instead.
     let closed = false
+    // node resolves the address of a send on a later tick: a close right after a send (a uTP
+    // RESET on the way out) would drop it, and the peer would keep a dead connection for minutes.
+    let sending = 0
+    let allSent: (() => void) | undefined
+    const onSent = () => {
+      if (--sending === 0) allSent?.()
+    }
     const socket = yield* Effect.acquireRelease(
       Effect.async<dgram.Socket, ListenError>((resume) => {
         const socket = dgram.createSocket({ type: options.host.includes(":") ? "udp6" : "udp4" })
@@ -165,10 +174,19 @@ const bindLive = (options: ListenOptions): Effect.Effect<DatagramSocket, ListenE
           resume(Effect.succeed(socket))
         })
       }),
-      (socket) => Effect.sync(() => {
+      (socket) => {
         closed = true
-        socket.close()
-      })
+        return Effect.async<void>((resume) => {
+          const close = () => {
+            clearTimeout(timer)
+            socket.close()
+            resume(Effect.void)
+          }
+          const timer = setTimeout(close, sendsFlushMillis)
+          if (sending === 0) close()
+          else allSent = close
+        })
+      }
     )
     socket.on("message", (message, rinfo) => {
       const bytes = new Uint8Array(message.buffer, message.byteOffset, message.byteLength)
@@ -178,7 +196,9 @@ const bindLive = (options: ListenOptions): Effect.Effect<DatagramSocket, ListenE
       host: options.host,
       port: socket.address().port,
       send: (bytes, to) => {
-        if (!closed) socket.send(bytes, to.port, to.host, () => {})
+        if (closed) return
+        sending++
+        socket.send(bytes, to.port, to.host, onSent)
       },
       subscribe
     }

@@ -46,6 +46,23 @@ describe("Udp.Live (loopback)", () => {
       )
       a.send(Uint8Array.of(1), { host: "127.0.0.1", port: 9 })
     }).pipe(Effect.provide(Udp.Live)))
+
+  it.live("datagrams sent just before the socket closes still leave (a uTP RESET on the way out)", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const udp = yield* Udp
+        const b = yield* udp.bind({ host: "127.0.0.1", port: 0 })
+        const got = yield* Effect.fork(Stream.runCollect(Stream.take(receive(b, () => true), 3)))
+        yield* Effect.sleep("10 millis")
+        yield* Effect.scoped(
+          Effect.map(udp.bind({ host: "127.0.0.1", port: 0 }), (a) => {
+            for (const n of [1, 2, 3]) a.send(Uint8Array.of(n), { host: "127.0.0.1", port: b.port })
+          })
+        )
+        const datagrams = Chunk.toArray(yield* Fiber.join(got).pipe(Effect.timeout("5 seconds")))
+        expect(datagrams.map((d) => d.bytes[0]).sort()).toEqual([1, 2, 3])
+      })
+    ).pipe(Effect.provide(Udp.Live)))
 })
 
 describe("Udp binds of one port (the DHT and uTP on the listen port)", () => {
