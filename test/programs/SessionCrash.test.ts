@@ -12,7 +12,7 @@
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Either, Layer, Stream } from "effect"
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Bitfield } from "../../src/domain/Bitfield.js"
@@ -88,6 +88,7 @@ const trustedFiles = (stateDir: string, downloadDir: string, info: Info): Readon
 type Line =
   | { readonly resumed: { readonly infoHash: string; readonly have: ReadonlyArray<number>; readonly settled: number; readonly rechecked: ReadonlyArray<number> } }
   | { readonly verified: { readonly infoHash: string; readonly index: number } }
+  | { readonly restored: ReadonlyArray<string> }
   | { readonly done: true }
   | { readonly error: string }
   | { readonly unrestored: string }
@@ -161,15 +162,20 @@ describe("Session crash safety (SIGKILL)", () => {
       const claimed = new Map(cases.map((c) => [toHex(c.info.infoHash), new Set<number>()]))
       let checkedStarts = 0
       let settledPieces = 0
+      let restoredTorrents = 0
       for (let run = 0; run <= kills; run++) {
+        const saved = cases.filter((c) => existsSync(join(stateDir, `${toHex(c.info.infoHash)}.session`))).map((c) => toHex(c.info.infoHash))
         const trusted = new Map(cases.map((c) => [toHex(c.info.infoHash), trustedFiles(stateDir, downloadDir, c.info)]))
-        // Each run's own seed: a kill between 0.3 s and 3.3 s after the start (start-up, check and download included).
-        const killAfterMs = run < kills ? Math.floor(300 + seededRandom(9000 + run)() * 3000) : undefined
+        // Each run's own seed: a kill between 0.5 s and 5 s after the start (start-up, check and download included).
+        const killAfterMs = run < kills ? Math.floor(500 + seededRandom(9000 + run)() * 4500) : undefined
         const result = yield* runChild(configPath, killAfterMs)
         const lines = linesOf(result.stdout)
         expect(lines.filter((l) => "error" in l || "unrestored" in l)).toEqual([])
         for (const line of lines) {
-          if ("resumed" in line) {
+          if ("restored" in line) {
+            expect([...line.restored].sort(), `restored (run ${run})`).toEqual([...saved].sort())
+            restoredTorrents += line.restored.length
+          } else if ("resumed" in line) {
             const { infoHash, have, rechecked } = line.resumed
             checkedStarts++
             settledPieces += line.resumed.settled
@@ -191,5 +197,6 @@ describe("Session crash safety (SIGKILL)", () => {
       // The runs did what the test is about: checks through resume data, some of them settling pieces without reading.
       expect(checkedStarts).toBeGreaterThanOrEqual(cases.length * 2)
       expect(settledPieces).toBeGreaterThan(0)
+      expect(restoredTorrents).toBeGreaterThan(0)
     }), 120_000)
 })

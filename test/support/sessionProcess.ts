@@ -1,9 +1,10 @@
 /**
  * The child process of the crash test (`node --import tsx test/support/sessionProcess.ts
- * <config.json>`): a Session with a state folder, over TCP on loopback. On its first run (an empty
- * state folder) it adds the config's torrents; later runs add nothing, the session restores them.
+ * <config.json>`): a Session with a state folder, over TCP on loopback. It adds the config's
+ * torrents that the session did not restore from the folder (all of them on the first run).
  * It prints one JSON line per event of interest, on stdout (pipes are written synchronously, so a
  * line printed is a line the parent reads, even after a SIGKILL):
+ *   {"restored":[infoHash...]} first, the torrents the session restored,
  *   {"resumed":{"infoHash","have":[...],"settled","rechecked":[...]}} once each torrent's check is done,
  *   {"verified":{"infoHash","index"}} for each piece verified and written,
  *   {"unrestored":"..."} / {"error":"..."} for what went wrong, {"done":true} once every torrent seeds.
@@ -53,10 +54,12 @@ const program = (config: SessionProcessConfig) =>
       Effect.forkScoped
     )
     for (const e of session.unrestored) yield* print({ unrestored: e.message })
-    if ((yield* session.records).length === 0) {
-      for (const t of config.torrents) {
-        yield* session.add(TorrentInput.Metainfo({ bytes: readFileSync(t.torrentPath) }), { peers: t.peers })
-      }
+    yield* print({ restored: (yield* session.list).map((t) => t.infoHash) })
+    // A torrent the state folder restored is a duplicate (a kill may have come between two adds).
+    for (const t of config.torrents) {
+      yield* session.add(TorrentInput.Metainfo({ bytes: readFileSync(t.torrentPath) }), { peers: t.peers }).pipe(
+        Effect.catchTag("DuplicateTorrent", () => Effect.void)
+      )
     }
     const reported = new Set<number>()
     // Bounded: 3000 turns of 20 ms.

@@ -149,7 +149,9 @@ const checkResumed = (entry: SessionEntry, info: Info, storage: TorrentStorage, 
           Option.none()
         ))
     )
-    const resumed = (entry.resumed = yield* scanResumed(storage, info, record))
+    const resumed = yield* scanResumed(storage, info, record)
+    // A copy: what the check found, not what the run adds to it.
+    entry.resumed = { ...resumed, have: resumed.have.copy() }
     yield* ctx.publish(SessionEvent.Resumed({ id: entry.id, settled: resumed.settled, rechecked: resumed.rechecked }))
     return resumed.have
   })
