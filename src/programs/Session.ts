@@ -10,7 +10,7 @@
  * itself (the queue may stop it), it wakes the session's scheduler fiber instead.
  */
 import type * as FileSystem from "@effect/platform/FileSystem"
-import { Clock, Context, Effect, Either, Exit, FiberMap, Layer, PubSub, Queue, Scope, Stream } from "effect"
+import { Clock, Context, Effect, Either, ExecutionStrategy, Exit, FiberMap, Layer, PubSub, Queue, Scope, Stream } from "effect"
 import { Bitfield } from "../domain/Bitfield.js"
 import { fromHex, toHex } from "../domain/Bytes.js"
 import { parseMagnet } from "../domain/Magnet.js"
@@ -18,6 +18,7 @@ import { parseTorrent, trackerTiers } from "../domain/Metainfo.js"
 import { listenPortCandidates, makePeerId } from "../domain/Peer.js"
 import { admitted, type QueueRole } from "../domain/TorrentQueue.js"
 import { Dht } from "../services/Dht.js"
+import type { StateStoreService } from "../services/StateStore.js"
 import type { Storage } from "../services/Storage.js"
 import { type ListenError, Transport } from "../services/Transport.js"
 import { removeData, moveData } from "./session/DataFiles.js"
@@ -90,7 +91,8 @@ export const make = (options: SessionOptions): Effect.Effect<SessionService, Lis
       services,
       ctx: yield* sessionContext(options, events, wakeups),
       fibers: yield* FiberMap.make<string>(),
-      entries: new Map()
+      entries: new Map(),
+      ids: { next: 1, lastAddedAtMs: 0 }
     }
     const { ctx, entries, fibers } = registry
     const lock = yield* Effect.makeSemaphore(1)
@@ -99,18 +101,14 @@ export const make = (options: SessionOptions): Effect.Effect<SessionService, Lis
     const stop = (entry: SessionEntry) => FiberMap.remove(fibers, entry.key)
     const schedule = runQueue(registry)
     yield* Queue.take(wakeups).pipe(Effect.zipRight(locked(schedule)), Effect.forever, Effect.forkScoped)
-    let nextId = 1
-    // Strictly increasing, so that restored torrents keep their order of addition.
-    let lastAddedAtMs = 0
-    const addedAt = Effect.map(Clock.currentTimeMillis, (now) => (lastAddedAtMs = Math.max(now, lastAddedAtMs + 1)))
     const store = options.stateStore
     const persist = (entry: SessionEntry) => (store === undefined ? Effect.void : saveRecord(store, entry))
 
     const add = (input: TorrentInput, addOptions: AddOptions = {}) =>
-      locked(Effect.flatMap(addedAt, (at) => addEntry(registry, nextId, input, addOptions, at)).pipe(
+      locked(Effect.flatMap(nextAddedAt(registry), (at) => addEntry(registry, registry.ids.next, input, addOptions, at)).pipe(
         // Under the lock: the next add sees the id taken (a failed add takes none).
         Effect.tap((entry) => {
-          nextId++
+          registry.ids.next++
           if (store === undefined) return Effect.void
           // The metainfo first: a record never names a .torrent that is not there.
           const metainfo = input._tag === "Metainfo" ? saveMetainfo(store, entry.key, input.bytes) : Effect.void
@@ -119,29 +117,8 @@ export const make = (options: SessionOptions): Effect.Effect<SessionService, Lis
         Effect.tap(() => schedule),
         Effect.map((entry) => entry.id)
       ))
-    const restore = (saved: SavedTorrent) =>
-      Effect.gen(function* () {
-        lastAddedAtMs = Math.max(lastAddedAtMs, saved.addedAtMs)
-        const entry = yield* addEntry(registry, nextId, saved.input, { ...saved.options, paused: saved.paused }, saved.addedAtMs)
-        nextId++
-        // A magnet link's metadata, fetched in an earlier run.
-        if (entry.source === undefined && saved.info !== undefined) {
-          entry.source = { info: saved.info, trackers: entry.magnet.trackers.map((t) => [t]), peers: entry.magnet.peers }
-          entry.name = saved.info.name
-        }
-      }).pipe(Effect.catchAll((e) =>
-        Effect.fail(new SessionStateUnusable({ path: store?.pathOf(recordFileName(saved.key)) ?? saved.key, detail: e.message }))))
-    const unrestored: Array<SessionStateUnusable> = []
-    if (store !== undefined) {
-      const saved = yield* loadSaved(store)
-      unrestored.push(...saved.unusable)
-      for (const torrent of saved.torrents) yield* Effect.catchAll(restore(torrent), (e) => Effect.sync(() => void unrestored.push(e)))
-      for (const e of unrestored) {
-        yield* Effect.logWarning(e.message)
-        yield* ctx.publish(SessionEvent.StateFileUnusable({ path: e.path, message: e.message }))
-      }
-      yield* locked(schedule)
-    }
+    const unrestored = store === undefined ? [] : yield* restoreSaved(registry, store)
+    if (store !== undefined) yield* locked(schedule)
     const remove = (id: number, removeOptions: { readonly deleteData?: boolean } = {}) =>
       locked(Effect.zipRight(
         Effect.flatMap(find(id), (entry) =>
@@ -207,7 +184,40 @@ interface Registry {
   /** Each running torrent's fiber, by info hash (hex). */
   readonly fibers: FiberMap.FiberMap<string>
   readonly entries: Map<number, SessionEntry>
+  /** The next id, and the last torrent's added time (strictly increasing, so that restored torrents keep their order). */
+  readonly ids: { next: number; lastAddedAtMs: number }
 }
+
+const nextAddedAt = ({ ids }: Registry) =>
+  Effect.map(Clock.currentTimeMillis, (now) => (ids.lastAddedAtMs = Math.max(now, ids.lastAddedAtMs + 1)))
+
+/** Adds every torrent the store holds, in order of addition, as it was; gives the saved torrents that could not be. */
+const restoreSaved = (registry: Registry, store: StateStoreService) =>
+  Effect.gen(function* () {
+    const saved = yield* loadSaved(store)
+    const unrestored = [...saved.unusable]
+    for (const torrent of saved.torrents) {
+      yield* Effect.catchAll(restoreOne(registry, store, torrent), (e) => Effect.sync(() => void unrestored.push(e)))
+    }
+    for (const e of unrestored) {
+      yield* Effect.logWarning(e.message)
+      yield* registry.ctx.publish(SessionEvent.StateFileUnusable({ path: e.path, message: e.message }))
+    }
+    return unrestored
+  })
+
+const restoreOne = (registry: Registry, store: StateStoreService, saved: SavedTorrent) =>
+  Effect.gen(function* () {
+    const { ids } = registry
+    ids.lastAddedAtMs = Math.max(ids.lastAddedAtMs, saved.addedAtMs)
+    const entry = yield* addEntry(registry, ids.next, saved.input, { ...saved.options, paused: saved.paused }, saved.addedAtMs)
+    ids.next++
+    // A magnet link's metadata, fetched in an earlier run.
+    if (entry.source === undefined && saved.info !== undefined) {
+      entry.source = { info: saved.info, trackers: entry.magnet.trackers.map((t) => [t]), peers: entry.magnet.peers }
+      entry.name = saved.info.name
+    }
+  }).pipe(Effect.mapError((e) => new SessionStateUnusable({ path: store.pathOf(recordFileName(saved.key)), detail: e.message })))
 
 const findEntry = (registry: Registry, id: number) =>
   Effect.suspend(() => {
@@ -273,7 +283,8 @@ const sessionContext = (options: SessionOptions, events: PubSub.PubSub<SessionEv
     const port = listening?.port ?? 6881
     const dht = options.dht === undefined ? undefined : yield* startDht(options.dht, listen?.host ?? "0.0.0.0", port)
     const ctx: SessionContext = {
-      scope: yield* Effect.scope,
+      // Made before the runs' FiberMap, so closed after it: a run's last resume save still has its storage.
+      scope: yield* Effect.flatMap(Effect.scope, (scope) => Scope.fork(scope, ExecutionStrategy.sequential)),
       peerId: options.peerId ?? makePeerId((n) => crypto.getRandomValues(new Uint8Array(n))),
       inbound,
       port,
