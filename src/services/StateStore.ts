@@ -55,7 +55,8 @@ const makeLive = (fs: FileSystem.FileSystem, directory: string): StateStoreServi
     pathOf,
     write: (name, bytes) => {
       const path = pathOf(name)
-      const temporary = `${path}${temporarySuffix}`
+      // A name of its own: two processes saving the same file at once each rename a whole one.
+      const temporary = `${path}.${crypto.randomUUID().slice(0, 8)}${temporarySuffix}`
       return checkedName("write", name, pathOf).pipe(
         Effect.zipRight(
           Effect.scoped(
