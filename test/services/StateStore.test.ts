@@ -61,6 +61,18 @@ describe("StateStore.layer crash safety", () => {
     }).pipe(Effect.provide(layer))
   })
 
+  it.effect("writers of the same file at once (two processes saving one record) leave one whole version", () => {
+    const { layer } = live()
+    return Effect.gen(function* () {
+      const store = yield* StateStore
+      const versions = Array.from({ length: 8 }, (_, i) => String(i).repeat(10_000 + i))
+      const results = yield* Effect.all(versions.map((v) => Effect.either(store.write("same.resume", text(v)))), { concurrency: "unbounded" })
+      expect(results.every((r) => r._tag === "Right")).toBe(true)
+      expect(versions).toContain(Option.getOrThrow(decoded(yield* store.read("same.resume"))))
+      expect(yield* store.list).toEqual(["same.resume"])
+    }).pipe(Effect.provide(layer))
+  })
+
   it.effect("a folder that cannot be made is a typed error naming it", () => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "state-store-")), "file")
     fs.writeFileSync(file, "")
