@@ -73,4 +73,23 @@ describe("Session with a state store (TestClock)", () => {
         expect(Option.isNone(yield* store.read(`${key(b)}.session`))).toBe(true)
       })
     ), 60_000)
+
+  it.effect("a damaged resume file is named in a StateFileUnusable event and the torrent is checked in full", () =>
+    seeded(42)(
+      Effect.gen(function* () {
+        const network = yield* MemoryNetwork.make({ link: { latency: "5 millis" } })
+        const t = makeTorrent("damaged.bin", 150_000, 48)
+        yield* simSeeder(network, "127.4.9.8", t.info, t.payload, 98)
+        const store = yield* Effect.provide(StateStore, StateStore.Memory)
+        const resumeName = `${toHex(t.info.infoHash)}.resume`
+        yield* store.write(resumeName, new TextEncoder().encode("d7:version"))
+        const { session, events } = yield* simSession(network, { stateStore: store })
+        const id = yield* session.add(TorrentInput.Metainfo({ bytes: t.bytes }), { peers: [addressOf("127.4.9.8")] })
+        expect(yield* until(Effect.map(session.get(id), (s) => s.status === "seeding"), 100, 300)).toBe(true)
+        const unusable = events.filter((e) => e._tag === "StateFileUnusable")
+        expect(unusable).toEqual([expect.objectContaining({ path: store.pathOf(resumeName) })])
+        expect((yield* session.get(id)).resumed).toMatchObject({ settled: 0, rechecked: [0] })
+        expect(events.filter((e) => e._tag === "PieceVerified")).toHaveLength(t.info.pieceCount)
+      })
+    ), 60_000)
 })
