@@ -1,9 +1,9 @@
 /**
  * Crash safety of a Session's state folder: a child process (test/support/sessionProcess.ts)
  * downloads three torrents (one of several files, pieces across file boundaries) from seeders in
- * this process on 127.0.0.1, each seeder's upload held to a rate so that the download takes
- * several seconds; it is killed with SIGKILL at a random moment (each run's own seed), ten times,
- * then left to finish. Before each start the test reads the resume files and the files' stamps;
+ * this process on 127.0.0.1, its download rate held so that the download takes several seconds;
+ * it is killed with SIGKILL at a random moment (each run's own seed), ten times, then left to
+ * finish. Before each start the test reads the resume files and the files' stamps;
  * each start must then
  *   - find verified every piece any earlier run printed as verified (no verified piece is lost),
  *   - read no file whose saved stamp is unchanged and outside the racy window,
@@ -23,15 +23,14 @@ import * as ResumeData from "../../src/domain/ResumeData.js"
 import { seededRandom } from "../../src/domain/SeededRandom.js"
 import { tcpLayer } from "../../src/programs/ClientLayer.js"
 import { seedPath } from "../../src/programs/Seed.js"
-import { makeRateLimits } from "../../src/programs/torrent/RateLimiter.js"
 import { runProcess } from "../support/Process.js"
 import { repoRoot } from "../support/cli.js"
 import type { SessionProcessConfig } from "../support/sessionProcess.js"
 import { multiFileInfo, payloadBytes, singleFileInfo, torrentBytes } from "../support/torrent.js"
 
 const pieceLength = 64 * 1024
-/** Each seeder's upload rate: three torrents of 2 to 3 MiB take about 5 s. */
-const seederRate = 512 * 1024
+/** The child's download rate, across its torrents: about 7 MB take about 5 s. */
+const downloadRate = 1536 * 1024
 const kills = 10
 
 interface Case {
@@ -114,14 +113,13 @@ const runChild = (configPath: string, killAfterMs: number | undefined) => {
   }).pipe(Effect.ensuring(Effect.sync(() => clearTimeout(timer))))
 }
 
-/** Seeds each case from `root` on 127.0.0.1, upload held to `seederRate`; gives their ports. */
+/** Seeds each case from `root` on 127.0.0.1; gives their ports. */
 const startSeeders = (cases: ReadonlyArray<Case>, root: string) =>
   Effect.forEach(cases, (c) =>
     Effect.gen(function* () {
       const started = yield* Deferred.make<number>()
-      const limits = yield* makeRateLimits({ upload: seederRate })
       const peerId = makePeerId((n) => crypto.getRandomValues(new Uint8Array(n)))
-      yield* seedPath({ info: c.info, trackers: [] }, join(root, c.info.name), { peerId, port: 0, host: "127.0.0.1", rateLimits: [limits] }, Bitfield.full(c.info.pieceCount)).pipe(
+      yield* seedPath({ info: c.info, trackers: [] }, join(root, c.info.name), { peerId, port: 0, host: "127.0.0.1" }, Bitfield.full(c.info.pieceCount)).pipe(
         Stream.runForEach((e) => (e._tag === "Started" ? Deferred.succeed(started, e.port) : Effect.void)),
         Effect.orDie,
         Effect.forkScoped
@@ -147,6 +145,7 @@ describe("Session crash safety (SIGKILL)", () => {
       }
       const ports = yield* startSeeders(cases, seedDir).pipe(Effect.provide(Layer.provideMerge(tcpLayer, NodeFileSystem.layer)))
       const config: SessionProcessConfig = {
+        downloadRate,
         stateDir,
         downloadDir,
         torrents: cases.map((c, i) => {

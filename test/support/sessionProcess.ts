@@ -16,9 +16,12 @@ import { readFileSync } from "node:fs"
 import type { PeerAddress } from "../../src/domain/Peer.js"
 import { tcpLayer } from "../../src/programs/ClientLayer.js"
 import { make, type SessionService, TorrentInput } from "../../src/programs/Session.js"
+import { makeRateLimits } from "../../src/programs/torrent/RateLimiter.js"
 import { StateStore } from "../../src/services/StateStore.js"
 
 export interface SessionProcessConfig {
+  /** Bytes per second, across the torrents. */
+  readonly downloadRate: number
   readonly stateDir: string
   readonly downloadDir: string
   readonly torrents: ReadonlyArray<{ readonly torrentPath: string; readonly peers: ReadonlyArray<PeerAddress> }>
@@ -42,7 +45,8 @@ const report = (session: SessionService, reported: Set<number>) =>
 const program = (config: SessionProcessConfig) =>
   Effect.gen(function* () {
     const store = yield* StateStore
-    const session = yield* make({ downloadDirectory: config.downloadDir, stateStore: store, torrent: { giveUpAfter: "2 minutes" } })
+    const rateLimits = [yield* makeRateLimits({ download: config.downloadRate })]
+    const session = yield* make({ downloadDirectory: config.downloadDir, stateStore: store, torrent: { giveUpAfter: "2 minutes", rateLimits } })
     const events = yield* session.subscribe
     yield* events.pipe(
       Stream.runForEach((event) => {
