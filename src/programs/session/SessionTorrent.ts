@@ -216,7 +216,7 @@ const onEvent = (
         const info = entry.source!.info
         // Every piece is verified (the session fetches whole torrents): events a slow follower lost included.
         entry.have = Bitfield.full(info.pieceCount)
-        for (let index = 0; index < info.pieceCount; index++) keeper?.verified(index)
+        // The resume data records only pieces seen verified: a piece it misses is fetched again, never taken unread.
         entry.seedingSince = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
         yield* Effect.ignore(storage.flush)
         yield* ctx.publish(SessionEvent.Completed({ id: entry.id, name: info.name }))
