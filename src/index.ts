@@ -30,6 +30,8 @@ export * as PieceGeometry from "./domain/PieceGeometry.js"
 export * as PiecePicker from "./domain/PiecePicker.js"
 export * as PeerStore from "./domain/PeerStore.js"
 export * as RoutingTable from "./domain/RoutingTable.js"
+export * as ResumeData from "./domain/ResumeData.js"
+export * as SessionRecord from "./domain/SessionRecord.js"
 export * as TorrentBuilder from "./domain/TorrentBuilder.js"
 export { TokenBucket } from "./domain/TokenBucket.js"
 export { ByteRateError, parseByteRate } from "./domain/ByteRate.js"
@@ -46,6 +48,8 @@ export * as MseHandshake from "./services/Mse.js"
 export { Lsd, LsdUnavailable, makeLsdTestNetwork } from "./services/Lsd.js"
 export type { LsdPeer, LsdService, LsdTestNetwork } from "./services/Lsd.js"
 export { partPath, Storage, StorageError } from "./services/Storage.js"
+export { defaultStateDirectory, StateStore, StateStoreError } from "./services/StateStore.js"
+export type { StateStoreService } from "./services/StateStore.js"
 export type { OpenOptions, StoredFile, TorrentStorage } from "./services/Storage.js"
 export { Tracker, TrackerError } from "./services/Tracker.js"
 export type { AnnounceRequest, AnnounceResponse, TrackerTiers } from "./services/Tracker.js"
@@ -83,6 +87,7 @@ export {
   make as makeSession,
   Session,
   SessionEvent,
+  SessionStateUnusable,
   TorrentInput,
   UnknownTorrent
 } from "./programs/Session.js"

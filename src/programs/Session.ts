@@ -10,7 +10,7 @@
  * itself (the queue may stop it), it wakes the session's scheduler fiber instead.
  */
 import type * as FileSystem from "@effect/platform/FileSystem"
-import { Context, Effect, Either, Exit, FiberMap, Layer, PubSub, Queue, Scope, Stream } from "effect"
+import { Clock, Context, Effect, Either, ExecutionStrategy, Exit, FiberMap, Layer, PubSub, Queue, Scope, Stream } from "effect"
 import { Bitfield } from "../domain/Bitfield.js"
 import { fromHex, toHex } from "../domain/Bytes.js"
 import { parseMagnet } from "../domain/Magnet.js"
@@ -18,6 +18,7 @@ import { parseTorrent, trackerTiers } from "../domain/Metainfo.js"
 import { listenPortCandidates, makePeerId } from "../domain/Peer.js"
 import { admitted, type QueueRole } from "../domain/TorrentQueue.js"
 import { Dht } from "../services/Dht.js"
+import type { StateStoreService } from "../services/StateStore.js"
 import type { Storage } from "../services/Storage.js"
 import { type ListenError, Transport } from "../services/Transport.js"
 import { removeData, moveData } from "./session/DataFiles.js"
@@ -34,10 +35,12 @@ import {
   type TorrentRecord,
   UnknownTorrent
 } from "./session/SessionEvent.js"
+import { forget, loadSaved, type SavedTorrent, saveMetainfo, saveRecord, SessionStateUnusable, recordFileName } from "./session/SessionState.js"
 import { runTorrent, type SessionContext, type SessionEntry, setStatus } from "./session/SessionTorrent.js"
 import type { TorrentServices } from "./torrent/Torrent.js"
 
 export * from "./session/SessionEvent.js"
+export { SessionStateUnusable } from "./session/SessionState.js"
 
 export type SessionServices = TorrentServices | Storage | FileSystem.FileSystem
 
@@ -64,6 +67,8 @@ export interface SessionService {
   readonly subscribe: Effect.Effect<Stream.Stream<SessionEvent>, never, Scope.Scope>
   /** The shared listen port, if the session listens. */
   readonly port: number | undefined
+  /** Saved torrents the session could not restore when it started, each naming its damaged file. */
+  readonly unrestored: ReadonlyArray<SessionStateUnusable>
 }
 
 export class Session extends Context.Tag("bt/Session")<Session, SessionService>() {
@@ -86,7 +91,8 @@ export const make = (options: SessionOptions): Effect.Effect<SessionService, Lis
       services,
       ctx: yield* sessionContext(options, events, wakeups),
       fibers: yield* FiberMap.make<string>(),
-      entries: new Map()
+      entries: new Map(),
+      ids: { next: 1, lastAddedAtMs: 0 }
     }
     const { ctx, entries, fibers } = registry
     const lock = yield* Effect.makeSemaphore(1)
@@ -95,16 +101,30 @@ export const make = (options: SessionOptions): Effect.Effect<SessionService, Lis
     const stop = (entry: SessionEntry) => FiberMap.remove(fibers, entry.key)
     const schedule = runQueue(registry)
     yield* Queue.take(wakeups).pipe(Effect.zipRight(locked(schedule)), Effect.forever, Effect.forkScoped)
-    let nextId = 1
+    const store = options.stateStore
+    const persist = (entry: SessionEntry) => (store === undefined ? Effect.void : saveRecord(store, entry))
 
     const add = (input: TorrentInput, addOptions: AddOptions = {}) =>
-      locked(Effect.suspend(() => addEntry(registry, nextId, input, addOptions)).pipe(
+      locked(Effect.flatMap(nextAddedAt(registry), (at) => addEntry(registry, registry.ids.next, input, addOptions, at)).pipe(
         // Under the lock: the next add sees the id taken (a failed add takes none).
-        Effect.tap(() => void nextId++),
-        Effect.tap(() => schedule)
+        Effect.tap((entry) => {
+          registry.ids.next++
+          if (store === undefined) return Effect.void
+          // The metainfo first: a record never names a .torrent that is not there.
+          const metainfo = input._tag === "Metainfo" ? saveMetainfo(store, entry.key, input.bytes) : Effect.void
+          return Effect.zipRight(metainfo, persist(entry))
+        }),
+        Effect.tap(() => schedule),
+        Effect.map((entry) => entry.id)
       ))
+    const unrestored = store === undefined ? [] : yield* restoreSaved(registry, store)
+    if (store !== undefined) yield* locked(schedule)
     const remove = (id: number, removeOptions: { readonly deleteData?: boolean } = {}) =>
-      locked(Effect.zipRight(Effect.flatMap(find(id), (entry) => removeEntry(registry, entry, removeOptions.deleteData === true)), schedule))
+      locked(Effect.zipRight(
+        Effect.flatMap(find(id), (entry) =>
+          Effect.zipRight(removeEntry(registry, entry, removeOptions.deleteData === true), store === undefined ? Effect.void : forget(store, entry.key))),
+        schedule
+      ))
 
     /** Changes a torrent with its run stopped, then runs the queue again. */
     const change = <E>(id: number, f: (entry: SessionEntry) => Effect.Effect<void, E>) =>
@@ -112,6 +132,7 @@ export const make = (options: SessionOptions): Effect.Effect<SessionService, Lis
         const entry = yield* find(id)
         yield* stop(entry)
         yield* f(entry)
+        yield* persist(entry)
         yield* schedule
       }))
 
@@ -150,7 +171,8 @@ export const make = (options: SessionOptions): Effect.Effect<SessionService, Lis
       records: Effect.sync(() => [...entries.values()].map(recordOf)),
       events: Stream.fromPubSub(events),
       subscribe: Stream.fromPubSub(events, { scoped: true }),
-      port: ctx.inbound?.port
+      port: ctx.inbound?.port,
+      unrestored
     } satisfies SessionService
   })
 
@@ -162,7 +184,40 @@ interface Registry {
   /** Each running torrent's fiber, by info hash (hex). */
   readonly fibers: FiberMap.FiberMap<string>
   readonly entries: Map<number, SessionEntry>
+  /** The next id, and the last torrent's added time (strictly increasing, so that restored torrents keep their order). */
+  readonly ids: { next: number; lastAddedAtMs: number }
 }
+
+const nextAddedAt = ({ ids }: Registry) =>
+  Effect.map(Clock.currentTimeMillis, (now) => (ids.lastAddedAtMs = Math.max(now, ids.lastAddedAtMs + 1)))
+
+/** Adds every torrent the store holds, in order of addition, as it was; gives the saved torrents that could not be. */
+const restoreSaved = (registry: Registry, store: StateStoreService) =>
+  Effect.gen(function* () {
+    const saved = yield* loadSaved(store)
+    const unrestored = [...saved.unusable]
+    for (const torrent of saved.torrents) {
+      yield* Effect.catchAll(restoreOne(registry, store, torrent), (e) => Effect.sync(() => void unrestored.push(e)))
+    }
+    for (const e of unrestored) {
+      yield* Effect.logWarning(e.message)
+      yield* registry.ctx.publish(SessionEvent.StateFileUnusable({ path: e.path, message: e.message }))
+    }
+    return unrestored
+  })
+
+const restoreOne = (registry: Registry, store: StateStoreService, saved: SavedTorrent) =>
+  Effect.gen(function* () {
+    const { ids } = registry
+    ids.lastAddedAtMs = Math.max(ids.lastAddedAtMs, saved.addedAtMs)
+    const entry = yield* addEntry(registry, ids.next, saved.input, { ...saved.options, paused: saved.paused }, saved.addedAtMs)
+    ids.next++
+    // A magnet link's metadata, fetched in an earlier run.
+    if (entry.source === undefined && saved.info !== undefined) {
+      entry.source = { info: saved.info, trackers: entry.magnet.trackers.map((t) => [t]), peers: entry.magnet.peers }
+      entry.name = saved.info.name
+    }
+  }).pipe(Effect.mapError((e) => new SessionStateUnusable({ path: store.pathOf(recordFileName(saved.key)), detail: e.message })))
 
 const findEntry = (registry: Registry, id: number) =>
   Effect.suspend(() => {
@@ -191,16 +246,16 @@ const runQueue = ({ ctx, entries, fibers, options, services }: Registry) =>
   })
 
 /** Adds the torrent as `id` (not run yet). */
-const addEntry = ({ ctx, entries, options }: Registry, id: number, input: TorrentInput, addOptions: AddOptions) =>
+const addEntry = ({ ctx, entries, options }: Registry, id: number, input: TorrentInput, addOptions: AddOptions, addedAtMs: number) =>
   Effect.gen(function* () {
     const parsed = yield* parseInput(input, addOptions)
     const key = toHex(parsed.magnet.infoHash)
     const existing = [...entries.values()].find((e) => e.key === key)
     if (existing !== undefined) return yield* new DuplicateTorrent({ infoHash: key, id: existing.id })
-    const entry = newEntry(id, key, input, addOptions, parsed, addOptions.directory ?? options.downloadDirectory)
+    const entry = newEntry(id, key, input, addOptions, parsed, addOptions.directory ?? options.downloadDirectory, addedAtMs)
     entries.set(id, entry)
     yield* ctx.publish(SessionEvent.Added({ id, infoHash: key, name: entry.name }))
-    return id
+    return entry
   })
 
 const removeEntry = ({ ctx, entries, fibers, services }: Registry, entry: SessionEntry, deleteData: boolean) =>
@@ -228,7 +283,8 @@ const sessionContext = (options: SessionOptions, events: PubSub.PubSub<SessionEv
     const port = listening?.port ?? 6881
     const dht = options.dht === undefined ? undefined : yield* startDht(options.dht, listen?.host ?? "0.0.0.0", port)
     const ctx: SessionContext = {
-      scope: yield* Effect.scope,
+      // Made before the runs' FiberMap, so closed after it: a run's last resume save still has its storage.
+      scope: yield* Effect.flatMap(Effect.scope, (scope) => Scope.fork(scope, ExecutionStrategy.sequential)),
       peerId: options.peerId ?? makePeerId((n) => crypto.getRandomValues(new Uint8Array(n))),
       inbound,
       port,
@@ -295,7 +351,15 @@ const parseInput = (input: TorrentInput, options: AddOptions): Effect.Effect<Par
   })
 }
 
-const newEntry = (id: number, key: string, input: TorrentInput, options: AddOptions, parsed: ParsedInput, directory: string): SessionEntry => ({
+const newEntry = (
+  id: number,
+  key: string,
+  input: TorrentInput,
+  options: AddOptions,
+  parsed: ParsedInput,
+  directory: string,
+  addedAtMs: number
+): SessionEntry => ({
   id,
   key,
   input,
@@ -314,7 +378,9 @@ const newEntry = (id: number, key: string, input: TorrentInput, options: AddOpti
   totals: { downloaded: 0, uploaded: 0, wasted: 0 },
   last: undefined,
   rates: { down: 0, up: 0 },
-  seedingSince: undefined
+  seedingSince: undefined,
+  addedAtMs,
+  resumed: undefined
 })
 
 const summary = (entry: SessionEntry): Effect.Effect<SessionTorrent> =>
@@ -343,7 +409,8 @@ const summary = (entry: SessionEntry): Effect.Effect<SessionTorrent> =>
       port: running?.port,
       downloadRate: entry.rates.down,
       uploadRate: entry.rates.up,
-      ratio: info === undefined || info.totalLength === 0 ? 0 : uploadedBytes / info.totalLength
+      ratio: info === undefined || info.totalLength === 0 ? 0 : uploadedBytes / info.totalLength,
+      resumed: entry.resumed
     }
   })
 

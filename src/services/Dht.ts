@@ -28,6 +28,7 @@ import { type NodeId, randomIdAtDepth, randomNodeId, sameId } from "../domain/No
 import { formatPeer, isOwnAddress, type PeerAddress } from "../domain/Peer.js"
 import { PeerStore, type PeerStoreLimits } from "../domain/PeerStore.js"
 import { decodeSavedTable, encodeSavedTable, RoutingTable } from "../domain/RoutingTable.js"
+import { defaultStateDirectory } from "./StateStore.js"
 import type { ListenError } from "./Transport.js"
 import { type DatagramSocket, Udp } from "./Udp.js"
 
@@ -122,7 +123,7 @@ export const publicBootstrapNodes: ReadonlyArray<PeerAddress> = [
 
 /** `$XDG_STATE_HOME/effect-bittorrent/dht.dat`, else `~/.local/state/effect-bittorrent/dht.dat`. */
 export const defaultStatePath = (env: Readonly<Record<string, string | undefined>>, home: string): string =>
-  path.join(env["XDG_STATE_HOME"] || path.join(home, ".local", "state"), "effect-bittorrent", "dht.dat")
+  path.join(defaultStateDirectory(env, home), "dht.dat")
 
 /** KRPC messages are bencoded dictionaries: they start with "d" (uTP's packets never do). */
 export const isKrpcDatagram = (bytes: Uint8Array): boolean => bytes[0] === 0x64

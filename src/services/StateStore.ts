@@ -5,6 +5,11 @@
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Context, Data, Effect, Layer, Option } from "effect"
+import * as path from "node:path"
+
+/** `$XDG_STATE_HOME/effect-bittorrent`, else `~/.local/state/effect-bittorrent`: the client's state folder. */
+export const defaultStateDirectory = (env: Readonly<Record<string, string | undefined>>, home: string): string =>
+  path.join(env["XDG_STATE_HOME"] || path.join(home, ".local", "state"), "effect-bittorrent")
 
 export type StateOperation = "mkdir" | "read" | "write" | "list" | "remove"
 
@@ -50,7 +55,8 @@ const makeLive = (fs: FileSystem.FileSystem, directory: string): StateStoreServi
     pathOf,
     write: (name, bytes) => {
       const path = pathOf(name)
-      const temporary = `${path}${temporarySuffix}`
+      // A name of its own: two processes saving the same file at once each rename a whole one.
+      const temporary = `${path}.${crypto.randomUUID().slice(0, 8)}${temporarySuffix}`
       return checkedName("write", name, pathOf).pipe(
         Effect.zipRight(
           Effect.scoped(

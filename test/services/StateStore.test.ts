@@ -55,7 +55,21 @@ describe("StateStore.layer crash safety", () => {
       expect(yield* store.list).toEqual(["t.resume"])
       yield* store.write("t.resume", text("new"))
       expect(fs.readFileSync(path.join(directory, "t.resume"), "utf8")).toBe("new")
-      expect(fs.existsSync(path.join(directory, "t.resume.tmp"))).toBe(false)
+      // Each write has a temporary file of its own: the leftover stays, never listed, never read.
+      expect(yield* store.list).toEqual(["t.resume"])
+      expect(fs.readdirSync(directory).filter((n) => n.startsWith("t.resume.") && n.endsWith(".tmp") && n !== "t.resume.tmp")).toEqual([])
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("writers of the same file at once (two processes saving one record) leave one whole version", () => {
+    const { layer } = live()
+    return Effect.gen(function* () {
+      const store = yield* StateStore
+      const versions = Array.from({ length: 8 }, (_, i) => String(i).repeat(10_000 + i))
+      const results = yield* Effect.all(versions.map((v) => Effect.either(store.write("same.resume", text(v)))), { concurrency: "unbounded" })
+      expect(results.every((r) => r._tag === "Right")).toBe(true)
+      expect(versions).toContain(Option.getOrThrow(decoded(yield* store.read("same.resume"))))
+      expect(yield* store.list).toEqual(["same.resume"])
     }).pipe(Effect.provide(layer))
   })
 

@@ -15,6 +15,7 @@ import { ClientLayer } from "./layers.js"
 import { note } from "./report.js"
 import { isMagnet, resolveSource } from "./source.js"
 import { dhtOptions, dhtPeerSource, dhtPeersOnce, startDht } from "./dht.js"
+import { openStateStore, stateDirOption } from "./stateDir.js"
 
 /** The output holds something that is not this torrent's data, and --force was not given. */
 export class OutputNotOurs extends Data.TaggedError("OutputNotOurs")<{ readonly path: string }> {
@@ -59,9 +60,10 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
       noPex: noPexOption,
       lsd: lsdOption,
       noWebSeeds: Options.boolean("no-web-seeds").pipe(Options.withDescription("ignore the torrent's web seeds (BEP 19 url-list)")),
+      stateDir: stateDirOption,
       ...dhtOptions
     },
-    ({ announceInterval, encryption, fast, force, giveUpAfter, host, json, lsd, maxDownloadRate, maxPeers, maxUploadRate, noPex, noWebSeeds, onlyFiles, output, port, quiet, seed, sequential, source, ...dhtFlags }) =>
+    ({ announceInterval, encryption, fast, force, giveUpAfter, host, json, lsd, maxDownloadRate, maxPeers, maxUploadRate, noPex, noWebSeeds, onlyFiles, output, port, quiet, seed, sequential, source, stateDir, ...dhtFlags }) =>
       Effect.gen(function* () {
         const peerId = newPeerId()
         // The DHT's UDP socket takes the listen port first; the torrent's TCP listener then takes the
@@ -93,7 +95,7 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
           webSeeds: yield* webSeedSources(noWebSeeds ? [] : resolved.webSeeds, resolved.info),
           ...Option.match(announceInterval, { onNone: () => ({}), onSome: (s) => ({ announceInterval: Duration.seconds(s) }) })
         }
-        yield* download(resolved, target, options, { overwrite: force }).pipe(
+        yield* download(resolved, target, options, { overwrite: force }, yield* openStateStore(stateDir)).pipe(
           Stream.tap(seed ? seedingNotice() : () => Effect.void),
           Stream.runForEach(renderer.render),
           Effect.catchIf(

@@ -6,6 +6,8 @@
 import { Data, type Duration } from "effect"
 import type { PeerAddress } from "../../domain/Peer.js"
 import type { EncryptionPolicy } from "../../services/PeerWire.js"
+import type { StateStoreService } from "../../services/StateStore.js"
+import type { Resumed } from "../torrent/Resume.js"
 import type { TorrentStats } from "../torrent/Torrent.js"
 import type { TorrentOptions } from "../torrent/TorrentEvent.js"
 
@@ -43,6 +45,8 @@ export interface SessionTorrent extends TorrentStats {
   readonly uploadRate: number
   /** Uploaded over the torrent's size. */
   readonly ratio: number
+  /** What its last check found through its resume data (with a state store): pieces settled without reading, files read. */
+  readonly resumed: Resumed | undefined
 }
 
 export type SessionEvent = Data.TaggedEnum<{
@@ -57,6 +61,12 @@ export type SessionEvent = Data.TaggedEnum<{
     readonly uploadRate: number
     readonly peers: number
   }
+  /** A piece was verified and written (its resume data will record it). */
+  PieceVerified: { readonly id: number; readonly index: number }
+  /** A check through the resume data: `settled` pieces taken without reading; the files of `rechecked` were read. */
+  Resumed: { readonly id: number; readonly settled: number; readonly rechecked: ReadonlyArray<number> }
+  /** A state file could not be used (its torrent is restored without it, or not at all). */
+  StateFileUnusable: { readonly path: string; readonly message: string }
   /** Every wanted piece is verified (it seeds on, if a seed slot is free). */
   Completed: { readonly id: number; readonly name: string }
   Removed: { readonly id: number; readonly deletedData: boolean }
@@ -93,6 +103,11 @@ export interface SessionOptions {
   readonly dht?: { readonly bootstrap: ReadonlyArray<PeerAddress>; readonly statePath?: string }
   readonly encryption?: EncryptionPolicy
   /** Passed to every torrent (progress interval, give-up time, PEX, ...). */
+  /**
+   * Where the session keeps its torrents (records, metainfo, resume data): saved as they are
+   * added and changed, restored when the session starts. Absent: nothing persists.
+   */
+  readonly stateStore?: StateStoreService
   readonly torrent?: Omit<TorrentOptions, "peerId" | "listen" | "inbound" | "connectionPermits" | "maxPeers" | "seed" | "encryption" | "peerSources">
 }
 

@@ -6,14 +6,17 @@
  * torrent core on the session's shared listener, until interrupted or its seeding goal is met.
  */
 import { Bitfield } from "../../domain/Bitfield.js"
-import { Duration, Effect, ExecutionStrategy, Exit, Scope, Stream } from "effect"
+import { Duration, Effect, ExecutionStrategy, Exit, Option, Scope, Stream } from "effect"
+import type { Info } from "../../domain/Metainfo.js"
 import type { DhtNode } from "../../services/Dht.js"
 import type { EncryptionPolicy } from "../../services/PeerWire.js"
 import { Storage, type TorrentStorage } from "../../services/Storage.js"
 import { fetchMetadata, type MagnetSource } from "../Metadata.js"
+import { keepResumeData, loadResume, type ResumeKeeper, type Resumed, scanResumed } from "../torrent/Resume.js"
 import { start, type TorrentHandle, type TorrentServices, type TorrentStats } from "../torrent/Torrent.js"
 import type { SharedListener, TorrentEvent, TorrentSource } from "../torrent/TorrentEvent.js"
 import { targetOf } from "./DataFiles.js"
+import { saveMetainfo } from "./SessionState.js"
 import { type AddOptions, type SeedingGoal, SessionEvent, type SessionOptions, type TorrentInput, type TorrentStatus } from "./SessionEvent.js"
 
 /** A torrent of the session. Plain mutable data, touched only from the session's fibers. */
@@ -44,6 +47,10 @@ export interface SessionEntry {
   last: TorrentStats | undefined
   rates: { down: number; up: number }
   seedingSince: number | undefined
+  /** When it was first added (kept across restarts: restored torrents take their ids in this order). */
+  readonly addedAtMs: number
+  /** What its last check through the resume data found. */
+  resumed: Resumed | undefined
 }
 
 /** What every run shares: the session's identity, listener, limits, DHT and followers. */
@@ -76,10 +83,12 @@ export const setStatus = (entry: SessionEntry, to: TorrentStatus, ctx: SessionCo
 export const runTorrent = (entry: SessionEntry, ctx: SessionContext): Effect.Effect<void, never, TorrentServices | Storage> =>
   Effect.gen(function* () {
     const source = entry.source ?? (yield* resolveMetadata(entry, ctx))
+    const opened = entry.storage === undefined
     const storage = entry.storage?.storage ?? (yield* openStorage(entry, source, ctx.scope))
     if (entry.have === undefined) {
       yield* setStatus(entry, "checking", ctx)
-      entry.have = yield* storage.scan
+      // A storage opened afresh trusts its resume data; `verify` (storage kept open) reads everything.
+      entry.have = opened ? yield* checkResumed(entry, source.info, storage, ctx) : yield* storage.scan
       // Found complete, it is a seed now: the queue may want its slot for a download.
       if (entry.have.isComplete) yield* ctx.wake
     }
@@ -89,8 +98,10 @@ export const runTorrent = (entry: SessionEntry, ctx: SessionContext): Effect.Eff
     yield* setStatus(entry, have.isComplete ? "seeding" : "downloading", ctx)
     yield* Effect.scoped(
       Effect.gen(function* () {
+        const store = ctx.options.stateStore
+        const keeper = store === undefined ? undefined : yield* keepResumeData(store, source.info, storage, have)
         const handle = (entry.handle = yield* start(source, storage, have, torrentOptions(entry, source, ctx)))
-        yield* handle.events.pipe(Stream.runForEachWhile((event) => onEvent(entry, event, storage, ctx)))
+        yield* handle.events.pipe(Stream.runForEachWhile((event) => onEvent(entry, event, storage, keeper, ctx)))
       }).pipe(Effect.ensuring(endRun(entry)))
     )
   }).pipe(
@@ -119,7 +130,30 @@ const resolveMetadata = (entry: SessionEntry, ctx: SessionContext) =>
     const source: TorrentSource = { info: fetched.info, trackers: fetched.trackers, peers: fetched.peers }
     entry.source = source
     entry.name = fetched.info.name
+    if (ctx.options.stateStore !== undefined) yield* saveMetainfo(ctx.options.stateStore, entry.key, fetched.info)
     return source
+  })
+
+/** The verified pieces, reading only what the torrent's resume data cannot vouch for (all of it without a state store). */
+const checkResumed = (entry: SessionEntry, info: Info, storage: TorrentStorage, ctx: SessionContext) =>
+  Effect.gen(function* () {
+    const store = ctx.options.stateStore
+    if (store === undefined) return yield* storage.scan
+    const record = yield* loadResume(store, info).pipe(
+      Effect.catchAll((e) =>
+        Effect.as(
+          Effect.zipRight(
+            Effect.logWarning(e.message),
+            ctx.publish(SessionEvent.StateFileUnusable({ path: e.path, message: e.message }))
+          ),
+          Option.none()
+        ))
+    )
+    const resumed = yield* scanResumed(storage, info, record)
+    // A copy: what the check found, not what the run adds to it.
+    entry.resumed = { ...resumed, have: resumed.have.copy() }
+    yield* ctx.publish(SessionEvent.Resumed({ id: entry.id, settled: resumed.settled, rechecked: resumed.rechecked }))
+    return resumed.have
   })
 
 const openStorage = (entry: SessionEntry, source: TorrentSource, sessionScope: Scope.Scope) =>
@@ -163,17 +197,26 @@ const endRun = (entry: SessionEntry) =>
   })
 
 /** Follows one event; false once the seeding goal is met (the run then ends). */
-const onEvent = (entry: SessionEntry, event: TorrentEvent, storage: TorrentStorage, ctx: SessionContext): Effect.Effect<boolean> =>
+const onEvent = (
+  entry: SessionEntry,
+  event: TorrentEvent,
+  storage: TorrentStorage,
+  keeper: ResumeKeeper | undefined,
+  ctx: SessionContext
+): Effect.Effect<boolean> =>
   Effect.gen(function* () {
     switch (event._tag) {
       case "PieceVerified":
         entry.have?.add(event.index)
+        keeper?.verified(event.index)
+        yield* ctx.publish(SessionEvent.PieceVerified({ id: entry.id, index: event.index }))
         return true
       case "Completed": {
         if (entry.status !== "downloading") return true
         const info = entry.source!.info
         // Every piece is verified (the session fetches whole torrents): events a slow follower lost included.
         entry.have = Bitfield.full(info.pieceCount)
+        // The resume data records only pieces seen verified: a piece it misses is fetched again, never taken unread.
         entry.seedingSince = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
         yield* Effect.ignore(storage.flush)
         yield* ctx.publish(SessionEvent.Completed({ id: entry.id, name: info.name }))
