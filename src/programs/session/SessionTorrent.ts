@@ -214,7 +214,13 @@ const onEvent = (
       case "Completed": {
         if (entry.status !== "downloading") return true
         const info = entry.source!.info
-        // Every piece is verified (the session fetches whole torrents): events a slow follower lost included.
+        // Only verified pieces count: the torrent's own count says whether every piece is (events a
+        // slow follower lost included), not the event alone.
+        const stats = entry.handle === undefined ? undefined : yield* entry.handle.stats
+        if (stats === undefined || stats.piecesDone < info.pieceCount) {
+          yield* Effect.logWarning(`${info.name}: completed with ${stats?.piecesDone ?? 0} of ${info.pieceCount} pieces verified; not seeding it as complete`)
+          return true
+        }
         entry.have = Bitfield.full(info.pieceCount)
         // The resume data records only pieces seen verified: a piece it misses is fetched again, never taken unread.
         entry.seedingSince = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
