@@ -425,7 +425,7 @@ const locate = (file: string, create: boolean) => {
 const openFile = (file: string, length: number, create: boolean): Effect.Effect<OpenFile, StorageError, Scope.Scope> =>
   Effect.gen(function* () {
     const { at, fd, writable } = yield* locate(file, create)
-    const stats = yield* stampOf(fd, at)
+    const stats = yield* fstatExact(fd, at)
     // A device or pipe chosen as the target has no meaningful size: treat it as holding anything.
     const sizeAtOpen = stats.isFile() ? Number(stats.size) : length
     const opened: OpenFile = { path: at, fd, writable, sizeAtOpen, dirty: false, stampAtOpen: { length: sizeAtOpen, mtimeNs: stats.mtimeNs } }
@@ -434,7 +434,7 @@ const openFile = (file: string, length: number, create: boolean): Effect.Effect<
     return opened
   })
 
-const stampOf = (fd: number, at: string) =>
+const fstatExact = (fd: number, at: string) =>
   nodeCall<fs.BigIntStats>(at, "open", (done) => fs.fstat(fd, { bigint: true }, done))
 
 /** Pre-sizes so that later writes never extend the file; never shrinks what is there (resume). */
@@ -607,7 +607,7 @@ const openLive = (info: Info, target: string, options: OpenOptions, hasher: Hash
       stamps: Effect.forEach(files, (file) =>
         file === undefined
           ? Effect.succeed(undefined)
-          : Effect.map(stampOf(file.fd, file.path), (stats): FileStamp => ({ length: Number(stats.size), mtimeNs: stats.mtimeNs }))
+          : Effect.map(fstatExact(file.fd, file.path), (stats): FileStamp => ({ length: Number(stats.size), mtimeNs: stats.mtimeNs }))
       ),
       slots,
       writable: create,
