@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the reference clients the interop tests (test/interop) and the benchmark (scripts/bench.ts)
-# drive: Debian's opentracker, aria2, Transmission and python3-libtorrent, and the npm reference
+# drive: Debian's opentracker, aria2, Transmission, python3-libtorrent, Chromium and ffmpeg, and the npm reference
 # clients pinned by scripts/reference-clients/package-lock.json (WebTorrent 1.9.7...) into a cache
 # outside node_modules.
 #
@@ -39,9 +39,10 @@ if (( $(id -u) != 0 )); then
   sudo=(sudo -n)
 fi
 
-# util-linux: setsid; procps: ps; iproute2: ss (the loopback check); time: /usr/bin/time -v
+# util-linux: setsid; procps: ps; iproute2: ss (the loopback check); time: /usr/bin/time -v;
+# chromium: the web UI test (driven by playwright-core); ffmpeg: the streaming test's video and ffprobe
 debian_packages=(opentracker aria2 transmission-cli transmission-daemon python3-libtorrent python3
-  time iproute2 procps util-linux)
+  time iproute2 procps util-linux chromium ffmpeg)
 
 missing_packages() {
   local p
@@ -99,7 +100,7 @@ install_npm() {
 (( do_npm )) && install_npm
 
 status=0
-for c in opentracker aria2c transmission-cli transmission-daemon transmission-remote /usr/bin/time ss; do
+for c in opentracker aria2c transmission-cli transmission-daemon transmission-remote /usr/bin/time ss chromium ffmpeg ffprobe; do
   command -v "$c" >/dev/null || { echo "install-deps: $c is missing" >&2; status=1; }
 done
 /usr/bin/python3 -c 'import libtorrent' 2>/dev/null || { echo "install-deps: python3-libtorrent is missing" >&2; status=1; }
