@@ -6,6 +6,7 @@ import * as CliConfig from "@effect/cli/CliConfig"
 import * as Command from "@effect/cli/Command"
 import * as Descriptor from "@effect/cli/CommandDescriptor"
 import { createCommand } from "./create.js"
+import { daemonCommand } from "./daemon.js"
 import { decodeCommand } from "./decode.js"
 import { demoCommand } from "./demo.js"
 import { dhtPeersCommand } from "./dht.js"
@@ -22,7 +23,7 @@ import { peersCommand } from "./peers.js"
 import { seedCommand } from "./seed.js"
 import { trackerCommand } from "./tracker.js"
 
-const subcommands = [decodeCommand, infoCommand, magnetParseCommand, peersCommand, handshakeCommand, downloadPieceCommand, downloadCommand, magnetHandshakeCommand, magnetInfoCommand, magnetDownloadPieceCommand, magnetDownloadCommand, createCommand, trackerCommand, demoCommand, seedCommand, dhtPeersCommand] as const
+const subcommands = [decodeCommand, infoCommand, magnetParseCommand, peersCommand, handshakeCommand, downloadPieceCommand, downloadCommand, magnetHandshakeCommand, magnetInfoCommand, magnetDownloadPieceCommand, magnetDownloadCommand, createCommand, trackerCommand, demoCommand, seedCommand, dhtPeersCommand, daemonCommand] as const
 
 export const program = { name: "bittorrent", version: "0.1.0", summary: "A BitTorrent client built on Effect" }
 

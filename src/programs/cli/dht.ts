@@ -63,10 +63,10 @@ export interface DhtFlags {
   readonly noDht?: boolean
 }
 
-const DhtLive = Dht.layer.pipe(Layer.provide(Layer.merge(Udp.Live, NodeFileSystem.layer)))
+export const DhtLive = Dht.layer.pipe(Layer.provide(Layer.merge(Udp.Live, NodeFileSystem.layer)))
 
 /** The flags' bootstrap nodes, else the environment's, else the public routers. */
-const bootstrapNodes = (flags: DhtFlags): Either.Either<ReadonlyArray<PeerAddress>, InvalidDhtBootstrap> => {
+export const bootstrapNodes = (flags: DhtFlags): Either.Either<ReadonlyArray<PeerAddress>, InvalidDhtBootstrap> => {
   if (flags.dhtBootstrap.length > 0) return Either.right(flags.dhtBootstrap.flatMap((v) => parsePeer(v) ?? []))
   const env = (process.env["BITTORRENT_DHT_BOOTSTRAP"] ?? "").split(",").map((s) => s.trim()).filter((s) => s !== "")
   if (env.length === 0) return Either.right(publicBootstrapNodes)

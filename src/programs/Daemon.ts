@@ -1,0 +1,49 @@
+/**
+ * The daemon: a session of many torrents that persists in a state folder, driven over HTTP
+ * (`daemon/DaemonRoutes.ts` lists the front ends) until its scope closes; the session saves its
+ * torrents as they change, so a kill loses at most what a write had not finished.
+ */
+import type * as FileSystem from "@effect/platform/FileSystem"
+import { Effect, Layer, type Scope } from "effect"
+import type { StateStoreService } from "../services/StateStore.js"
+import { type DaemonAddress, type DaemonHttpOptions, type DaemonListenError, serve } from "./daemon/DaemonServer.js"
+import { DaemonSettings, makeDaemonSettings } from "./daemon/DaemonSettings.js"
+import { daemonRoutes } from "./daemon/DaemonRoutes.js"
+import { make as makeSession, Session, type SessionOptions, type SessionService, type SessionServices } from "./Session.js"
+import type { ListenError } from "../services/Transport.js"
+
+export interface DaemonOptions {
+  readonly http: DaemonHttpOptions
+  /** The session's options; its torrents' speed limits are the daemon's (changed over RPC). */
+  readonly session: Omit<SessionOptions, "stateStore">
+  readonly stateStore: StateStoreService
+  /** Session-wide limits at start, bytes per second. */
+  readonly downloadRate?: number
+  readonly uploadRate?: number
+  readonly version: string
+}
+
+export interface RunningDaemon {
+  readonly address: DaemonAddress
+  readonly session: SessionService
+}
+
+/** Starts the session and serves its API in the current scope; closing the scope stops both. */
+export const start = (options: DaemonOptions): Effect.Effect<RunningDaemon, DaemonListenError | ListenError, SessionServices | FileSystem.FileSystem | Scope.Scope> =>
+  Effect.gen(function* () {
+    const settings = yield* makeDaemonSettings({
+      downloadDirectory: options.session.downloadDirectory,
+      downloadRate: options.downloadRate,
+      uploadRate: options.uploadRate,
+      version: options.version
+    })
+    const session = yield* makeSession({
+      ...options.session,
+      stateStore: options.stateStore,
+      torrent: { ...options.session.torrent, rateLimits: [...(options.session.torrent?.rateLimits ?? []), settings.limits] }
+    })
+    const address = yield* serve(daemonRoutes, options.http).pipe(
+      Effect.provide(Layer.mergeAll(Layer.succeed(Session, session), Layer.succeed(DaemonSettings, settings)))
+    )
+    return { address, session }
+  })

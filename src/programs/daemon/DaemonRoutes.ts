@@ -1,0 +1,11 @@
+/**
+ * Every route of the daemon, one router per front end. A front end is added here and nowhere
+ * else; each answers its own errors in its own protocol's shape.
+ */
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { Effect } from "effect"
+
+export const daemonRoutes = HttpRouter.empty.pipe(
+  HttpRouter.get("/", Effect.succeed(HttpServerResponse.redirect("/web/", { status: 302 })))
+)

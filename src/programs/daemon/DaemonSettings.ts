@@ -1,0 +1,32 @@
+/**
+ * What the daemon's front ends read and change beside the session itself: the folder new torrents
+ * go to, the session-wide speed limits (shared by every torrent), and facts about the daemon.
+ */
+import { Context, Effect, Ref } from "effect"
+import { makeRateLimits, type RateLimits } from "../torrent/RateLimiter.js"
+
+export interface DaemonSettingsService {
+  /** Where a torrent goes when it is added without a folder of its own. */
+  readonly downloadDirectory: Ref.Ref<string>
+  /** Every torrent's bytes count against these (`RateLimiter.set` changes them as torrents run). */
+  readonly limits: RateLimits
+  readonly startedAtMs: number
+  readonly version: string
+}
+
+export class DaemonSettings extends Context.Tag("bt/DaemonSettings")<DaemonSettings, DaemonSettingsService>() {}
+
+export const makeDaemonSettings = (initial: {
+  readonly downloadDirectory: string
+  readonly downloadRate?: number | undefined
+  readonly uploadRate?: number | undefined
+  readonly version: string
+}): Effect.Effect<DaemonSettingsService> =>
+  Effect.gen(function* () {
+    return {
+      downloadDirectory: yield* Ref.make(initial.downloadDirectory),
+      limits: yield* makeRateLimits({ download: initial.downloadRate, upload: initial.uploadRate }),
+      startedAtMs: yield* Effect.clockWith((clock) => clock.currentTimeMillis),
+      version: initial.version
+    }
+  })
