@@ -9,6 +9,7 @@ import type { StateStoreService } from "../services/StateStore.js"
 import { type DaemonAddress, type DaemonHttpOptions, type DaemonListenError, serve } from "./daemon/DaemonServer.js"
 import { DaemonSettings, makeDaemonSettings } from "./daemon/DaemonSettings.js"
 import { daemonRoutes } from "./daemon/DaemonRoutes.js"
+import { countEvents } from "./daemon/Metrics.js"
 import { make as makeSession, Session, type SessionOptions, type SessionService, type SessionServices } from "./Session.js"
 import type { ListenError } from "../services/Transport.js"
 
@@ -42,6 +43,7 @@ export const start = (options: DaemonOptions): Effect.Effect<RunningDaemon, Daem
       stateStore: options.stateStore,
       torrent: { ...options.session.torrent, rateLimits: [...(options.session.torrent?.rateLimits ?? []), settings.limits] }
     })
+    yield* countEvents(session)
     const address = yield* serve(daemonRoutes, options.http).pipe(
       Effect.provide(Layer.mergeAll(Layer.succeed(Session, session), Layer.succeed(DaemonSettings, settings)))
     )

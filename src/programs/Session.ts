@@ -17,7 +17,7 @@ import { parseMagnet } from "../domain/Magnet.js"
 import { parseTorrent, trackerTiers } from "../domain/Metainfo.js"
 import { listenPortCandidates, makePeerId } from "../domain/Peer.js"
 import { admitted, type QueueRole } from "../domain/TorrentQueue.js"
-import { Dht } from "../services/Dht.js"
+import { Dht, type DhtNode } from "../services/Dht.js"
 import type { StateStoreService } from "../services/StateStore.js"
 import type { Storage } from "../services/Storage.js"
 import { type ListenError, Transport } from "../services/Transport.js"
@@ -67,6 +67,8 @@ export interface SessionService {
   readonly subscribe: Effect.Effect<Stream.Stream<SessionEvent>, never, Scope.Scope>
   /** The shared listen port, if the session listens. */
   readonly port: number | undefined
+  /** The session's DHT node, if it runs one. */
+  readonly dht: DhtNode | undefined
   /** Saved torrents the session could not restore when it started, each naming its damaged file. */
   readonly unrestored: ReadonlyArray<SessionStateUnusable>
 }
@@ -172,6 +174,7 @@ export const make = (options: SessionOptions): Effect.Effect<SessionService, Lis
       events: Stream.fromPubSub(events),
       subscribe: Stream.fromPubSub(events, { scoped: true }),
       port: ctx.inbound?.port,
+      dht: ctx.dht,
       unrestored
     } satisfies SessionService
   })

@@ -67,10 +67,11 @@ const program = (config: SessionProcessConfig) =>
     }
     const reported = new Set<number>()
     // Bounded: 3000 turns of 20 ms.
-    const done = yield* report(session, reported).pipe(
+    // (repeat gives the schedule's count, not the last result: ask once more)
+    yield* report(session, reported).pipe(
       Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (all) => all, times: 3000 })
     )
-    if (done) yield* print({ done: true })
+    if (yield* report(session, reported)) yield* print({ done: true })
   })
 
 const config = JSON.parse(readFileSync(process.argv[2]!, "utf8")) as SessionProcessConfig
