@@ -7,7 +7,9 @@
  *   from a libtorrent seeder, alone on a swarm of their own, interleaved.
  * - transports: our download from one libtorrent seeder over plain TCP (uTP off on its side),
  *   with MSE forced (libtorrent pe_forced/RC4, ours `--encryption require`) and over uTP alone
- *   (TCP off on libtorrent's side), one case at a time; the ratio is to the plain TCP case.
+ *   (TCP off on libtorrent's side), one case at a time; the ratio is to the plain TCP case, and
+ *   `ours-X/libtorrent-X` compares ours with libtorrent's own leecher so configured (a reference
+ *   for what the transport costs a mature client on the same seeder).
  * The downloads also measure `ours-mse`: ours with `--encryption require` from the same swarm
  * (aria2 and Transmission take MSE), with its ratio to `ours`.
  * Prints medians, the ratio to the best reference (downloads), to libtorrent (seeding) or to our
@@ -157,13 +159,19 @@ const transportCase = (swarm: SwarmEnv, sizeMib: number, name: TransportCase, sa
     yield* startProcess(command.file, command.args, { ready: /seeding/, readyTimeoutMs: 120_000 })
     yield* awaitSeeders(swarm, 1, "120 seconds")
     const extra = name === "mse" ? " --encryption require" : ""
+    // libtorrent's own leecher, so configured, beside ours: what the transport costs a reference client
+    const settingsArgs = Object.entries(libtorrentSettings[name]).flatMap(([key, value]) => ["--set", `${key}=${value}`])
     for (let run = 1; run <= runs; run++) {
-      const result = yield* fetchWith(swarm, "custom", { label: `ours-${name}`, timeoutS, clientCmd: cliCommand(ourDownload + extra) })
-      if (result.exitCode !== 0) console.error(`bench: ours over ${name} failed (rc ${result.rc}, ${result.sha256}):\n${result.log.slice(-2000)}`)
-      yield* Effect.promise(() => fs.rm(result.out, { recursive: true, force: true }))
-      const sample = { ok: result.exitCode === 0, seconds: result.seconds, cpuS: result.userS + result.sysS, rssKib: result.maxRssKib }
-      record(samples, `ours-${name}`, sample)
-      console.error(`bench: ${sizeMib} MiB transports run ${run} ${name}: ${sample.seconds.toFixed(2)} s${sample.ok ? "" : " FAILED"}`)
+      for (const leecher of [`ours-${name}`, `libtorrent-${name}`]) {
+        const result = leecher.startsWith("ours")
+          ? yield* fetchWith(swarm, "custom", { label: leecher, timeoutS, clientCmd: cliCommand(ourDownload + extra) })
+          : yield* fetchWith(swarm, "libtorrent", { label: leecher, timeoutS, extraArgs: settingsArgs })
+        if (result.exitCode !== 0) console.error(`bench: ${leecher} failed (rc ${result.rc}, ${result.sha256}):\n${result.log.slice(-2000)}`)
+        yield* Effect.promise(() => fs.rm(result.out, { recursive: true, force: true }))
+        const sample = { ok: result.exitCode === 0, seconds: result.seconds, cpuS: result.userS + result.sysS, rssKib: result.maxRssKib }
+        record(samples, leecher, sample)
+        console.error(`bench: ${sizeMib} MiB transports run ${run} ${leecher}: ${sample.seconds.toFixed(2)} s${sample.ok ? "" : " FAILED"}`)
+      }
     }
   }).pipe(Effect.scoped)
 
@@ -172,8 +180,9 @@ const transports = (sizeMib: number) =>
     const swarm = yield* swarmUp({ basePort: basePort + 1600, sizeMib, seeders: 0 })
     const samples = new Map<string, Array<Sample>>()
     for (const name of transportCases) yield* transportCase(swarm, sizeMib, name, samples)
-    say("(transports: our download from one libtorrent seeder; tcp plain, mse with RC4 forced, utp with TCP off on its side)")
+    say("(transports: our download, and libtorrent's, from one libtorrent seeder; tcp plain, mse with RC4 forced, utp with TCP off on both sides)")
     report("transports", sizeMib, samples, transportCases.includes("tcp") ? ["ours-tcp"] : [])
+    for (const name of transportCases) ratioTo("transports", sizeMib, samples, `ours-${name}`, `libtorrent-${name}`)
   }).pipe(Effect.scoped)
 
 /** CPU seconds (user + system) and peak RSS of a live process, from /proc. */
