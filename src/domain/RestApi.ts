@@ -1,10 +1,11 @@
 /**
  * The pure half of the daemon's REST API and event stream: how a torrent is named in a path (the
  * session's integer id or its info hash), the numbers derived for a listing (progress, time left),
- * the file selection changes a client sends, and the Server-Sent Events framing.
+ * the file selection changes a client sends, the flags and base64 it writes, and the Server-Sent
+ * Events framing.
  */
 import { Either } from "effect"
-import { type FilePriority, filePriorities, FileSelectionError } from "./FileSelection.js"
+import { type FilePriority, FileSelectionError } from "./FileSelection.js"
 
 /** A torrent as a path names it. */
 export type TorrentRef =
@@ -33,9 +34,9 @@ export const etaSeconds = (remaining: number, rate: number): number | undefined 
  * wanted (a skipped one becomes `normal`, a wanted one keeps its priority) or unwanted (`skip`).
  */
 export interface FileChanges {
-  readonly priorities?: ReadonlyArray<{ readonly index: number; readonly priority: FilePriority }>
-  readonly wanted?: ReadonlyArray<number>
-  readonly unwanted?: ReadonlyArray<number>
+  readonly priorities?: ReadonlyArray<{ readonly index: number; readonly priority: FilePriority }> | undefined
+  readonly wanted?: ReadonlyArray<number> | undefined
+  readonly unwanted?: ReadonlyArray<number> | undefined
 }
 
 /** The priorities after `changes`, one per file; fails when an index is not a file of the torrent. */
@@ -59,8 +60,6 @@ export const applyFileChanges = (
   return Either.right(next)
 }
 
-export const isFilePriority = (value: unknown): value is FilePriority => filePriorities.includes(value as FilePriority)
-
 /**
  * One Server-Sent Event: its name and its data as one line of JSON (JSON writes line breaks
  * inside strings as escapes, so the frame cannot be split by what it carries).
@@ -70,3 +69,18 @@ export const sseEvent = (event: string, data: unknown, id?: number): string =>
 
 /** A comment line: followers ignore it; it keeps proxies and the connection from idling out. */
 export const sseComment = (text: string): string => `: ${text.replace(/[\r\n]/g, " ")}\n\n`
+
+/** A flag of a query string: `true`/`1` or `false`/`0` (absent: false); undefined for anything else. */
+export const parseFlag = (text: string | undefined): boolean | undefined =>
+  text === undefined || text === "false" || text === "0" ? false : text === "true" || text === "1" ? true : undefined
+
+/** The bytes of a base64 text (white space allowed, padding optional); undefined when it is not base64. */
+export const decodeBase64 = (text: string): Uint8Array | undefined => {
+  let binary: string
+  try {
+    binary = atob(text)
+  } catch {
+    return undefined
+  }
+  return Uint8Array.from(binary, (c) => c.charCodeAt(0))
+}
