@@ -9,7 +9,9 @@ import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { Cause, Clock, Data, Effect, Either, Option, ParseResult, Ref, Schema } from "effect"
+import type * as Http from "node:http"
 import * as path from "node:path"
 import { filePriorities } from "../../domain/FileSelection.js"
 import { applyFileChanges, decodeBase64, parseFlag, parseTorrentRef } from "../../domain/RestApi.js"
@@ -48,6 +50,8 @@ const restError = (e: { readonly _tag: string; readonly message: string }): Rest
       return as(400, "invalid_torrent")
     case "FileSelectionError":
       return as(400, "invalid_file_selection")
+    case "DataFilesError":
+      return as(500, "data_files")
     default:
       return as(500, "internal")
   }
@@ -56,7 +60,8 @@ const restError = (e: { readonly _tag: string; readonly message: string }): Rest
 const errorResponse = (e: RestError) =>
   HttpServerResponse.unsafeJson(
     { error: { code: e.code, message: e.detail, ...(e.torrentId === undefined ? {} : { id: e.torrentId }) } },
-    { status: e.status }
+    // The rest of a body too large is not read: the connection cannot carry another request.
+    { status: e.status, ...(e.status === 413 ? { headers: { connection: "close" } } : {}) }
   )
 
 /** Answers every failure of a handler in the API's shape (an interruption stays one: the client went). */
@@ -85,17 +90,41 @@ const torrentId = Effect.gen(function* () {
 
 const mediaType = (request: HttpServerRequest.HttpServerRequest) => (request.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase()
 
+/**
+ * Reads a body of at most `limit` bytes. Over it, reading stops without destroying the request
+ * (the platform's own reader destroys it, and the 413 could not be sent); the answer then closes
+ * the connection.
+ */
+const readBounded = (incoming: Http.IncomingMessage, limit: number) =>
+  Effect.async<Uint8Array, "TooLarge" | Error>((resume) => {
+    const chunks: Array<Buffer> = []
+    let size = 0
+    const stop = () => {
+      incoming.off("data", onData).off("end", onEnd).off("error", onError)
+      incoming.pause()
+    }
+    const onData = (chunk: Buffer) => {
+      size += chunk.length
+      chunks.push(chunk)
+      if (size <= limit) return
+      stop()
+      resume(Effect.fail("TooLarge"))
+    }
+    const onEnd = () => resume(Effect.succeed(new Uint8Array(Buffer.concat(chunks))))
+    const onError = (e: Error) => resume(Effect.fail(e))
+    incoming.on("data", onData).once("end", onEnd).once("error", onError)
+    return Effect.sync(stop)
+  })
+
 /** The request's body, within the server's bound. */
 const bodyBytes = Effect.gen(function* () {
   const request = yield* HttpServerRequest.HttpServerRequest
-  const limit = Option.map(yield* HttpIncomingMessage.MaxBodySize, Number)
-  const tooLarge = () => refuse(413, "body_too_large", `the body is over ${Option.getOrElse(limit, () => 0)} bytes`)
-  if (Option.isSome(limit) && Number(request.headers["content-length"] ?? 0) > limit.value) return yield* tooLarge()
-  const buffer = yield* Effect.either(request.arrayBuffer)
-  if (Either.isRight(buffer)) return new Uint8Array(buffer.right)
-  // Without a Content-Length, the bound is only found while reading.
-  const cause = buffer.left.cause
-  return yield* cause instanceof Error && cause.message === "maxBytes exceeded" ? tooLarge() : refuse(400, "bad_body", `cannot read the body: ${buffer.left.message}`)
+  const limit = Option.getOrElse(Option.map(yield* HttpIncomingMessage.MaxBodySize, Number), () => Number.MAX_SAFE_INTEGER)
+  const tooLarge = new RestError({ status: 413, code: "body_too_large", detail: `the body is over ${limit} bytes` })
+  if (Number(request.headers["content-length"] ?? 0) > limit) return yield* Effect.fail(tooLarge)
+  return yield* readBounded(NodeHttpServerRequest.toIncomingMessage(request), limit).pipe(
+    Effect.mapError((e) => e === "TooLarge" ? tooLarge : new RestError({ status: 400, code: "bad_body", detail: `cannot read the body: ${e.message}` }))
+  )
 })
 
 /** The JSON body, decoded by `schema` (unknown keys refused, so that a misspelt one is not silently ignored). */

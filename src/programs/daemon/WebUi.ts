@@ -7,6 +7,7 @@
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect } from "effect"
 import * as path from "node:path"
@@ -50,6 +51,10 @@ const asset = (root: string, requestPath: string) =>
 
 export const webRoutes = (root: string = defaultWebDirectory()) =>
   HttpRouter.empty.pipe(
-    HttpRouter.get("/web", Effect.succeed(HttpServerResponse.redirect("/web/", { status: 301 }))),
+    // The router takes `/web/` for `/web`; only the former is the page (its links are relative).
+    HttpRouter.get("/web", Effect.map(HttpServerRequest.HttpServerRequest, (request) =>
+      request.url.startsWith("/web/") ? undefined : HttpServerResponse.redirect("/web/", { status: 301 })).pipe(
+      Effect.flatMap((redirect) => redirect === undefined ? asset(root, "") : Effect.succeed(redirect))
+    )),
     HttpRouter.get("/web/*", Effect.flatMap(HttpRouter.params, (params) => asset(root, params["*"] ?? "")))
   )
