@@ -3,7 +3,7 @@
  * JSON body; and a follower of its event stream that parses Server-Sent Events the way a
  * browser's EventSource does, with bounded waits.
  */
-import { Data, Effect, Queue, type Scope } from "effect"
+import { Data, type Duration, Effect, Queue, type Scope } from "effect"
 
 export interface RestReply {
   readonly status: number
@@ -63,8 +63,8 @@ const parseBlock = (block: string): SseFrame | undefined => {
  * satisfies `p`, skipping others, within `timeout`; `ended` waits for the server to end the stream.
  */
 export const follow = (url: string): Effect.Effect<{
-  readonly next: (what: string, p: (f: SseFrame) => boolean, timeout?: string) => Effect.Effect<SseFrame, StreamEnded>
-  readonly ended: (timeout?: string) => Effect.Effect<boolean>
+  readonly next: (what: string, p: (f: SseFrame) => boolean, timeout?: Duration.DurationInput) => Effect.Effect<SseFrame, StreamEnded>
+  readonly ended: (timeout?: Duration.DurationInput) => Effect.Effect<boolean>
 }, never, Scope.Scope> =>
   Effect.gen(function* () {
     const controller = new AbortController()
@@ -94,7 +94,7 @@ export const follow = (url: string): Effect.Effect<{
       Queue.unsafeOffer(frames, "end")
     }
     void pump()
-    const next = (what: string, p: (f: SseFrame) => boolean, timeout = "20 seconds") =>
+    const next = (what: string, p: (f: SseFrame) => boolean, timeout: Duration.DurationInput = "20 seconds") =>
       Effect.gen(function* () {
         for (;;) {
           const frame = yield* Queue.take(frames)
@@ -103,9 +103,9 @@ export const follow = (url: string): Effect.Effect<{
           if (p(frame)) return frame
         }
       }).pipe(Effect.timeoutFail({ duration: timeout, onTimeout: () => new StreamEnded({ waitedFor: what, seen }) }))
-    const ended = (timeout = "10 seconds") =>
+    const ended = (timeout: Duration.DurationInput = "10 seconds") =>
       Effect.gen(function* () {
-        for (;;) if ((yield* Queue.take(frames)) === "end") return true
+        for (;;) if ((yield* Queue.take(frames)) === "end") return true as boolean
       }).pipe(Effect.timeoutTo({ duration: timeout, onTimeout: () => false, onSuccess: (x) => x }))
     return { next, ended }
   })
