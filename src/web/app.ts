@@ -81,11 +81,11 @@ const say = (text: string, isError = false): void => {
   message.classList.toggle("error", isError)
 }
 
-/** A request to the API; a failure is said on the page and comes back as undefined. */
+/** A request to the API; a failure is said on the page and comes back as undefined (204: an empty object). */
 const call = async <A>(method: string, path: string, body?: BodyInit, contentType?: string): Promise<A | undefined> => {
   try {
     const response = await fetch(`${api}${path}`, { method, ...(body === undefined ? {} : { body }), headers: contentType === undefined ? {} : { "content-type": contentType } })
-    if (response.status === 204) return undefined
+    if (response.status === 204) return {} as A
     const json = (await response.json()) as A & { error?: { message: string } }
     if (!response.ok) {
       say(json.error?.message ?? `${method} ${path}: ${response.status}`, true)
@@ -209,8 +209,7 @@ const act = async (id: number, verb: "pause" | "resume"): Promise<void> => {
 
 const removeTorrent = async (t: TorrentView): Promise<void> => {
   if (!window.confirm(`Remove ${displayName(t)}? Its downloaded files stay on disk.`)) return
-  await call<void>("DELETE", `/torrents/${t.id}`)
-  if (!torrents.has(t.id)) return
+  if ((await call<object>("DELETE", `/torrents/${t.id}`)) === undefined) return
   torrents.delete(t.id)
   if (state.selected === t.id) closeDetails()
   renderTorrents()
