@@ -15,7 +15,7 @@ import type * as Http from "node:http"
 import * as path from "node:path"
 import { filePriorities } from "../../domain/FileSelection.js"
 import { applyFileChanges, decodeBase64, parseFlag, parseTorrentRef } from "../../domain/RestApi.js"
-import { type AddOptions, Session, TorrentInput } from "../Session.js"
+import { type AddOptions, DuplicateTorrent, Session, TorrentInput } from "../Session.js"
 import { DaemonSettings } from "./DaemonSettings.js"
 import { eventStreamResponse } from "./RestEvents.js"
 import { fileView, sessionView, torrentView } from "./RestViews.js"
@@ -38,14 +38,12 @@ const refuse = (status: number, code: string, detail: string) => Effect.fail(new
 
 /** A typed error of the session as the API answers it; an error it does not know of is the server's fault. */
 const restError = (e: { readonly _tag: string; readonly message: string }): RestError => {
+  if (e instanceof RestError) return e
+  if (e instanceof DuplicateTorrent) return new RestError({ status: 409, code: "duplicate_torrent", detail: e.message, torrentId: e.id })
   const as = (status: number, code: string) => new RestError({ status, code, detail: e.message })
   switch (e._tag) {
-    case "RestError":
-      return e as RestError
     case "UnknownTorrent":
       return as(404, "unknown_torrent")
-    case "DuplicateTorrent":
-      return new RestError({ status: 409, code: "duplicate_torrent", detail: e.message, torrentId: (e as unknown as { id: number }).id })
     case "InvalidTorrentInput":
       return as(400, "invalid_torrent")
     case "FileSelectionError":
@@ -69,7 +67,11 @@ const handle = <E extends { readonly _tag: string; readonly message: string }, R
   effect: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, R> =>
   effect.pipe(
-    Effect.catchAll((e) => Effect.succeed(errorResponse(restError(e)))),
+    Effect.catchAll((e) => {
+      const refusal = restError(e)
+      const response = Effect.succeed(errorResponse(refusal))
+      return refusal.status >= 500 ? Effect.zipRight(Effect.logWarning(`daemon: REST request failed: ${refusal.detail}`), response) : response
+    }),
     Effect.catchAllCause((cause) =>
       Cause.isInterruptedOnly(cause)
         ? Effect.failCause(cause as Cause.Cause<never>)
