@@ -49,6 +49,13 @@ const threeFiles = () =>
     { path: ["c.bin"], data: payloadBytes(10_000, 3) }
   ], 16 * 1024), {})
 
+/** The daemon's settings beside a stub session. */
+const stubSettings = makeDaemonSettings({
+  downloadDirectory: "/tmp",
+  version: "test",
+  session: { maxConnections: 200, maxPeersPerTorrent: 50, dht: false, encryption: "prefer" }
+})
+
 const errorCode = (reply: { readonly status: number; readonly body: any }) => [reply.status, reply.body?.error?.code]
 
 describe("REST API", () => {
@@ -176,7 +183,7 @@ describe("REST API", () => {
 
   it.scopedLive("between events, stats and heartbeat comments come at their pace", () =>
     Effect.gen(function* () {
-      const settings = yield* makeDaemonSettings({ downloadDirectory: "/tmp", version: "test" })
+      const settings = yield* stubSettings
       const session = { list: Effect.succeed([]), port: undefined, subscribe: Effect.succeed(Stream.never) } as unknown as SessionService
       const frames = yield* eventFrames(session, settings, { statsEvery: "30 millis", heartbeatEvery: "20 millis", backlog: 8 }).pipe(
         Stream.takeUntil((frame) => frame.startsWith("event: stats")),
@@ -191,7 +198,7 @@ describe("REST API", () => {
 
   it.scoped("a follower that reads late gets the newest events, at most its backlog (and what is on its way)", () =>
     Effect.gen(function* () {
-      const settings = yield* makeDaemonSettings({ downloadDirectory: "/tmp", version: "test" })
+      const settings = yield* stubSettings
       const sent = yield* Deferred.make<void>()
       const many = Array.from({ length: 5_000 }, (_, i) => SessionEvent.Error({ id: 1, message: `e${i}` }))
       const events = Stream.fromIterable(many).pipe(Stream.rechunk(1), Stream.concat(Stream.drain(Stream.fromEffect(Deferred.succeed(sent, undefined)))))
