@@ -6,8 +6,12 @@ import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect } from "effect"
 import { metricsRoutes } from "./Metrics.js"
+import { restRoutes } from "./RestApi.js"
+import { transmissionRpc } from "./TransmissionRpc.js"
 
 export const daemonRoutes = HttpRouter.empty.pipe(
   HttpRouter.get("/", Effect.succeed(HttpServerResponse.redirect("/web/", { status: 302 }))),
+  HttpRouter.concat(transmissionRpc),
+  HttpRouter.concat(restRoutes),
   HttpRouter.concat(metricsRoutes)
 )
