@@ -39,7 +39,8 @@ export const removeData = (info: Info, directory: string): Effect.Effect<void, D
     if (!info.isMultiFile) return
     for (const folder of foldersOf(info, target)) {
       const left = yield* fs.readDirectory(folder).pipe(Effect.orElseSucceed(() => undefined))
-      if (left !== undefined && left.length === 0) yield* fs.remove(folder).pipe(Effect.mapError(failed("remove", folder)))
+      // recursive: the platform refuses a folder otherwise; it is empty, so nothing else goes
+      if (left !== undefined && left.length === 0) yield* fs.remove(folder, { recursive: true }).pipe(Effect.mapError(failed("remove", folder)))
     }
   })
 
