@@ -147,6 +147,20 @@ describe("transmission-remote drives the daemon", () => {
       assert.match(session, /RPC version: 16/)
       assert.match(session, /Peer limit: 200/)
 
+      // Settings: a file unwanted, a torrent's limit, the session's limit, all read back.
+      assert.match((yield* remote(first.port, "-t", "2", "-G", "1")).out, /success/)
+      assert.match((yield* remote(first.port, "-t", "2", "-f")).stdout, /1: 100% Normal\s+No\s+50\.00 kB\s+beta\/two\.bin/)
+      assert.match((yield* remote(first.port, "-t", "1", "-d", "50")).out, /success/)
+      assert.include((yield* remote(first.port, "-t", "1", "-i")).stdout, "Download Limit: 50 kB/s")
+      assert.match((yield* remote(first.port, "-d", "200", "-u", "30")).out, /success/)
+      const limits = (yield* remote(first.port, "-si")).stdout
+      assert.match(limits, /Download speed limit: 200 kB\/s/)
+      assert.match(limits, /Upload speed limit: 30 kB\/s/)
+      assert.match((yield* remote(first.port, "-D", "-U")).out, /success/)
+      assert.match((yield* remote(first.port, "-si")).stdout, /Download speed limit: Unlimited/)
+      const table = yield* rpc(first.port, JSON.stringify({ method: "torrent-get", arguments: { fields: ["id", "name", "wanted"], format: "table" } }))
+      assert.deepStrictEqual(JSON.parse(table.text).arguments.torrents, [["id", "name", "wanted"], [1, "alpha.bin", [true]], [2, "beta", [true, false]]])
+
       // Bad requests: each its status, and the daemon serves on.
       const { id } = yield* rpc(first.port, "{}")
       assert.strictEqual((yield* rpc(first.port, "{not json", id)).status, 400)
@@ -171,6 +185,10 @@ describe("transmission-remote drives the daemon", () => {
         { id: 1, hashString: hashes.alpha, downloadedEver: 0, percentDone: 1 },
         { id: 2, hashString: hashes.beta, downloadedEver: 0, percentDone: 1 }
       ])
+      // Its settings too: the file left out, the torrent's own limit.
+      assert.match((yield* remote(second.port, "-t", "2", "-f")).stdout, /1: 100% Normal\s+No\s+50\.00 kB\s+beta\/two\.bin/)
+      assert.include((yield* remote(second.port, "-t", "1", "-i")).stdout, "Download Limit: 50 kB/s")
+      assert.match((yield* remote(second.port, "-t", "1", "-it")).stdout, /Tracker 0: http:\/\/127\.0\.0\.1:\d+/)
 
       assert.match((yield* remote(second.port, "-t", "1", "-r")).out, /success/)
       assert.deepStrictEqual((yield* listed(second.port)).map((r) => r.name), ["beta"])
