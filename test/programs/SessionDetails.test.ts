@@ -64,6 +64,23 @@ describe("Session details and settings (in-memory network, TestClock)", () => {
       })
     ), 60_000)
 
+  it.effect("a torrent added with a file skipped seeds once its wanted files are verified", () =>
+    seeded(54)(
+      Effect.gen(function* () {
+        const network = yield* MemoryNetwork.make({ link: { latency: "5 millis" } })
+        const t = multiFile()
+        yield* simSeeder(network, "127.4.10.3", t.info, t.payload, 32)
+        const { session } = yield* simSession(network)
+        const id = yield* session.add(TorrentInput.Metainfo({ bytes: t.bytes }), { peers: [addressOf("127.4.10.3")], files: ["normal", "skip", "normal"] })
+        expect(yield* until(Effect.map(session.get(id), (s) => s.status === "seeding"), 100, 300)).toBe(true)
+        const files = yield* session.files(id)
+        expect(files.map((f) => f.priority)).toEqual(["normal", "skip", "normal"])
+        expect([files[0]!.bytesCompleted, files[2]!.bytesCompleted]).toEqual([100_000, 30_001])
+        // Only what its pieces cover: the skipped file's shares of the pieces it has with its neighbours.
+        expect(files[1]!.bytesCompleted).toBeLessThan(70_000)
+      })
+    ), 60_000)
+
   it.effect("a magnet link's trackers are listed by tier before any announce; its files are none until the metadata", () =>
     seeded(52)(
       Effect.gen(function* () {
