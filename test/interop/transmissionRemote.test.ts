@@ -29,7 +29,7 @@ const background = (args: ReadonlyArray<string>, ready?: RegExp) =>
 /** The daemon on loopback, any free ports; gives its RPC port. */
 const daemon = (root: string, extra: ReadonlyArray<string> = []) =>
   Effect.gen(function* () {
-    const args = ["daemon", "--rpc-port", "0", "--port", "0", "--no-dht", "--state-dir", path.join(root, "state"), "--download-dir", path.join(root, "dl"), ...extra]
+    const args = ["daemon", "--rpc-port", "0", "--port", "0", "--host", "127.0.0.1", "--no-dht", "--state-dir", path.join(root, "state"), "--download-dir", path.join(root, "dl"), ...extra]
     const process = yield* background(args, /listening on http:\/\/127\.0\.0\.1:\d+/)
     const { stdout } = yield* process.output
     return { ...process, port: Number(/listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(stdout)![1]) }
