@@ -29,7 +29,7 @@ const background = (args: ReadonlyArray<string>, ready?: RegExp) =>
 /** The daemon on loopback, any free ports; gives its RPC port. */
 const daemon = (root: string, extra: ReadonlyArray<string> = []) =>
   Effect.gen(function* () {
-    const args = ["daemon", "--rpc-port", "0", "--port", "0", "--no-dht", "--state-dir", path.join(root, "state"), "--download-dir", path.join(root, "dl"), ...extra]
+    const args = ["daemon", "--rpc-port", "0", "--port", "0", "--host", "127.0.0.1", "--no-dht", "--state-dir", path.join(root, "state"), "--download-dir", path.join(root, "dl"), ...extra]
     const process = yield* background(args, /listening on http:\/\/127\.0\.0\.1:\d+/)
     const { stdout } = yield* process.output
     return { ...process, port: Number(/listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(stdout)![1]) }
@@ -74,6 +74,21 @@ const rpc = (port: number, body: string, sessionId?: string) =>
     const response = await fetch(url, { method: "POST", body, headers: { "x-transmission-session-id": id } })
     return { status: response.status, text: await response.text(), id, answeredId: response.headers.get("x-transmission-session-id") }
   })
+
+/** A body of `bytes` sent chunked (no length up front); gives the status answered (the write may be cut off after it). */
+const chunkedPost = (port: number, sessionId: string, bytes: number) =>
+  Effect.async<number>((resume) => {
+    const request = http.request({ host: "127.0.0.1", port, path: "/transmission/rpc", method: "POST", headers: { "x-transmission-session-id": sessionId } })
+    request.on("response", (response) => {
+      response.resume()
+      resume(Effect.succeed(response.statusCode ?? 0))
+    })
+    request.on("error", () => undefined) // EPIPE/ECONNRESET once the server stops reading
+    const chunk = Buffer.alloc(64 * 1024, 0x61)
+    for (let sent = 0; sent < bytes; sent += chunk.length) request.write(chunk)
+    request.end()
+    return Effect.sync(() => request.destroy())
+  }).pipe(Effect.timeout("20 seconds"))
 
 /** Serves one file over HTTP on loopback for the rest of the scope. */
 const serveFile = (file: string) =>
@@ -147,10 +162,25 @@ describe("transmission-remote drives the daemon", () => {
       assert.match(session, /RPC version: 16/)
       assert.match(session, /Peer limit: 200/)
 
+      // Settings: a file unwanted, a torrent's limit, the session's limit, all read back.
+      assert.match((yield* remote(first.port, "-t", "2", "-G", "1")).out, /success/)
+      assert.match((yield* remote(first.port, "-t", "2", "-f")).stdout, /1: 100% Normal\s+No\s+50\.00 kB\s+beta\/two\.bin/)
+      assert.match((yield* remote(first.port, "-t", "1", "-d", "50")).out, /success/)
+      assert.include((yield* remote(first.port, "-t", "1", "-i")).stdout, "Download Limit: 50 kB/s")
+      assert.match((yield* remote(first.port, "-d", "200", "-u", "30")).out, /success/)
+      const limits = (yield* remote(first.port, "-si")).stdout
+      assert.match(limits, /Download speed limit: 200 kB\/s/)
+      assert.match(limits, /Upload speed limit: 30 kB\/s/)
+      assert.match((yield* remote(first.port, "-D", "-U")).out, /success/)
+      assert.match((yield* remote(first.port, "-si")).stdout, /Download speed limit: Unlimited/)
+      const table = yield* rpc(first.port, JSON.stringify({ method: "torrent-get", arguments: { fields: ["id", "name", "wanted"], format: "table" } }))
+      assert.deepStrictEqual(JSON.parse(table.text).arguments.torrents, [["id", "name", "wanted"], [1, "alpha.bin", [true]], [2, "beta", [true, false]]])
+
       // Bad requests: each its status, and the daemon serves on.
       const { id } = yield* rpc(first.port, "{}")
       assert.strictEqual((yield* rpc(first.port, "{not json", id)).status, 400)
       assert.strictEqual((yield* rpc(first.port, `{"method":"session-get","pad":"${"x".repeat(17 * 1024 * 1024)}"}`, id)).status, 413)
+      assert.strictEqual(yield* chunkedPost(first.port, id, 17 * 1024 * 1024), 413)
       const unknown = yield* rpc(first.port, `{"method":"no-such-method","tag":3}`, id)
       assert.deepStrictEqual([unknown.status, JSON.parse(unknown.text)], [200, { result: "method name not recognized", arguments: {}, tag: 3 }])
       const badArgs = yield* rpc(first.port, `{"method":"torrent-get","arguments":{"fields":["id"],"ids":[{}]}}`, id)
@@ -171,6 +201,10 @@ describe("transmission-remote drives the daemon", () => {
         { id: 1, hashString: hashes.alpha, downloadedEver: 0, percentDone: 1 },
         { id: 2, hashString: hashes.beta, downloadedEver: 0, percentDone: 1 }
       ])
+      // Its settings too: the file left out, the torrent's own limit.
+      assert.match((yield* remote(second.port, "-t", "2", "-f")).stdout, /1: 100% Normal\s+No\s+50\.00 kB\s+beta\/two\.bin/)
+      assert.include((yield* remote(second.port, "-t", "1", "-i")).stdout, "Download Limit: 50 kB/s")
+      assert.match((yield* remote(second.port, "-t", "1", "-it")).stdout, /Tracker 0: http:\/\/127\.0\.0\.1:\d+/)
 
       assert.match((yield* remote(second.port, "-t", "1", "-r")).out, /success/)
       assert.deepStrictEqual((yield* listed(second.port)).map((r) => r.name), ["beta"])
