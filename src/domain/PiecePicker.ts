@@ -14,6 +14,8 @@
  *   so a second failure has a single suspect, until it verifies.
  * - BEP 6: a Reject Request hands back exactly one block; `pick` can be limited to a peer's
  *   allowed-fast pieces while it chokes us; a suggested piece is started first for that peer.
+ * - Deadlines (streaming): wanted pieces listed by `setDeadlines` are fetched before anything
+ *   else, in that order, above tiers, rarest first and the finishing of other started pieces.
  */
 import { Bitfield } from "./Bitfield.js"
 import { blockSize } from "./Wire.js"
@@ -121,6 +123,8 @@ export class PiecePicker {
   private startedWanted = 0
   /** Full-size piece buffers handed back after their write, reused for new pieces (less GC churn). */
   private readonly spare: Array<Uint8Array> = []
+  /** Pieces due first, most urgent first (streams' read-ahead windows). */
+  private deadlines: ReadonlyArray<number> = []
 
   constructor(options: PickerOptions) {
     this.pieceCount = options.pieceCount
@@ -159,6 +163,14 @@ export class PiecePicker {
     this.startedWanted = 0
     for (const i of this.active.keys()) if (this.wanted.has(i)) this.startedWanted++
     for (const i of this.verifying) if (this.wanted.has(i)) this.startedWanted++
+  }
+
+  /**
+   * The pieces to fetch before any other, most urgent first (replacing the last list). Only wanted
+   * pieces are fetched: a deadline does not change what is wanted, nor the counts of what is left.
+   */
+  setDeadlines(order: ReadonlyArray<number>): void {
+    this.deadlines = order.filter((i) => Number.isInteger(i) && i >= 0 && i < this.pieceCount)
   }
 
   /** Wanted pieces not yet verified. */
@@ -322,6 +334,8 @@ export class PiecePicker {
     const ledger = this.peers.get(peer)
     const out: Array<BlockRequest> = []
     if (ledger === undefined || max <= 0) return out
+    // 0. Pieces with a deadline, in deadline order, started or not.
+    if (this.deadlines.length > 0) this.takeDeadlines(peer, ledger, out, max, now, only)
     // 1. Blocks of started pieces first: finish what is begun.
     for (const piece of this.active.values()) {
       if (out.length >= max) return out
@@ -338,6 +352,19 @@ export class PiecePicker {
     // 3. Endgame: nothing unrequested is left that this peer has; duplicate others' requests.
     if (out.length < max) this.takeEndgame(peer, ledger, out, max, now, only)
     return out
+  }
+
+  private takeDeadlines(peer: string, ledger: PeerLedger, out: Array<BlockRequest>, max: number, now: number, only: ReadonlySet<number> | undefined) {
+    for (const i of this.deadlines) {
+      if (out.length >= max) return
+      if (!ledger.has.has(i) || (only !== undefined && !only.has(i))) continue
+      const piece = this.active.get(i)
+      if (piece !== undefined) {
+        if (piece.free > 0) this.takeFree(peer, ledger, piece, out, max, now)
+      } else if (this.startable(i, ledger.has)) {
+        this.takeFree(peer, ledger, this.start(i), out, max, now)
+      }
+    }
   }
 
   private takeFree(peer: string, ledger: PeerLedger, piece: ActivePiece, out: Array<BlockRequest>, max: number, now: number) {

@@ -1,0 +1,83 @@
+/** The picker's deadlines (streaming): due pieces first, in order, above tiers and rarest first. */
+import { describe, expect, it } from "@effect/vitest"
+import { FastCheck as fc } from "effect"
+import { Bitfield } from "../../src/domain/Bitfield.js"
+import { blockSize, PiecePicker } from "../../src/domain/PiecePicker.js"
+
+const make = (count: number, pieceLength = blockSize, extra: Partial<ConstructorParameters<typeof PiecePicker>[0]> = {}) =>
+  new PiecePicker({ pieceCount: count, pieceLength, totalLength: count * pieceLength, random: () => 0, ...extra })
+
+const bits = (count: number, indexes: Iterable<number>) => {
+  const b = Bitfield.empty(count)
+  for (const i of indexes) b.add(i)
+  return b
+}
+
+/** One block at a time until none is left (one-block pieces); the order pieces were asked for. */
+const pickOrder = (picker: PiecePicker, peer: string) => {
+  const order: Array<number> = []
+  for (;;) {
+    const [request] = picker.pick(peer, 1, 0)
+    if (request === undefined) return order
+    order.push(request.index)
+    picker.receive(peer, request.index, 0, new Uint8Array(blockSize))
+    picker.verified(request.index)
+  }
+}
+
+describe("PiecePicker deadlines", () => {
+  it("fetches due pieces first, in deadline order, even above a higher tier", () => {
+    const picker = make(8, blockSize, { tiers: Uint8Array.from([1, 1, 1, 1, 1, 3, 1, 1]) })
+    picker.addPeer("a")
+    picker.setBitfield("a", Bitfield.full(8))
+    picker.setDeadlines([6, 2, 3])
+    expect(pickOrder(picker, "a")).toEqual([6, 2, 3, 5, 0, 1, 4, 7])
+  })
+
+  it("a due piece already started by others comes before another started piece", () => {
+    const picker = make(4, 4 * blockSize)
+    for (const peer of ["a", "b"]) {
+      picker.addPeer(peer)
+      picker.setBitfield(peer, Bitfield.full(4))
+    }
+    expect(picker.pick("a", 1, 0)[0]?.index).toBe(0)
+    expect(picker.pick("a", 1, 0)[0]?.index).toBe(0)
+    picker.setDeadlines([0])
+    // b has piece 0 due; its free blocks come first.
+    expect(picker.pick("b", 2, 0).map((r) => [r.index, r.begin / blockSize])).toEqual([[0, 2], [0, 3]])
+  })
+
+  it("skips pieces not wanted, already verified, or that the peer lacks; counts stay those of the selection", () => {
+    const picker = make(6, blockSize, { wanted: bits(6, [0, 1, 2, 3]), have: bits(6, [1]) })
+    picker.addPeer("a")
+    picker.setBitfield("a", bits(6, [0, 1, 3, 4, 5]))
+    picker.setDeadlines([5, 1, 2, 3, -1, 99])
+    expect(picker.bytesLeft).toBe(3 * blockSize)
+    expect(pickOrder(picker, "a")).toEqual([3, 0])
+    expect(picker.piecesLeft).toBe(1) // piece 2: nobody has it
+  })
+
+  it.prop(
+    "a peer's first new pieces are the due ones it can fetch, in deadline order; then the rest by tier",
+    [
+      fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 1, maxLength: 30 }),
+      fc.array(fc.boolean(), { minLength: 30, maxLength: 30 }),
+      fc.uniqueArray(fc.nat(29), { maxLength: 12 })
+    ],
+    ([tierList, has, due]) => {
+      const count = tierList.length
+      const tiers = Uint8Array.from(tierList)
+      const picker = make(count, blockSize, { tiers })
+      const held = tierList.flatMap((_, i) => (has[i] ? [i] : []))
+      picker.addPeer("a")
+      picker.setBitfield("a", bits(count, held))
+      picker.setDeadlines(due)
+      const order = pickOrder(picker, "a")
+      const fetchableDue = due.filter((i) => i < count && has[i])
+      expect(order.slice(0, fetchableDue.length)).toEqual(fetchableDue)
+      expect(new Set(order)).toEqual(new Set(held))
+      const rest = order.slice(fetchableDue.length)
+      for (let k = 1; k < rest.length; k++) expect(tiers[rest[k]!]!).toBeLessThanOrEqual(tiers[rest[k - 1]!]!)
+    }
+  )
+})
