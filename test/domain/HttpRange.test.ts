@@ -3,6 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
 import { contentRange, parseRange, unsatisfiedRange } from "../../src/domain/HttpRange.js"
 import { contentTypeOf, inlineDisposition } from "../../src/domain/MediaType.js"
+import { parseStreamTarget } from "../../src/domain/StreamTarget.js"
 
 describe("parseRange", () => {
   it("reads the three forms of a single byte range", () => {
@@ -63,5 +64,30 @@ describe("media types and disposition", () => {
   it("Content-Disposition is inline with an ASCII name and the UTF-8 one", () => {
     expect(inlineDisposition("movie.mp4")).toBe(`inline; filename="movie.mp4"; filename*=UTF-8''movie.mp4`)
     expect(inlineDisposition('été "1".mkv')).toBe(`inline; filename="_t_ _1_.mkv"; filename*=UTF-8''%C3%A9t%C3%A9%20%221%22.mkv`)
+  })
+})
+
+describe("parseStreamTarget", () => {
+  it("takes an info hash (either case) or a session id, and a 0-based file index", () => {
+    const hash = "0123456789ABCDEF0123456789abcdef01234567"
+    expect(parseStreamTarget(hash, "0")).toEqual({ torrent: { _tag: "InfoHash", hex: hash.toLowerCase() }, fileIndex: 0 })
+    expect(parseStreamTarget("3", "12")).toEqual({ torrent: { _tag: "Id", id: 3 }, fileIndex: 12 })
+  })
+
+  it("refuses anything else, path traversal included", () => {
+    const bad = [
+      ["..", "0"], ["../../etc/passwd", "0"], ["..%2F..%2Fetc", "0"], ["abc", "0"], ["0123456789abcdef0123456789abcdef0123456", "0"],
+      ["0", "0"], ["-1", "0"], ["01", "0"], ["1", "-1"], ["1", "1.0"], ["1", "01"], ["1", "1e3"], ["1", ""], ["1", "99999999999"],
+      ["1", "../passwd"], [undefined, "0"], ["1", undefined]
+    ] as const
+    for (const [torrent, file] of bad) expect(parseStreamTarget(torrent, file)).toBeUndefined()
+  })
+
+  it.prop("any other text for the file is refused or read back as the same number", [fc.string(), fc.string()], ([torrent, file]) => {
+    const target = parseStreamTarget(torrent, file)
+    if (target !== undefined) {
+      expect(String(target.fileIndex)).toBe(file)
+      expect(target.torrent._tag === "Id" ? String(target.torrent.id) : target.torrent.hex).toBe(torrent.toLowerCase())
+    }
   })
 })

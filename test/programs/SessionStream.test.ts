@@ -55,7 +55,7 @@ describe("Session file streams (TestClock)", () => {
         const status = yield* session.get(id)
         expect(status.piecesDone).toBeLessThan(status.piecesTotal / 2)
         const needed = (r: { start: number; end: number }) => {
-          const at = t.files[1]!.offset
+          const at = t.info.files[1]!.offset
           return Array.from({ length: Math.floor((at + r.end) / pieceLength) - Math.floor((at + r.start) / pieceLength) + 1 }, (_, k) => Math.floor((at + r.start) / pieceLength) + k)
         }
         for (const p of [...needed(middle), ...needed(later)]) expect(verified).toContain(p)

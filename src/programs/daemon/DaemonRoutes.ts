@@ -5,7 +5,9 @@
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect } from "effect"
+import { streamRoutes } from "./StreamRoute.js"
 
 export const daemonRoutes = HttpRouter.empty.pipe(
-  HttpRouter.get("/", Effect.succeed(HttpServerResponse.redirect("/web/", { status: 302 })))
+  HttpRouter.get("/", Effect.succeed(HttpServerResponse.redirect("/web/", { status: 302 }))),
+  HttpRouter.concat(streamRoutes)
 )
