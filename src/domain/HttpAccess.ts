@@ -43,7 +43,7 @@ export const authorized = (header: string | undefined, expected: Credentials): b
   return given !== undefined && sameText(given.user, expected.user) && sameText(given.password, expected.password)
 }
 
-/** The host name of a `Host` header, lower case, without its port (IPv6 literals keep no brackets). */
+/** The host name of a `Host` header, lower case, without its port or a final dot (IPv6 literals keep no brackets). */
 export const hostName = (header: string): string | undefined => {
   const text = header.trim().toLowerCase()
   if (text.startsWith("[")) {
@@ -51,11 +51,13 @@ export const hostName = (header: string): string | undefined => {
     return end < 0 ? undefined : text.slice(1, end)
   }
   const colon = text.indexOf(":")
-  const name = colon < 0 ? text : text.slice(0, colon)
+  const name = (colon < 0 ? text : text.slice(0, colon)).replace(/\.$/, "")
   return name === "" ? undefined : name
 }
 
-const ipv4 = /^\d{1,3}(\.\d{1,3}){3}$/
+const ipv4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/
+/** Hex groups and colons, at most one `::`, an IPv4 tail allowed: no name can look like this. */
+const ipv6 = /^(?=.*:)(?!.*::.*::)[0-9a-f:]*(:(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3})?$/
 
 /**
  * Whether a request naming this `Host` is served: an IP address literal always is (no name to
@@ -64,7 +66,7 @@ const ipv4 = /^\d{1,3}(\.\d{1,3}){3}$/
 export const hostAllowed = (header: string | undefined, allowed: ReadonlyArray<string>): boolean => {
   const name = header === undefined ? undefined : hostName(header)
   if (name === undefined) return false
-  if (ipv4.test(name) || name.includes(":")) return true
+  if (ipv4.test(name) || ipv6.test(name)) return true
   if (name === "localhost" || name.endsWith(".localhost")) return true
-  return allowed.some((a) => a.toLowerCase() === name)
+  return allowed.some((a) => a.toLowerCase().replace(/\.$/, "") === name)
 }

@@ -69,3 +69,13 @@ export const fileSpans = (info: Info, index: number, begin = 0, length?: number)
   }
   return spans
 }
+
+/** Bytes of each file (by index) that verified pieces cover: what a file has of its own data, checked. */
+export const verifiedFileBytes = (info: Info, verified: (piece: number) => boolean): Array<number> => {
+  const bytes = info.files.map(() => 0)
+  for (let piece = 0; piece < info.pieceCount; piece++) {
+    if (!verified(piece)) continue
+    for (const span of fileSpans(info, piece)) bytes[span.fileIndex]! += span.length
+  }
+  return bytes
+}

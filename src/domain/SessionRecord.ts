@@ -6,6 +6,7 @@
  */
 import { Data, Either } from "effect"
 import * as Bencode from "./Bencode.js"
+import { type FilePriority, filePriorities } from "./FileSelection.js"
 import type { PeerAddress } from "./Peer.js"
 
 /** What the torrent was added from (a .torrent's bytes live in the metainfo file). */
@@ -28,6 +29,11 @@ export interface SessionRecord {
   readonly seedTimeMs: number | undefined
   /** Peers it was added with. */
   readonly peers: ReadonlyArray<PeerAddress>
+  /** One priority per file, once set (undefined: every file normal). */
+  readonly files: ReadonlyArray<FilePriority> | undefined
+  /** Its own speed limits, bytes per second. */
+  readonly downloadLimit: number | undefined
+  readonly uploadLimit: number | undefined
 }
 
 const formatVersion = 1n
@@ -60,7 +66,10 @@ export const encode = (record: SessionRecord): Uint8Array =>
       // Bencode has no fractions: the ratio as its shortest decimal text.
       "seed ratio": record.seedRatio === undefined ? undefined : Bencode.text(String(record.seedRatio)),
       "seed time": optionalInt(record.seedTimeMs),
-      peers: record.peers.map((p) => [Bencode.text(p.host), Bencode.int(p.port)])
+      peers: record.peers.map((p) => [Bencode.text(p.host), Bencode.int(p.port)]),
+      files: record.files?.map(Bencode.text),
+      "download limit": optionalInt(record.downloadLimit),
+      "upload limit": optionalInt(record.uploadLimit)
     })
   )
 
@@ -107,6 +116,13 @@ const peerOf = (value: Bencode.Bencode, name: string): Decoded<PeerAddress> =>
 const peersOf = (value: Bencode.Bencode): Decoded<ReadonlyArray<PeerAddress>> =>
   Bencode.isList(value) ? Either.all(value.map((v, i) => peerOf(v, `peers[${i}]`))) : wrong("peers", "is not a list")
 
+const prioritiesOf = (value: Bencode.Bencode): Decoded<ReadonlyArray<FilePriority>> =>
+  Bencode.isList(value)
+    ? Either.all(value.map((v, i) =>
+        Either.flatMap(textOf(v, `files[${i}]`), (p) =>
+          filePriorities.includes(p as FilePriority) ? Either.right(p as FilePriority) : wrong(`files[${i}]`, `is not one of ${filePriorities.join(", ")}`))))
+    : wrong("files", "is not a list")
+
 /** Reads a record; any damage (truncation, a wrong type, a missing field) is a typed error naming the field. */
 export const decode = (bytes: Uint8Array): Decoded<SessionRecord> =>
   Either.gen(function* () {
@@ -125,6 +141,9 @@ export const decode = (bytes: Uint8Array): Decoded<SessionRecord> =>
       maxPeers: yield* optional(root, "max peers", (v) => safeInt(v, "max peers")),
       seedRatio: yield* optional(root, "seed ratio", ratioOf),
       seedTimeMs: yield* optional(root, "seed time", (v) => safeInt(v, "seed time")),
-      peers: yield* peersOf(yield* field(root, "peers"))
+      peers: yield* peersOf(yield* field(root, "peers")),
+      files: yield* optional(root, "files", prioritiesOf),
+      downloadLimit: yield* optional(root, "download limit", (v) => safeInt(v, "download limit")),
+      uploadLimit: yield* optional(root, "upload limit", (v) => safeInt(v, "upload limit"))
     }
   })

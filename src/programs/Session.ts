@@ -14,12 +14,14 @@ import { Clock, Context, Effect, Either, ExecutionStrategy, Exit, FiberMap, Laye
 import { Bitfield } from "../domain/Bitfield.js"
 import { fromHex, toHex } from "../domain/Bytes.js"
 import { parseMagnet } from "../domain/Magnet.js"
+import { checkPriorities, type FilePriority, FileSelectionError, wantedFiles } from "../domain/FileSelection.js"
 import { parseTorrent, trackerTiers } from "../domain/Metainfo.js"
+import { verifiedFileBytes } from "../domain/PieceGeometry.js"
 import { listenPortCandidates, makePeerId } from "../domain/Peer.js"
 import { admitted, type QueueRole } from "../domain/TorrentQueue.js"
 import { Dht } from "../services/Dht.js"
 import type { StateStoreService } from "../services/StateStore.js"
-import type { Storage } from "../services/Storage.js"
+import type { Storage, StorageError } from "../services/Storage.js"
 import { type ListenError, Transport } from "../services/Transport.js"
 import { removeData, moveData } from "./session/DataFiles.js"
 import { type ByteRange, type FileStreamError, fileStream, type StreamableFile, streamableFile } from "./session/FileStream.js"
@@ -33,11 +35,17 @@ import {
   type SessionOptions,
   type SessionTorrent,
   TorrentInput,
+  type PeerStatus,
+  type TorrentFileStatus,
+  type TorrentRateLimits,
   type TorrentRecord,
+  type TrackerStatus,
   UnknownTorrent
 } from "./session/SessionEvent.js"
 import { forget, loadSaved, type SavedTorrent, saveMetainfo, saveRecord, SessionStateUnusable, recordFileName } from "./session/SessionState.js"
-import { runTorrent, type SessionContext, type SessionEntry, setStatus } from "./session/SessionTorrent.js"
+import { prioritiesOf, runTorrent, type SessionContext, type SessionEntry, setStatus } from "./session/SessionTorrent.js"
+import { unannounced } from "./torrent/Announcer.js"
+import { makeRateLimits } from "./torrent/RateLimiter.js"
 import type { TorrentServices } from "./torrent/Torrent.js"
 
 export * from "./session/SessionEvent.js"
@@ -67,6 +75,19 @@ export interface SessionService {
   readonly events: Stream.Stream<SessionEvent>
   /** The same, subscribed at once: no event after this returns is missed. */
   readonly subscribe: Effect.Effect<Stream.Stream<SessionEvent>, never, Scope.Scope>
+  /** Its files (none until the metadata is known). */
+  readonly files: (id: number) => Effect.Effect<ReadonlyArray<TorrentFileStatus>, UnknownTorrent>
+  /** Its connected peers (none when it is not running). */
+  readonly peers: (id: number) => Effect.Effect<ReadonlyArray<PeerStatus>, UnknownTorrent>
+  /** Its trackers, and how their last announces went in this run. */
+  readonly trackers: (id: number) => Effect.Effect<ReadonlyArray<TrackerStatus>, UnknownTorrent>
+  /** One priority per file, applied as it runs and kept across restarts. */
+  readonly setFilePriorities: (
+    id: number,
+    priorities: ReadonlyArray<FilePriority>
+  ) => Effect.Effect<void, UnknownTorrent | FileSelectionError | StorageError>
+  /** Its own speed limits in bytes per second (0 or undefined: none beyond the session's), applied at once and kept. */
+  readonly setRateLimits: (id: number, limits: TorrentRateLimits) => Effect.Effect<void, UnknownTorrent>
   /** The shared listen port, if the session listens. */
   readonly port: number | undefined
   /** Saved torrents the session could not restore when it started, each naming its damaged file. */
@@ -167,6 +188,27 @@ export const make = (options: SessionOptions): Effect.Effect<SessionService, Lis
           entry.directory = directory
         }))
 
+    const setFilePriorities = (id: number, priorities: ReadonlyArray<FilePriority>) =>
+      locked(Effect.gen(function* () {
+        const entry = yield* find(id)
+        const info = entry.source?.info
+        if (info === undefined) {
+          return yield* new FileSelectionError({ reason: "OutOfRange", input: `${priorities.length} priorities`, detail: "the torrent's metadata is not known yet" })
+        }
+        const checked = yield* checkPriorities(info, priorities)
+        if (entry.handle !== undefined) yield* entry.handle.setFilePriorities(checked)
+        else if (entry.storage !== undefined) yield* entry.storage.storage.setWanted(wantedFiles(info, checked))
+        entry.options = { ...entry.options, files: checked }
+        yield* persist(entry)
+      }))
+    const setRateLimits = (id: number, limits: TorrentRateLimits) =>
+      locked(Effect.flatMap(find(id), (entry) => {
+        entry.limits.download.set(limits.download)
+        entry.limits.upload.set(limits.upload)
+        entry.options = { ...entry.options, rateLimits: { download: limits.download, upload: limits.upload } }
+        return persist(entry)
+      }))
+
     const list = Effect.suspend(() => Effect.forEach([...entries.values()], summary))
     return {
       add,
@@ -178,6 +220,13 @@ export const make = (options: SessionOptions): Effect.Effect<SessionService, Lis
       get: (id) => Effect.flatMap(find(id), summary),
       list,
       records: Effect.sync(() => [...entries.values()].map(recordOf)),
+      files: (id) => Effect.map(find(id), filesOf),
+      peers: (id) => Effect.flatMap(find(id), (entry) => entry.handle?.peers ?? Effect.succeed([])),
+      trackers: (id) =>
+        Effect.flatMap(find(id), (entry) =>
+          entry.handle?.trackers ?? Effect.succeed(unannounced(entry.source?.trackers ?? entry.magnet.trackers.map((t) => [t])))),
+      setFilePriorities,
+      setRateLimits,
       events: Stream.fromPubSub(events),
       subscribe: Stream.fromPubSub(events, { scoped: true }),
       port: ctx.inbound?.port,
@@ -263,7 +312,8 @@ const addEntry = ({ ctx, entries, options }: Registry, id: number, input: Torren
     const key = toHex(parsed.magnet.infoHash)
     const existing = [...entries.values()].find((e) => e.key === key)
     if (existing !== undefined) return yield* new DuplicateTorrent({ infoHash: key, id: existing.id })
-    const entry = newEntry(id, key, input, addOptions, parsed, addOptions.directory ?? options.downloadDirectory, addedAtMs)
+    const limits = yield* makeRateLimits(addOptions.rateLimits)
+    const entry = newEntry(id, key, input, addOptions, parsed, addOptions.directory ?? options.downloadDirectory, addedAtMs, limits)
     entries.set(id, entry)
     yield* ctx.publish(SessionEvent.Added({ id, infoHash: key, name: entry.name }))
     return entry
@@ -369,12 +419,14 @@ const newEntry = (
   options: AddOptions,
   parsed: ParsedInput,
   directory: string,
-  addedAtMs: number
+  addedAtMs: number,
+  limits: SessionEntry["limits"]
 ): SessionEntry => ({
   id,
   key,
   input,
   options,
+  limits,
   directory,
   paused: options.paused === true,
   finished: false,
@@ -424,6 +476,21 @@ const summary = (entry: SessionEntry): Effect.Effect<SessionTorrent> =>
       resumed: entry.resumed
     }
   })
+
+const filesOf = (entry: SessionEntry): ReadonlyArray<TorrentFileStatus> => {
+  const info = entry.source?.info
+  if (info === undefined) return []
+  const have = entry.have
+  const completed = verifiedFileBytes(info, (piece) => have?.has(piece) === true)
+  const priorities = prioritiesOf(entry, info)
+  return info.files.map((file, index) => ({
+    index,
+    path: (info.isMultiFile ? [info.name, ...file.path] : file.path).join("/"),
+    length: file.length,
+    bytesCompleted: completed[index]!,
+    priority: priorities?.[index] ?? "normal"
+  }))
+}
 
 const recordOf = (entry: SessionEntry): TorrentRecord => ({
   id: entry.id,

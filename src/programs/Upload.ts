@@ -61,6 +61,8 @@ export interface UploadPeer {
   readonly metadataQueue: Array<number>
   uploadedSinceRound: number
   uploadedSinceTick: number
+  /** Payload bytes per second sent to them over the last progress interval. */
+  uploadRate: number
   /** Resumes the server fiber when it waits for requests. */
   wakeUp: (() => void) | undefined
 }
@@ -333,6 +335,7 @@ export const makeUploader = (
           metadataQueue: [],
           uploadedSinceRound: 0,
           uploadedSinceTick: 0,
+          uploadRate: 0,
           wakeUp: undefined
         }
         peers.set(key, p)

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
 import { pieceSize } from "../../src/domain/Metainfo.js"
-import { blockCount, blocksOf, blockSize, type FileSpan, fileSpans } from "../../src/domain/PieceGeometry.js"
+import { blockCount, blocksOf, blockSize, type FileSpan, fileSpans, verifiedFileBytes } from "../../src/domain/PieceGeometry.js"
 import { geometryInfo } from "../support/handInfo.js"
 
 /** File lengths (zeros included, payload never empty) and a piece length, small so that pieces span many files. */
@@ -120,4 +120,18 @@ describe("blocksOf", () => {
       }
     }
   )
+})
+
+describe("verifiedFileBytes", () => {
+  it.prop("gives each file the bytes of it that verified pieces cover: all of it when all are, none when none are", [layoutArb, fc.array(fc.boolean(), { maxLength: 3000 })], ([l, flags]) => {
+    const info = geometryInfo(l.pieceLength, l.lengths)
+    const verified = (piece: number) => flags[piece] === true
+    const bytes = verifiedFileBytes(info, verified)
+    expect(verifiedFileBytes(info, () => true)).toEqual(info.files.map((f) => f.length))
+    expect(verifiedFileBytes(info, () => false)).toEqual(info.files.map(() => 0))
+    bytes.forEach((b, i) => expect(b).toBeLessThanOrEqual(info.files[i]!.length))
+    let sum = 0
+    for (let p = 0; p < info.pieceCount; p++) if (verified(p)) sum += pieceSize(info, p)
+    expect(bytes.reduce((a, b) => a + b, 0)).toBe(sum)
+  })
 })

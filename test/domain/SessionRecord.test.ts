@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either, FastCheck as fc } from "effect"
 import * as Bencode from "../../src/domain/Bencode.js"
+import { filePriorities } from "../../src/domain/FileSelection.js"
 import * as SessionRecord from "../../src/domain/SessionRecord.js"
 
 const inputArb: fc.Arbitrary<SessionRecord.RecordInput> = fc.oneof(
@@ -18,7 +19,10 @@ const recordArb: fc.Arbitrary<SessionRecord.SessionRecord> = fc.record({
   maxPeers: fc.option(fc.nat({ max: 1000 }), { nil: undefined }),
   seedRatio: fc.option(fc.double({ min: 0, max: 1e6, noNaN: true }), { nil: undefined }),
   seedTimeMs: fc.option(fc.nat(), { nil: undefined }),
-  peers: fc.array(fc.record({ host: fc.string(), port: fc.nat({ max: 65535 }) }), { maxLength: 5 })
+  peers: fc.array(fc.record({ host: fc.string(), port: fc.nat({ max: 65535 }) }), { maxLength: 5 }),
+  files: fc.option(fc.array(fc.constantFrom(...filePriorities), { maxLength: 8 }), { nil: undefined }),
+  downloadLimit: fc.option(fc.nat(), { nil: undefined }),
+  uploadLimit: fc.option(fc.nat(), { nil: undefined })
 })
 
 const decoded = (bytes: Uint8Array) => Either.getOrThrow(SessionRecord.decode(bytes))
@@ -49,7 +53,10 @@ describe("SessionRecord codec", () => {
     maxPeers: undefined,
     seedRatio: undefined,
     seedTimeMs: undefined,
-    peers: []
+    peers: [],
+    files: undefined,
+    downloadLimit: undefined,
+    uploadLimit: undefined
   })
   const root = Either.getOrThrow(Bencode.decode(good)) as Bencode.BencodeDict
   const changed = (key: string, value: Bencode.Bencode | undefined) => {
@@ -72,7 +79,10 @@ describe("SessionRecord codec", () => {
     { key: "max peers", value: Bencode.text("9"), field: "max peers" },
     { key: "peers", value: [[Bencode.text("h"), 70000n]], field: "peers[0].port" },
     { key: "peers", value: [[Bencode.text("h")]], field: "peers[0]" },
-    { key: "peers", value: undefined, field: "peers" }
+    { key: "peers", value: undefined, field: "peers" },
+    { key: "files", value: [Bencode.text("urgent")], field: "files[0]" },
+    { key: "files", value: 1n, field: "files" },
+    { key: "download limit", value: -5n, field: "download limit" }
   ])("rejects a bad $key ($field)", ({ key, value, field }) => {
     const e = failure(changed(key, value))
     expect(e.field).toBe(field)

@@ -4,6 +4,7 @@
  * typed errors of the session's operations.
  */
 import { Data, type Duration } from "effect"
+import type { FilePriority } from "../../domain/FileSelection.js"
 import type { PeerAddress } from "../../domain/Peer.js"
 import type { EncryptionPolicy } from "../../services/PeerWire.js"
 import type { StateStoreService } from "../../services/StateStore.js"
@@ -11,6 +12,9 @@ import type { Resumed } from "../torrent/Resume.js"
 import type { FileStreamOptions } from "./FileStream.js"
 import type { TorrentStats } from "../torrent/Torrent.js"
 import type { TorrentOptions } from "../torrent/TorrentEvent.js"
+
+export type { TrackerStatus } from "../torrent/Announcer.js"
+export type { PeerStatus } from "../torrent/Torrent.js"
 
 /** What a torrent is added from. */
 export type TorrentInput = Data.TaggedEnum<{
@@ -48,6 +52,24 @@ export interface SessionTorrent extends TorrentStats {
   readonly ratio: number
   /** What its last check found through its resume data (with a state store): pieces settled without reading, files read. */
   readonly resumed: Resumed | undefined
+}
+
+/** One file of a torrent, as a front end lists it. */
+export interface TorrentFileStatus {
+  /** Its index in the torrent (padding files included), as `setFilePriorities` counts. */
+  readonly index: number
+  /** "/"-joined; under the torrent's name for a multi-file torrent. */
+  readonly path: string
+  readonly length: number
+  /** Bytes of it in verified pieces. */
+  readonly bytesCompleted: number
+  readonly priority: FilePriority
+}
+
+/** Speed limits of one torrent, bytes per second (undefined or 0: none beyond the session's). */
+export interface TorrentRateLimits {
+  readonly download?: number | undefined
+  readonly upload?: number | undefined
 }
 
 export type SessionEvent = Data.TaggedEnum<{
@@ -124,6 +146,10 @@ export interface AddOptions {
   readonly seedingGoal?: SeedingGoal
   /** Peers to dial at once, beside the trackers' (and, for a magnet or info hash, to ask for the metadata). */
   readonly peers?: ReadonlyArray<PeerAddress>
+  /** One priority per file (default: every file normal). */
+  readonly files?: ReadonlyArray<FilePriority>
+  /** Its own speed limits, beside the session's. */
+  readonly rateLimits?: TorrentRateLimits
 }
 
 /** What a state store would keep of a torrent to add it again after a restart. */

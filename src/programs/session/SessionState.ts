@@ -52,8 +52,15 @@ const recordOf = (t: RecordedTorrent): SessionRecord.SessionRecord => ({
   maxPeers: t.options.maxPeers,
   seedRatio: t.options.seedingGoal?.ratio,
   seedTimeMs: t.options.seedingGoal?.time === undefined ? undefined : Duration.toMillis(Duration.decode(t.options.seedingGoal.time)),
-  peers: t.options.peers ?? []
+  peers: t.options.peers ?? [],
+  files: t.options.files,
+  downloadLimit: limitOf(t.options.rateLimits?.download),
+  uploadLimit: limitOf(t.options.rateLimits?.upload)
 })
+
+/** A limit as the record keeps it: whole bytes per second, none for 0. */
+const limitOf = (bytesPerSecond: number | undefined) =>
+  bytesPerSecond === undefined || bytesPerSecond <= 0 ? undefined : Math.round(bytesPerSecond)
 
 const logged = <E extends { readonly message: string }>(effect: Effect.Effect<void, E>) =>
   Effect.catchAll(effect, (e) => Effect.logWarning(`could not save the session's state: ${e.message}`))
@@ -130,6 +137,10 @@ const optionsOf = (record: SessionRecord.SessionRecord): AddOptions => {
     ...(record.paused ? { paused: true } : {}),
     ...(record.maxPeers === undefined ? {} : { maxPeers: record.maxPeers }),
     ...(Object.keys(goal).length === 0 ? {} : { seedingGoal: goal }),
-    ...(record.peers.length === 0 ? {} : { peers: record.peers })
+    ...(record.peers.length === 0 ? {} : { peers: record.peers }),
+    ...(record.files === undefined ? {} : { files: record.files }),
+    ...(record.downloadLimit === undefined && record.uploadLimit === undefined
+      ? {}
+      : { rateLimits: { download: record.downloadLimit, upload: record.uploadLimit } })
   }
 }

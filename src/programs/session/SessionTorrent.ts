@@ -7,6 +7,7 @@
  */
 import { Bitfield } from "../../domain/Bitfield.js"
 import { Duration, Effect, ExecutionStrategy, Exit, Option, Scope, Stream } from "effect"
+import { type FilePriority, wantedFiles } from "../../domain/FileSelection.js"
 import type { Info } from "../../domain/Metainfo.js"
 import type { DhtNode } from "../../services/Dht.js"
 import type { EncryptionPolicy } from "../../services/PeerWire.js"
@@ -14,6 +15,7 @@ import { Storage, type TorrentStorage } from "../../services/Storage.js"
 import { fetchMetadata, type MagnetSource } from "../Metadata.js"
 import { keepResumeData, loadResume, type ResumeKeeper, type Resumed, scanResumed } from "../torrent/Resume.js"
 import { start, type TorrentHandle, type TorrentServices, type TorrentStats } from "../torrent/Torrent.js"
+import type { RateLimits } from "../torrent/RateLimiter.js"
 import type { SharedListener, TorrentEvent, TorrentSource } from "../torrent/TorrentEvent.js"
 import { targetOf } from "./DataFiles.js"
 import { saveMetainfo } from "./SessionState.js"
@@ -25,7 +27,10 @@ export interface SessionEntry {
   /** The info hash, hex: the key of its fiber and of duplicates. */
   readonly key: string
   readonly input: TorrentInput
-  readonly options: AddOptions
+  /** As added, then as changed (file priorities, speed limits): what its record keeps. */
+  options: AddOptions
+  /** Its own speed limits (`options.rateLimits`), changed in place as it runs. */
+  readonly limits: RateLimits
   directory: string
   paused: boolean
   /** Its seeding goal was met; it stays stopped until resumed. */
@@ -161,7 +166,7 @@ const openStorage = (entry: SessionEntry, source: TorrentSource, sessionScope: S
     // Open across runs, closed by a move, a removal, a failure or the session's end.
     const scope = yield* Scope.fork(sessionScope, ExecutionStrategy.sequential)
     const storage = yield* Storage.pipe(
-      Effect.flatMap((s) => s.open(source.info, targetOf(entry.directory, source.info))),
+      Effect.flatMap((s) => s.open(source.info, targetOf(entry.directory, source.info), wantedOf(entry, source.info))),
       Scope.extend(scope),
       Effect.onError(() => Scope.close(scope, Exit.void))
     )
@@ -169,16 +174,33 @@ const openStorage = (entry: SessionEntry, source: TorrentSource, sessionScope: S
     return storage
   })
 
-const torrentOptions = (entry: SessionEntry, source: TorrentSource, ctx: SessionContext) => ({
-  ...ctx.options.torrent,
-  peerId: ctx.peerId,
-  ...(ctx.inbound === undefined ? { port: ctx.port } : { inbound: ctx.inbound }),
-  connectionPermits: ctx.permits,
-  maxPeers: entry.options.maxPeers ?? ctx.maxPeersPerTorrent,
-  seed: true,
-  ...ctx.encryption,
-  peerSources: ctx.dht === undefined || source.info.private ? [] : [dhtSource(ctx.dht, source.info.infoHash)]
-})
+/** The torrent's file priorities, when set (a list for another torrent's files, from a damaged record, is not). */
+export const prioritiesOf = (entry: SessionEntry, info: Info): ReadonlyArray<FilePriority> | undefined => {
+  const files = entry.options.files
+  return files !== undefined && files.length === info.files.length ? files : undefined
+}
+
+/** Skipped files are not created. */
+const wantedOf = (entry: SessionEntry, info: Info) => {
+  const files = prioritiesOf(entry, info)
+  return files === undefined ? {} : { wanted: wantedFiles(info, files) }
+}
+
+const torrentOptions = (entry: SessionEntry, source: TorrentSource, ctx: SessionContext) => {
+  const files = prioritiesOf(entry, source.info)
+  return {
+    ...ctx.options.torrent,
+    ...(files === undefined ? {} : { files }),
+    rateLimits: [...(ctx.options.torrent?.rateLimits ?? []), entry.limits],
+    peerId: ctx.peerId,
+    ...(ctx.inbound === undefined ? { port: ctx.port } : { inbound: ctx.inbound }),
+    connectionPermits: ctx.permits,
+    maxPeers: entry.options.maxPeers ?? ctx.maxPeersPerTorrent,
+    seed: true,
+    ...ctx.encryption,
+    peerSources: ctx.dht === undefined || source.info.private ? [] : [dhtSource(ctx.dht, source.info.infoHash)]
+  }
+}
 
 const dhtSource = (node: DhtNode, infoHash: Uint8Array) => (port: number) => node.peers(infoHash, { port })
 

@@ -19,6 +19,30 @@ const unreachableTries = 3
 const lowOnPeersMillis = 15_000
 const loopMillis = 1_000
 
+/** One tracker of the torrent, as its announces went. */
+export interface TrackerStatus {
+  readonly url: string
+  /** Its tier (BEP 12), from 0. */
+  readonly tier: number
+  readonly lastAnnounceMs: number | undefined
+  /** "Success", or why the last announce failed. */
+  readonly lastResult: string | undefined
+  /** What its last answer counted, when it said. */
+  readonly seeders: number | undefined
+  readonly leechers: number | undefined
+}
+
+/** The trackers of the tiers, before any announce. */
+export const unannounced = (tiers: ReadonlyArray<ReadonlyArray<string>>): Array<TrackerStatus> =>
+  tiers.flatMap((urls, tier) =>
+    urls.map((url) => ({ url, tier, lastAnnounceMs: undefined, lastResult: undefined, seeders: undefined, leechers: undefined })))
+
+/** Records an announce's outcome in the torrent's list of trackers. */
+const noteAnnounce = (state: TorrentState, url: string, outcome: Pick<TrackerStatus, "lastResult"> & Partial<TrackerStatus>) => {
+  const i = state.trackers.findIndex((t) => t.url === url)
+  if (i >= 0) state.trackers[i] = { ...state.trackers[i]!, lastAnnounceMs: state.now(), ...outcome }
+}
+
 export interface Announcer {
   /** Every tracker has failed for good (true at once when there are none). */
   readonly exhausted: () => boolean
@@ -70,6 +94,7 @@ export const startAnnouncer = (
       Effect.gen(function* () {
         failuresInARow = 0
         forGood = false
+        noteAnnounce(state, r.url, { lastResult: "Success", seeders: r.complete, leechers: r.incomplete })
         const peers = r.peers.filter((p) => !isOwnAddress(p, state.port))
         yield* state.emit(TorrentEvent.Announced({ url: r.url, peers: peers.length, interval: r.interval }))
         yield* Effect.forEach(peers, options.addPeer, { discard: true })
@@ -78,6 +103,7 @@ export const startAnnouncer = (
     const failed = (e: TrackerError) =>
       Effect.suspend(() => {
         state.counters.lastTrackerError = e.message
+        noteAnnounce(state, e.url, { lastResult: e.message })
         failuresInARow++
         if (failsForGood(e) || failuresInARow >= unreachableTries) forGood = true
         return state.emit(TorrentEvent.AnnounceFailed({ url: e.url, reason: e.message }))

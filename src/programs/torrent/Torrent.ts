@@ -24,11 +24,12 @@ import type { StorageError, TorrentStorage } from "../../services/Storage.js"
 import type { Tracker } from "../../services/Tracker.js"
 import { type Listening, Transport } from "../../services/Transport.js"
 import { makeUploader } from "../Upload.js"
-import { type Announcer, startAnnouncer } from "./Announcer.js"
+import { type Announcer, startAnnouncer, type TrackerStatus, unannounced } from "./Announcer.js"
 import { startLocalDiscovery } from "./LocalDiscovery.js"
 import { makePeerExchange } from "./PeerExchange.js"
 import { applyFilePriorities } from "./FilePriorities.js"
 import { defaultPeerRetry, makePeerManager, type PeerManager, type SessionJob } from "./PeerManager.js"
+import { clientName } from "./PeerSession.js"
 import { retune } from "./RequestScheduler.js"
 import {
   DownloadStalled,
@@ -75,6 +76,25 @@ export interface TorrentStats {
   readonly port: number | undefined
 }
 
+/** One connected peer of a running torrent, as a front end shows it. */
+export interface PeerStatus {
+  /** host:port. */
+  readonly address: string
+  readonly client: string
+  readonly transport: "tcp" | "utp"
+  readonly encrypted: boolean
+  readonly inbound: boolean
+  /** Payload bytes per second, recent. */
+  readonly downloadRate: number
+  readonly uploadRate: number
+  /** The share of the pieces they have, 0..1. */
+  readonly progress: number
+  readonly amChoking: boolean
+  readonly amInterested: boolean
+  readonly peerChoking: boolean
+  readonly peerInterested: boolean
+}
+
 /** A running torrent, for library users: what it says, where it stands, and how to end it. */
 export interface TorrentHandle {
   /**
@@ -83,6 +103,10 @@ export interface TorrentHandle {
    */
   readonly events: Stream.Stream<TorrentEvent, TorrentError>
   readonly stats: Effect.Effect<TorrentStats>
+  /** Its connected peers (none before it has started). */
+  readonly peers: Effect.Effect<ReadonlyArray<PeerStatus>>
+  /** Its trackers and how their announces went. */
+  readonly trackers: Effect.Effect<ReadonlyArray<TrackerStatus>>
   /** Waits for the end: every wanted piece verified (without `seed`), or the error that ended it. */
   readonly done: Effect.Effect<void, TorrentError>
   /** Stops it now (a `stopped` announce goes out, bounded); stopping twice is fine. */
@@ -134,6 +158,8 @@ export const start = (
     return {
       events,
       stats: Effect.sync(() => statsOf(state.current)),
+      peers: Effect.sync(() => (state.current === undefined ? [] : peersOf(state.current))),
+      trackers: Effect.sync(() => (state.current === undefined ? unannounced(source.trackers) : [...state.current.trackers])),
       done: Fiber.join(fiber),
       stop: Effect.asVoid(Fiber.interrupt(fiber)),
       prioritize: (window) => prioritize(streaming, window),
@@ -184,6 +210,22 @@ const statsOf = (state: TorrentState | undefined): TorrentStats =>
         peers: state.sessions.size,
         port: state.listening ? state.port : undefined
       }
+
+const peersOf = (state: TorrentState): Array<PeerStatus> =>
+  [...state.sessions.values()].map((s) => ({
+    address: s.key,
+    client: clientName(s.conn.remote.peerId),
+    transport: s.conn.transport,
+    encrypted: s.conn.encryption === "mse-rc4",
+    inbound: s.inbound,
+    downloadRate: s.rate,
+    uploadRate: s.up.uploadRate,
+    progress: state.info.pieceCount === 0 ? 1 : (state.picker.peerHas(s.key)?.cardinality ?? 0) / state.info.pieceCount,
+    amChoking: s.up.choked,
+    amInterested: s.interested,
+    peerChoking: s.choked,
+    peerInterested: s.up.interested
+  }))
 
 /** Binds the listen port: the one asked for, else (with `fallback`) the next few, else any free port. */
 const bindListener = (listen: NonNullable<TorrentOptions["listen"]>) =>
@@ -245,6 +287,7 @@ const engine = (
         sessions: new Map(),
         downloadLimits: (options.rateLimits ?? []).map((l) => l.download),
         banned: new Set(),
+        trackers: unannounced(source.trackers),
         counters: { peersSeen: 0, downloaded: 0, wasted: 0, verifiedBytes: 0, lastVerifiedAt: startedAt, lastTrackerError: undefined },
         port: address?.port ?? options.port ?? 6881,
         listening: address !== undefined,
@@ -458,6 +501,7 @@ const progress = (state: TorrentState, seconds: number): TorrentEvent => {
   }
   for (const p of state.uploader.peers.values()) {
     sent += p.uploadedSinceTick
+    p.uploadRate = seconds > 0 ? p.uploadedSinceTick / seconds : 0
     p.uploadedSinceTick = 0
     if (p.interested) interested++
     if (!p.choked) unchoked++

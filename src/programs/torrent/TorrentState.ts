@@ -9,6 +9,7 @@ import type { CompletedPiece, PiecePicker } from "../../domain/PiecePicker.js"
 import type { Message } from "../../domain/Wire.js"
 import type { PeerConnection } from "../../services/PeerWire.js"
 import type { Uploader, UploadPeer } from "../Upload.js"
+import type { TrackerStatus } from "./Announcer.js"
 import type { PeerExchange } from "./PeerExchange.js"
 import type { RateLimiter } from "./RateLimiter.js"
 import type { Streaming } from "./Streaming.js"
@@ -105,6 +106,8 @@ export interface TorrentState {
   /** Peer keys (`ip:port`) and identities convicted of bad data, or found to be ourselves. */
   readonly banned: Set<string>
   readonly counters: TorrentCounters
+  /** Its trackers and how their last announces went (the announcer keeps it). */
+  readonly trackers: Array<TrackerStatus>
   /** The port we listen on (announced), or the one we announce without listening. */
   readonly port: number
   readonly listening: boolean
