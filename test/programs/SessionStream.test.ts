@@ -2,7 +2,7 @@
  * Streaming a file of a session's torrent on the in-memory network (TestClock): a stream of the
  * middle of a file gives that file's bytes well before the download gets there (its window is
  * fetched first); two streams at once share the picker; a paused torrent streams what it has and
- * fails on what it lacks; removal ends a stream; bad files and ranges are typed errors.
+ * fails on what it lacks; removal ends a stream; bad files and ranges, and skipped files, are typed errors.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Either, Fiber, Stream } from "effect"
@@ -62,7 +62,7 @@ describe("Session file streams (TestClock)", () => {
       })
     ), 60_000)
 
-  it.effect("a paused torrent streams its verified pieces and fails on missing ones; removal ends a stream; bad input is typed", () =>
+  it.effect("a paused torrent streams its verified pieces and fails on missing ones; removal ends a stream; bad input and skipped files are typed", () =>
     seeded(62)(
       Effect.gen(function* () {
         const network = yield* MemoryNetwork.make({ link: { latency: "5 millis", bandwidth: 64 * 1024 } })
@@ -91,6 +91,9 @@ describe("Session file streams (TestClock)", () => {
         expect(yield* Effect.flip(session.streamableFile(other, 2))).toMatchObject({ reason: "NoSuchFile" })
         expect(yield* Effect.flip(collect(session.fileStream(other, 0, { start: 10, end: 1_000_000 })))).toMatchObject({ reason: "BadRange" })
         expect(yield* Effect.flip(collect(session.fileStream(other, 0, { start: 10, end: 9 })))).toMatchObject({ reason: "BadRange" })
+        yield* session.setFilePriorities(other, ["normal", "skip"])
+        expect(yield* Effect.flip(collect(session.fileStream(other, 1, { start: 0, end: 9 })))).toMatchObject({ reason: "FileSkipped" })
+        expect(yield* Effect.flip(session.streamableFile(other, 1))).toMatchObject({ reason: "FileSkipped" })
       })
     ), 60_000)
 })

@@ -3,7 +3,8 @@
  * a video player or a browser. Range requests (one range) get a 206, others the whole file; every
  * answer says `Accept-Ranges: bytes`, the file's media type and an inline disposition with its
  * name. HEAD gets the same headers and no body. The URL names a torrent and a file index, never a
- * path: a segment that is not one is a 400, a torrent or file the session lacks a 404.
+ * path: a segment that is not one is a 400, a torrent or file the session lacks a 404, a skipped
+ * file a 409, a magnet link whose metadata does not come in time a 503.
  *
  * The body is the session's `fileStream`, pulled as the client takes it (its window moves with
  * the bytes sent). Headers go out first; a stream that fails later (the torrent removed or paused
@@ -67,7 +68,13 @@ const streamFile = Effect.gen(function* () {
     Effect.catchTags({
       UnknownTorrent: () => Effect.succeed(notFound),
       FileStreamError: (e) =>
-        Effect.succeed(e.reason === "NoSuchFile" ? text(404, `Not Found: ${e.detail}`) : text(503, `Service Unavailable: ${e.detail}`, { "retry-after": "5" }))
+        Effect.succeed(
+          e.reason === "NoSuchFile"
+            ? text(404, `Not Found: ${e.detail}`)
+            : e.reason === "FileSkipped"
+            ? text(409, `Conflict: ${e.detail}`)
+            : text(503, `Service Unavailable: ${e.detail}`, { "retry-after": "5" })
+        )
     })
   )
 })

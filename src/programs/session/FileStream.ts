@@ -9,8 +9,9 @@
  * missing piece of a paused, finished or failed torrent fails the stream with `NotRunning` (a
  * player retries; nothing waits forever on a torrent nobody will resume); a torrent still starting
  * (queued, fetching its metadata, checking) is waited for, bounded. A removed torrent ends the
- * stream with `UnknownTorrent`. A skipped file cannot be streamed (`FileSkipped`): it has no file on
- * disk to read back, and a stream does not change the file selection.
+ * stream with `UnknownTorrent`. A skipped file cannot be streamed (`FileSkipped`, also when it is
+ * skipped mid-stream): its pieces are not fetched and it may have no file on disk to read back,
+ * and a stream does not change the file selection (the user selects the file, then plays it).
  */
 import { Data, Duration, Effect, ExecutionStrategy, Exit, Option, Scope, Stream } from "effect"
 import { pieceSize } from "../../domain/Metainfo.js"
@@ -20,7 +21,7 @@ import { type PieceWindow, readAheadWindow } from "../../domain/StreamWindows.js
 import type { PriorityWindow } from "../torrent/Streaming.js"
 import type { TorrentHandle } from "../torrent/Torrent.js"
 import type { UnknownTorrent } from "./SessionEvent.js"
-import type { SessionEntry } from "./SessionTorrent.js"
+import { prioritiesOf, type SessionEntry } from "./SessionTorrent.js"
 
 export class FileStreamError extends Data.TaggedError("FileStreamError")<{
   readonly id: number
@@ -83,9 +84,17 @@ const describeFile = (info: Info, id: number, fileIndex: number): Effect.Effect<
   return Effect.succeed({ index: fileIndex, path, length: file.length })
 }
 
-/** The file, once the metadata is known (waiting for it, bounded). */
+const skipped = (id: number, fileIndex: number) =>
+  new FileStreamError({ id, reason: "FileSkipped", detail: `file ${fileIndex} is skipped: select it to stream it` })
+
+/** The file, once the metadata is known (waiting for it, bounded); a skipped file is refused. */
 export const streamableFile = (find: Find, id: number, fileIndex: number, options: FileStreamOptions = {}) =>
-  Effect.flatMap(awaitInfo(find, id, options.startTimeout ?? "60 seconds"), (info) => describeFile(info, id, fileIndex))
+  Effect.gen(function* () {
+    const info = yield* awaitInfo(find, id, options.startTimeout ?? "60 seconds")
+    const file = yield* describeFile(info, id, fileIndex)
+    if (prioritiesOf(yield* find(id), info)?.[fileIndex] === "skip") return yield* skipped(id, fileIndex)
+    return file
+  })
 
 /** The running torrent's handle: waits while it starts (bounded), fails when it is stopped for good. */
 const awaitHandle = (find: Find, id: number, timeout: Duration.DurationInput) =>
@@ -100,11 +109,6 @@ const awaitHandle = (find: Find, id: number, timeout: Duration.DurationInput) =>
     () => new FileStreamError({ id, reason: "NotRunning", detail: "the torrent did not start" })
   )
 
-/** Whether the storage left the file out (a skipped file is not on disk). */
-const skipped = (entry: SessionEntry, fileIndex: number) =>
-  entry.storage === undefined
-    ? Effect.succeed(false)
-    : Effect.map(entry.storage.storage.files, (files) => files[fileIndex]?.state === "skipped")
 
 /**
  * The stream's one window, registered with whichever handle runs the torrent now (a new run has a
@@ -150,11 +154,10 @@ export const fileStream = (
           const begin = at - index * info.pieceLength
           const length = Math.min(pieceSize(info, index) - begin, last - at + 1)
           const entry = yield* find(id)
+          // Checked at every piece: the selection may change while the stream runs.
+          if (prioritiesOf(entry, info)?.[fileIndex] === "skip") return yield* skipped(id, fileIndex)
           const stored = entry.storage?.storage
           if (stored !== undefined && entry.have?.has(index) === true) return yield* stored.readBlock(index, begin, length)
-          if (yield* skipped(entry, fileIndex)) {
-            return yield* new FileStreamError({ id, reason: "FileSkipped", detail: `file ${fileIndex} is skipped: select it to stream it` })
-          }
           const handle = yield* awaitHandle(find, id, timeout)
           yield* register(handle, readAheadWindow(info.pieceLength, at, last, aheadBytes))
           return yield* handle.read(index, begin, length)
