@@ -2,32 +2,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
 import { Bitfield } from "../../src/domain/Bitfield.js"
-import { blockSize, PiecePicker } from "../../src/domain/PiecePicker.js"
-
-const make = (count: number, pieceLength = blockSize, extra: Partial<ConstructorParameters<typeof PiecePicker>[0]> = {}) =>
-  new PiecePicker({ pieceCount: count, pieceLength, totalLength: count * pieceLength, random: () => 0, ...extra })
-
-const bits = (count: number, indexes: Iterable<number>) => {
-  const b = Bitfield.empty(count)
-  for (const i of indexes) b.add(i)
-  return b
-}
-
-/** One block at a time until none is left (one-block pieces); the order pieces were asked for. */
-const pickOrder = (picker: PiecePicker, peer: string) => {
-  const order: Array<number> = []
-  for (;;) {
-    const [request] = picker.pick(peer, 1, 0)
-    if (request === undefined) return order
-    order.push(request.index)
-    picker.receive(peer, request.index, 0, new Uint8Array(blockSize))
-    picker.verified(request.index)
-  }
-}
+import { blockSize } from "../../src/domain/PiecePicker.js"
+import { bits, makePicker, pickOrder } from "../support/picker.js"
 
 describe("PiecePicker deadlines", () => {
   it("fetches due pieces first, in deadline order, even above a higher tier", () => {
-    const picker = make(8, blockSize, { tiers: Uint8Array.from([1, 1, 1, 1, 1, 3, 1, 1]) })
+    const picker = makePicker(8, { tiers: Uint8Array.from([1, 1, 1, 1, 1, 3, 1, 1]) })
     picker.addPeer("a")
     picker.setBitfield("a", Bitfield.full(8))
     picker.setDeadlines([6, 2, 3])
@@ -35,7 +15,7 @@ describe("PiecePicker deadlines", () => {
   })
 
   it("a due piece already started by others comes before another started piece", () => {
-    const picker = make(4, 4 * blockSize)
+    const picker = makePicker(4, {}, 4 * blockSize)
     for (const peer of ["a", "b"]) {
       picker.addPeer(peer)
       picker.setBitfield(peer, Bitfield.full(4))
@@ -48,7 +28,7 @@ describe("PiecePicker deadlines", () => {
   })
 
   it("skips pieces not wanted, already verified, or that the peer lacks; counts stay those of the selection", () => {
-    const picker = make(6, blockSize, { wanted: bits(6, [0, 1, 2, 3]), have: bits(6, [1]) })
+    const picker = makePicker(6, { wanted: bits(6, [0, 1, 2, 3]), have: bits(6, [1]) })
     picker.addPeer("a")
     picker.setBitfield("a", bits(6, [0, 1, 3, 4, 5]))
     picker.setDeadlines([5, 1, 2, 3, -1, 99])
@@ -67,7 +47,7 @@ describe("PiecePicker deadlines", () => {
     ([tierList, has, due]) => {
       const count = tierList.length
       const tiers = Uint8Array.from(tierList)
-      const picker = make(count, blockSize, { tiers })
+      const picker = makePicker(count, { tiers })
       const held = tierList.flatMap((_, i) => (has[i] ? [i] : []))
       picker.addPeer("a")
       picker.setBitfield("a", bits(count, held))
