@@ -35,7 +35,13 @@ export const start = (options: DaemonOptions): Effect.Effect<RunningDaemon, Daem
       downloadDirectory: options.session.downloadDirectory,
       downloadRate: options.downloadRate,
       uploadRate: options.uploadRate,
-      version: options.version
+      version: options.version,
+      session: {
+        maxConnections: options.session.maxConnections ?? 200,
+        maxPeersPerTorrent: options.session.maxPeersPerTorrent ?? 50,
+        dht: options.session.dht !== undefined,
+        encryption: options.session.encryption ?? "allow"
+      }
     })
     const session = yield* makeSession({
       ...options.session,

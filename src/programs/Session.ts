@@ -473,7 +473,8 @@ const summary = (entry: SessionEntry): Effect.Effect<SessionTorrent> =>
       downloadRate: entry.rates.down,
       uploadRate: entry.rates.up,
       ratio: info === undefined || info.totalLength === 0 ? 0 : uploadedBytes / info.totalLength,
-      resumed: entry.resumed
+      resumed: entry.resumed,
+      addedAtMs: entry.addedAtMs
     }
   })
 

@@ -6,8 +6,10 @@ import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect } from "effect"
 import { streamRoutes } from "./StreamRoute.js"
+import { transmissionRpc } from "./TransmissionRpc.js"
 
 export const daemonRoutes = HttpRouter.empty.pipe(
   HttpRouter.get("/", Effect.succeed(HttpServerResponse.redirect("/web/", { status: 302 }))),
+  HttpRouter.concat(transmissionRpc),
   HttpRouter.concat(streamRoutes)
 )

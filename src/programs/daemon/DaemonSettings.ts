@@ -12,6 +12,15 @@ export interface DaemonSettingsService {
   readonly limits: RateLimits
   readonly startedAtMs: number
   readonly version: string
+  /** What the session was started with, for front ends that show it. */
+  readonly session: DaemonSessionFacts
+}
+
+export interface DaemonSessionFacts {
+  readonly maxConnections: number
+  readonly maxPeersPerTorrent: number
+  readonly dht: boolean
+  readonly encryption: string
 }
 
 export class DaemonSettings extends Context.Tag("bt/DaemonSettings")<DaemonSettings, DaemonSettingsService>() {}
@@ -21,12 +30,14 @@ export const makeDaemonSettings = (initial: {
   readonly downloadRate?: number | undefined
   readonly uploadRate?: number | undefined
   readonly version: string
+  readonly session: DaemonSessionFacts
 }): Effect.Effect<DaemonSettingsService> =>
   Effect.gen(function* () {
     return {
       downloadDirectory: yield* Ref.make(initial.downloadDirectory),
       limits: yield* makeRateLimits({ download: initial.downloadRate, upload: initial.uploadRate }),
       startedAtMs: yield* Effect.clockWith((clock) => clock.currentTimeMillis),
-      version: initial.version
+      version: initial.version,
+      session: initial.session
     }
   })

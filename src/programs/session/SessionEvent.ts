@@ -52,6 +52,8 @@ export interface SessionTorrent extends TorrentStats {
   readonly ratio: number
   /** What its last check found through its resume data (with a state store): pieces settled without reading, files read. */
   readonly resumed: Resumed | undefined
+  /** When it was first added, milliseconds since the epoch (kept across restarts). */
+  readonly addedAtMs: number
 }
 
 /** One file of a torrent, as a front end lists it. */
