@@ -3,7 +3,8 @@
  * ffmpeg, seeded by our `seed` on 127.0.0.1 with its upload held to 256 KiB/s, and the daemon
  * (`bittorrent daemon`, the bundled CLI) given the torrent through a state folder written by the
  * Session's own state store, as if it had been added before a restart. ffprobe reads the stream
- * URL and finds the video while the file is still partial; a Range request for the middle gets
+ * URL and finds the video while the file is still partial (percentDone < 1 over the daemon's
+ * Transmission RPC, and the .part file still there); a Range request for the middle gets
  * exactly those bytes, asked for before the download had them on disk; Range edge cases and path
  * traversal get their status, and the daemon goes on serving.
  */
@@ -48,6 +49,21 @@ const request = (port: number, target: string, headers: Record<string, string> =
     req.on("error", (e) => resume(Effect.fail(e)))
     req.setTimeout(60_000, () => req.destroy(new Error(`${target}: no answer in 60 s`)))
     req.end()
+  })
+
+/** The torrent's `percentDone` through the daemon's Transmission RPC (the 409 handshake first). */
+const percentDone = (port: number) =>
+  Effect.gen(function* () {
+    const rpc = (sessionId: string) => Effect.promise(() => fetch(`http://127.0.0.1:${port}/transmission/rpc`, {
+      method: "POST",
+      headers: { "x-transmission-session-id": sessionId, "content-type": "application/json" },
+      body: JSON.stringify({ method: "torrent-get", arguments: { ids: [1], fields: ["percentDone"] } })
+    }))
+    const handshake = yield* rpc("")
+    expect(handshake.status).toBe(409)
+    const answer = yield* rpc(handshake.headers.get("x-transmission-session-id") ?? "")
+    const body = (yield* Effect.promise(() => answer.json())) as { arguments: { torrents: Array<{ percentDone: number }> } }
+    return body.arguments.torrents[0]!.percentDone
   })
 
 const readAt = async (file: string, at: number, length: number) => {
@@ -115,6 +131,8 @@ describe("streaming from the daemon (ffmpeg, loopback)", () => {
 
       const probe = yield* runProcess("ffprobe", ["-v", "error", "-show_streams", "-show_format", "-of", "json", url], { timeoutMs: 90_000 })
       expect(probe.code, probe.stderr).toBe(0)
+      const doneAfterProbe = yield* percentDone(port)
+      expect(doneAfterProbe).toBeLessThan(1)
       expect(incomplete()).toBe(true)
       const probed = JSON.parse(probe.stdout) as { streams: Array<{ codec_name: string; width: number; height: number }>; format: { duration: string } }
       expect(probed.streams[0]).toMatchObject({ codec_name: "h264", width: 320, height: 240 })
@@ -130,9 +148,11 @@ describe("streaming from the daemon (ffmpeg, loopback)", () => {
       expect(middle.status).toBe(206)
       expect(middle.headers["content-range"]).toBe(`bytes ${start}-${end}/${video.length}`)
       expect(equalBytes(middle.body, want)).toBe(true)
+      const doneAfterRange = yield* percentDone(port)
+      expect(doneAfterRange).toBeLessThan(1)
       expect(incomplete()).toBe(true)
       const onDisk = yield* Effect.promise(() => stat(partial))
-      console.log(`streaming: ffprobe and the middle range done with the download incomplete (.part of ${onDisk.size} bytes, ${onDisk.blocks * 512} allocated)`)
+      console.log(`streaming: ffprobe done at ${(doneAfterProbe * 100).toFixed(1)}%, the middle range at ${(doneAfterRange * 100).toFixed(1)}% (${onDisk.blocks * 512} of ${onDisk.size} bytes allocated)`)
 
       // The torrent's id works as well as its hash; a suffix range; past the end is a 416.
       const tail = yield* request(port, "/stream/1/0", { range: "bytes=-1000" })
