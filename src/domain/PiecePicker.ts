@@ -15,7 +15,8 @@
  * - BEP 6: a Reject Request hands back exactly one block; `pick` can be limited to a peer's
  *   allowed-fast pieces while it chokes us; a suggested piece is started first for that peer.
  * - Deadlines (streaming): wanted pieces listed by `setDeadlines` are fetched before anything
- *   else, in that order, above tiers, rarest first and the finishing of other started pieces.
+ *   else, in that order, above tiers, rarest first and the finishing of other started pieces;
+ *   `releaseExcept` hands back a peer's requests for other pieces, to cancel when a stream seeks.
  */
 import { Bitfield } from "./Bitfield.js"
 import { blockSize } from "./Wire.js"
@@ -267,6 +268,26 @@ export class PiecePicker {
     ledger.outstanding.clear()
     for (const piece of this.active.values()) if (piece.owner === peer) piece.owner = undefined
     return count
+  }
+
+  /**
+   * Hands back the peer's outstanding requests for pieces not in `keep`, and gives them (to cancel
+   * with the peer): a stream that opens or seeks must not wait behind requests the peer has queued.
+   */
+  releaseExcept(peer: string, keep: ReadonlySet<number>): Array<BlockRequest> {
+    const ledger = this.peers.get(peer)
+    const released: Array<BlockRequest> = []
+    if (ledger === undefined) return released
+    for (const id of ledger.outstanding.keys()) {
+      const index = Math.floor(id / this.blocksPerPiece)
+      if (keep.has(index)) continue
+      const begin = (id % this.blocksPerPiece) * blockSize
+      ledger.outstanding.delete(id)
+      this.unrequest(peer, id)
+      this.disownIfIdle(peer, ledger, id)
+      released.push({ index, begin, length: Math.min(blockSize, this.pieceSize(index) - begin) })
+    }
+    return released
   }
 
   /**

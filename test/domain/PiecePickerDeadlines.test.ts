@@ -37,6 +37,23 @@ describe("PiecePicker deadlines", () => {
     expect(picker.piecesLeft).toBe(1) // piece 2: nobody has it
   })
 
+  it("releaseExcept hands back a peer's requests for other pieces (to cancel), keeping those of due pieces", () => {
+    const picker = makePicker(4, {}, 2 * blockSize)
+    for (const peer of ["a", "b"]) {
+      picker.addPeer(peer)
+      picker.setBitfield(peer, Bitfield.full(4))
+    }
+    expect(picker.pick("a", 6, 0).map((r) => r.index)).toEqual([0, 0, 1, 1, 2, 2])
+    picker.setDeadlines([1, 3])
+    const released = picker.releaseExcept("a", new Set([1, 3]))
+    expect(released.map((r) => [r.index, r.begin / blockSize])).toEqual([[0, 0], [0, 1], [2, 0], [2, 1]])
+    expect(picker.outstandingCount("a")).toBe(2)
+    // The released blocks are free again: b takes the due piece 3 first, then them.
+    expect(picker.pick("b", 6, 0).map((r) => r.index)).toEqual([3, 3, 0, 0, 2, 2])
+    // A block still on its way from a is no longer taken from it.
+    expect(picker.receive("a", 0, 0, new Uint8Array(blockSize)).accepted).toBe(false)
+  })
+
   it.prop(
     "a peer's first new pieces are the due ones it can fetch, in deadline order; then the rest by tier",
     [

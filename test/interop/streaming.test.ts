@@ -144,7 +144,9 @@ describe("streaming from the daemon (ffmpeg, loopback)", () => {
       const want = video.subarray(start, end + 1)
       const before = yield* Effect.promise(() => readAt(partial, start, want.length))
       expect(equalBytes(before, want)).toBe(false)
+      const asked = Date.now()
       const middle = yield* request(port, `/stream/${hash}/0`, { range: `bytes=${start}-${end}` })
+      const rangeMs = Date.now() - asked
       expect(middle.status).toBe(206)
       expect(middle.headers["content-range"]).toBe(`bytes ${start}-${end}/${video.length}`)
       expect(equalBytes(middle.body, want)).toBe(true)
@@ -152,7 +154,7 @@ describe("streaming from the daemon (ffmpeg, loopback)", () => {
       expect(doneAfterRange).toBeLessThan(1)
       expect(incomplete()).toBe(true)
       const onDisk = yield* Effect.promise(() => stat(partial))
-      console.log(`streaming: ffprobe done at ${(doneAfterProbe * 100).toFixed(1)}%, the middle range at ${(doneAfterRange * 100).toFixed(1)}% (${onDisk.blocks * 512} of ${onDisk.size} bytes allocated)`)
+      console.log(`streaming: ffprobe done at ${(doneAfterProbe * 100).toFixed(1)}%, the middle range at ${(doneAfterRange * 100).toFixed(1)}% after ${rangeMs} ms (${onDisk.blocks * 512} of ${onDisk.size} bytes allocated)`)
 
       // The torrent's id works as well as its hash; a suffix range; past the end is a 416.
       const tail = yield* request(port, "/stream/1/0", { range: "bytes=-1000" })

@@ -28,13 +28,16 @@ export interface Streaming {
   readonly waiters: Map<number, Deferred.Deferred<void>>
   /** The running engine's picker, once there is one (it takes the deadlines from then on). */
   picker: PiecePicker | undefined
+  /** Asks the peers for the due pieces at once, ahead of what they have queued (a stream opened). */
+  rush: (due: ReadonlySet<number>) => void
 }
 
-export const makeStreaming = (): Streaming => ({ windows: new StreamWindows(), waiters: new Map(), picker: undefined })
+export const makeStreaming = (): Streaming => ({ windows: new StreamWindows(), waiters: new Map(), picker: undefined, rush: () => {} })
 
-/** The engine's picker starts with the deadlines of the streams already open. */
-export const attachPicker = (streaming: Streaming, picker: PiecePicker): void => {
+/** The engine's picker starts with the deadlines of the streams already open; `rush` reaches its peers. */
+export const attachEngine = (streaming: Streaming, picker: PiecePicker, rush: Streaming["rush"]): void => {
   streaming.picker = picker
+  streaming.rush = rush
   picker.setDeadlines(streaming.windows.order)
 }
 
@@ -46,6 +49,7 @@ export const prioritize = (streaming: Streaming, window: PieceWindow): Effect.Ef
       Effect.sync(() => {
         const id = streaming.windows.open(window)
         changed(streaming)
+        streaming.rush(new Set(streaming.windows.order))
         return id
       }),
       (id) => Effect.sync(() => {

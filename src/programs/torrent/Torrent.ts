@@ -30,7 +30,7 @@ import { makePeerExchange } from "./PeerExchange.js"
 import { applyFilePriorities } from "./FilePriorities.js"
 import { defaultPeerRetry, makePeerManager, type PeerManager, type SessionJob } from "./PeerManager.js"
 import { clientName } from "./PeerSession.js"
-import { retune } from "./RequestScheduler.js"
+import { retune, rush } from "./RequestScheduler.js"
 import {
   DownloadStalled,
   NoPeerSources,
@@ -42,7 +42,7 @@ import {
   type TorrentOptions,
   type TorrentSource
 } from "./TorrentEvent.js"
-import { attachPicker, makeStreaming, type PieceWindow, prioritize, type PriorityWindow, type Streaming, type TorrentEnded, waitPiece } from "./Streaming.js"
+import { attachEngine, makeStreaming, type PieceWindow, prioritize, type PriorityWindow, type Streaming, type TorrentEnded, waitPiece } from "./Streaming.js"
 import { flush, resolveOptions, type TorrentState } from "./TorrentState.js"
 import { makeVerifier } from "./Verifier.js"
 import { startWebSeeds, type WebSeeds } from "./WebSeedSession.js"
@@ -298,7 +298,7 @@ const engine = (
         failed: yield* Deferred.make<never, TorrentError>(),
         streaming
       }
-      attachPicker(streaming, picker)
+      attachEngine(streaming, picker, (due) => rush(state, due))
       state.counters.verifiedBytes = picker.bytesWanted - picker.bytesLeft
       exposed.current = state
       if (selection.current !== undefined) {
