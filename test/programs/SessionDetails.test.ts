@@ -32,14 +32,21 @@ const multiFile = () => {
   return { bytes, info, payload, files }
 }
 
+/** The multi-file torrent seeded by our core at `seeder` on a fresh network of the given link. */
+const multiFileSwarm = (seeder: string, n: number, link: { readonly latency: "5 millis"; readonly bandwidth?: number }) =>
+  Effect.gen(function* () {
+    const network = yield* MemoryNetwork.make({ link })
+    const t = multiFile()
+    yield* simSeeder(network, seeder, t.info, t.payload, n)
+    return { network, t }
+  })
+
 describe("Session details and settings (in-memory network, TestClock)", () => {
   it.effect("files, peers and trackers of a torrent; unknown ids and bad priorities are typed errors", () =>
     seeded(51)(
       Effect.gen(function* () {
         // 64 KiB/s: the 200 kB torrent takes a few seconds, long enough to see the peer.
-        const network = yield* MemoryNetwork.make({ link: { latency: "5 millis", bandwidth: 64 * 1024 } })
-        const t = multiFile()
-        yield* simSeeder(network, "127.4.10.1", t.info, t.payload, 30)
+        const { network, t } = yield* multiFileSwarm("127.4.10.1", 30, { latency: "5 millis", bandwidth: 64 * 1024 })
         const { session } = yield* simSession(network)
         const id = yield* session.add(TorrentInput.Metainfo({ bytes: t.bytes }), { peers: [addressOf("127.4.10.1")] })
         const unchoked = Effect.map(session.peers(id), (peers) => peers.length === 1 && !peers[0]!.peerChoking)
@@ -64,6 +71,21 @@ describe("Session details and settings (in-memory network, TestClock)", () => {
       })
     ), 60_000)
 
+  it.effect("a torrent added with a file skipped seeds once its wanted files are verified", () =>
+    seeded(54)(
+      Effect.gen(function* () {
+        const { network, t } = yield* multiFileSwarm("127.4.10.3", 32, { latency: "5 millis" })
+        const { session } = yield* simSession(network)
+        const id = yield* session.add(TorrentInput.Metainfo({ bytes: t.bytes }), { peers: [addressOf("127.4.10.3")], files: ["normal", "skip", "normal"] })
+        expect(yield* until(Effect.map(session.get(id), (s) => s.status === "seeding"), 100, 300)).toBe(true)
+        const files = yield* session.files(id)
+        expect(files.map((f) => f.priority)).toEqual(["normal", "skip", "normal"])
+        expect([files[0]!.bytesCompleted, files[2]!.bytesCompleted]).toEqual([100_000, 30_001])
+        // Only what its pieces cover: the skipped file's shares of the pieces it has with its neighbours.
+        expect(files[1]!.bytesCompleted).toBeLessThan(70_000)
+      })
+    ), 60_000)
+
   it.effect("a magnet link's trackers are listed by tier before any announce; its files are none until the metadata", () =>
     seeded(52)(
       Effect.gen(function* () {
@@ -83,9 +105,7 @@ describe("Session details and settings (in-memory network, TestClock)", () => {
   it.effect("file priorities and speed limits survive a restart; a skipped file is never created", () =>
     seeded(53)(
       Effect.gen(function* () {
-        const network = yield* MemoryNetwork.make({ link: { latency: "5 millis" } })
-        const t = multiFile()
-        yield* simSeeder(network, "127.4.10.2", t.info, t.payload, 31)
+        const { network, t } = yield* multiFileSwarm("127.4.10.2", 31, { latency: "5 millis" })
         const store = yield* Effect.provide(StateStore, StateStore.Memory)
         const fs = yield* Effect.provide(FileSystem.FileSystem, sessionServices(network))
         const directory = yield* fs.makeTempDirectoryScoped({ prefix: "bt-details-" })

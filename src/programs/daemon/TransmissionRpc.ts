@@ -12,6 +12,7 @@ import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { Effect, Either, Layer, Option } from "effect"
 import { decodeRequest, toKBps } from "../../domain/TransmissionRpc.js"
 import { Session } from "../Session.js"
@@ -45,17 +46,37 @@ const answer = (result: string, args: Record<string, unknown>, tag: unknown) =>
 /** No redirect is followed: only the URL the user gave is fetched. */
 const fetchClient = FetchHttpClient.layer.pipe(Layer.provide(Layer.succeed(FetchHttpClient.RequestInit, { redirect: "manual" })))
 
-/** The body as text, or the response that refuses it. */
+/** A body of a declared length is read to its end and dropped (the client can read the answer once it is sent); one without is cut off. */
+const tooLarge = (declared: boolean) => text(413, "Payload Too Large", declared ? {} : { connection: "close" })
+
+/**
+ * The body as text, or the response that refuses it. Read off the socket by hand: past the bound
+ * the reading stops, but the socket is closed only after the 413 is written (the platform's
+ * reader destroys it at once, and the answer with it).
+ */
 const readBody = (request: HttpServerRequest.HttpServerRequest) =>
   Effect.gen(function* () {
-    const limit = Option.map(yield* HttpIncomingMessage.MaxBodySize, Number)
-    const declared = Number(request.headers["content-length"] ?? "0")
-    if (Option.isSome(limit) && declared > limit.value) return Either.left(text(413, "Payload Too Large"))
-    return yield* request.text.pipe(
-      Effect.map(Either.right),
-      Effect.catchAll((e) =>
-        Effect.succeed(Either.left(String(e.cause).includes("maxBytes") ? text(413, "Payload Too Large") : text(400, "Bad Request: the body could not be read"))))
-    )
+    const limit = Option.getOrElse(Option.map(yield* HttpIncomingMessage.MaxBodySize, Number), () => Infinity)
+    if (Number(request.headers["content-length"] ?? "0") > limit) return Either.left(tooLarge(true))
+    const incoming = NodeHttpServerRequest.toIncomingMessage(request)
+    return yield* Effect.async<Either.Either<string, HttpServerResponse.HttpServerResponse>>((resume) => {
+      const chunks: Array<Buffer> = []
+      let size = 0
+      const finish = (result: Either.Either<string, HttpServerResponse.HttpServerResponse>) => {
+        incoming.off("data", onData).off("end", onEnd).off("error", onError)
+        resume(Effect.succeed(result))
+      }
+      const onData = (chunk: Buffer) => {
+        size += chunk.length
+        chunks.push(chunk)
+        if (size <= limit) return
+        incoming.pause()
+        finish(Either.left(tooLarge(false)))
+      }
+      const onEnd = () => finish(Either.right(Buffer.concat(chunks).toString("utf8")))
+      const onError = () => finish(Either.left(text(400, "Bad Request: the body could not be read")))
+      incoming.on("data", onData).on("end", onEnd).on("error", onError)
+    })
   })
 
 const handle = Effect.gen(function* () {

@@ -7,7 +7,7 @@
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Effect } from "effect"
 import type { Info } from "../../domain/Metainfo.js"
-import { partPath } from "../../services/Storage.js"
+import { partPath, sidePath } from "../../services/Storage.js"
 import { DataFilesError } from "./SessionEvent.js"
 
 /** Where a torrent's payload lives: its name (a single safe path component) in the directory. */
@@ -33,13 +33,15 @@ export const removeData = (info: Info, directory: string): Effect.Effect<void, D
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const target = targetOf(directory, info)
-    for (const path of filePaths(info, target).flatMap((p) => [p, partPath(p)])) {
+    // The side file too: what skipped files' shares of pieces went to.
+    for (const path of [...filePaths(info, target).flatMap((p) => [p, partPath(p)]), sidePath(info, target)]) {
       yield* fs.remove(path, { force: true }).pipe(Effect.mapError(failed("remove", path)))
     }
     if (!info.isMultiFile) return
     for (const folder of foldersOf(info, target)) {
       const left = yield* fs.readDirectory(folder).pipe(Effect.orElseSucceed(() => undefined))
-      if (left !== undefined && left.length === 0) yield* fs.remove(folder).pipe(Effect.mapError(failed("remove", folder)))
+      // `recursive` only because the platform's remove refuses any folder without it: this one is empty.
+      if (left !== undefined && left.length === 0) yield* fs.remove(folder, { recursive: true }).pipe(Effect.mapError(failed("remove", folder)))
     }
   })
 

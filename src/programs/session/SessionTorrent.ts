@@ -239,11 +239,14 @@ const onEvent = (
         // Only verified pieces count: the torrent's own count says whether every piece is (events a
         // slow follower lost included), not the event alone.
         const stats = entry.handle === undefined ? undefined : yield* entry.handle.stats
-        if (stats === undefined || stats.piecesDone < info.pieceCount) {
+        const everyPiece = stats !== undefined && stats.piecesDone >= info.pieceCount
+        // With files skipped, every wanted piece verified is done (its bitfield stays as verified).
+        const everyWanted = stats !== undefined && prioritiesOf(entry, info) !== undefined && stats.verifiedBytes >= stats.totalBytes
+        if (!everyPiece && !everyWanted) {
           yield* Effect.logWarning(`${info.name}: completed with ${stats?.piecesDone ?? 0} of ${info.pieceCount} pieces verified; not seeding it as complete`)
           return true
         }
-        entry.have = Bitfield.full(info.pieceCount)
+        if (everyPiece) entry.have = Bitfield.full(info.pieceCount)
         // The resume data records only pieces seen verified: a piece it misses is fetched again, never taken unread.
         entry.seedingSince = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
         yield* Effect.ignore(storage.flush)

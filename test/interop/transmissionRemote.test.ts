@@ -75,6 +75,21 @@ const rpc = (port: number, body: string, sessionId?: string) =>
     return { status: response.status, text: await response.text(), id, answeredId: response.headers.get("x-transmission-session-id") }
   })
 
+/** A body of `bytes` sent chunked (no length up front); gives the status answered (the write may be cut off after it). */
+const chunkedPost = (port: number, sessionId: string, bytes: number) =>
+  Effect.async<number>((resume) => {
+    const request = http.request({ host: "127.0.0.1", port, path: "/transmission/rpc", method: "POST", headers: { "x-transmission-session-id": sessionId } })
+    request.on("response", (response) => {
+      response.resume()
+      resume(Effect.succeed(response.statusCode ?? 0))
+    })
+    request.on("error", () => undefined) // EPIPE/ECONNRESET once the server stops reading
+    const chunk = Buffer.alloc(64 * 1024, 0x61)
+    for (let sent = 0; sent < bytes; sent += chunk.length) request.write(chunk)
+    request.end()
+    return Effect.sync(() => request.destroy())
+  }).pipe(Effect.timeout("20 seconds"))
+
 /** Serves one file over HTTP on loopback for the rest of the scope. */
 const serveFile = (file: string) =>
   Effect.acquireRelease(
@@ -165,6 +180,7 @@ describe("transmission-remote drives the daemon", () => {
       const { id } = yield* rpc(first.port, "{}")
       assert.strictEqual((yield* rpc(first.port, "{not json", id)).status, 400)
       assert.strictEqual((yield* rpc(first.port, `{"method":"session-get","pad":"${"x".repeat(17 * 1024 * 1024)}"}`, id)).status, 413)
+      assert.strictEqual(yield* chunkedPost(first.port, id, 17 * 1024 * 1024), 413)
       const unknown = yield* rpc(first.port, `{"method":"no-such-method","tag":3}`, id)
       assert.deepStrictEqual([unknown.status, JSON.parse(unknown.text)], [200, { result: "method name not recognized", arguments: {}, tag: 3 }])
       const badArgs = yield* rpc(first.port, `{"method":"torrent-get","arguments":{"fields":["id"],"ids":[{}]}}`, id)
