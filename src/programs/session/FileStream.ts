@@ -56,6 +56,7 @@ export interface FileStreamOptions {
 }
 
 const defaultAheadBytes = 32 * 1024 * 1024
+const defaultStartTimeout = Duration.seconds(60)
 const pollEvery = Duration.millis(200)
 
 type Find = (id: number) => Effect.Effect<SessionEntry, UnknownTorrent>
@@ -87,14 +88,17 @@ const describeFile = (info: Info, id: number, fileIndex: number): Effect.Effect<
 const skipped = (id: number, fileIndex: number) =>
   new FileStreamError({ id, reason: "FileSkipped", detail: `file ${fileIndex} is skipped: select it to stream it` })
 
-/** The file, once the metadata is known (waiting for it, bounded); a skipped file is refused. */
-export const streamableFile = (find: Find, id: number, fileIndex: number, options: FileStreamOptions = {}) =>
+/** The info dict and the file, once the metadata is known (waiting for it, bounded); a skipped file is refused. */
+const resolveFile = (find: Find, id: number, fileIndex: number, timeout: Duration.DurationInput) =>
   Effect.gen(function* () {
-    const info = yield* awaitInfo(find, id, options.startTimeout ?? "60 seconds")
+    const info = yield* awaitInfo(find, id, timeout)
     const file = yield* describeFile(info, id, fileIndex)
     if (prioritiesOf(yield* find(id), info)?.[fileIndex] === "skip") return yield* skipped(id, fileIndex)
-    return file
+    return { info, file }
   })
+
+export const streamableFile = (find: Find, id: number, fileIndex: number, options: FileStreamOptions = {}) =>
+  Effect.map(resolveFile(find, id, fileIndex, options.startTimeout ?? defaultStartTimeout), ({ file }) => file)
 
 /** The running torrent's handle: waits while it starts (bounded), fails when it is stopped for good. */
 const awaitHandle = (find: Find, id: number, timeout: Duration.DurationInput) =>
@@ -108,7 +112,6 @@ const awaitHandle = (find: Find, id: number, timeout: Duration.DurationInput) =>
     timeout,
     () => new FileStreamError({ id, reason: "NotRunning", detail: "the torrent did not start" })
   )
-
 
 /**
  * The stream's one window, registered with whichever handle runs the torrent now (a new run has a
@@ -135,9 +138,8 @@ export const fileStream = (
 ): Stream.Stream<Uint8Array, UnknownTorrent | FileStreamError> =>
   Stream.unwrapScoped(
     Effect.gen(function* () {
-      const timeout = options.startTimeout ?? "60 seconds"
-      const info = yield* awaitInfo(find, id, timeout)
-      const file = yield* describeFile(info, id, fileIndex)
+      const timeout = options.startTimeout ?? defaultStartTimeout
+      const { info, file } = yield* resolveFile(find, id, fileIndex, timeout)
       const { start, end } = range
       if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start || end >= file.length) {
         return yield* new FileStreamError({ id, reason: "BadRange", detail: `bytes ${start}-${end} are not in file ${fileIndex} (${file.length} bytes)` })
@@ -156,10 +158,13 @@ export const fileStream = (
           const entry = yield* find(id)
           // Checked at every piece: the selection may change while the stream runs.
           if (prioritiesOf(entry, info)?.[fileIndex] === "skip") return yield* skipped(id, fileIndex)
+          const window = readAheadWindow(info.pieceLength, at, last, aheadBytes)
+          // Also through pieces already there: what lies ahead of them is fetched meanwhile.
+          if (entry.handle !== undefined) yield* register(entry.handle, window)
           const stored = entry.storage?.storage
           if (stored !== undefined && entry.have?.has(index) === true) return yield* stored.readBlock(index, begin, length)
           const handle = yield* awaitHandle(find, id, timeout)
-          yield* register(handle, readAheadWindow(info.pieceLength, at, last, aheadBytes))
+          yield* register(handle, window)
           return yield* handle.read(index, begin, length)
         }).pipe(
           // The run ended under the read (a pause, a removal, a new run): look again.
