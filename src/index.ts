@@ -32,6 +32,7 @@ export * as PeerStore from "./domain/PeerStore.js"
 export * as RoutingTable from "./domain/RoutingTable.js"
 export * as ResumeData from "./domain/ResumeData.js"
 export * as SessionRecord from "./domain/SessionRecord.js"
+export * as StreamWindows from "./domain/StreamWindows.js"
 export * as TorrentBuilder from "./domain/TorrentBuilder.js"
 export { TokenBucket } from "./domain/TokenBucket.js"
 export { ByteRateError, parseByteRate } from "./domain/ByteRate.js"
@@ -83,6 +84,7 @@ export * as Seed from "./programs/Seed.js"
 export {
   DataFilesError,
   DuplicateTorrent,
+  FileStreamError,
   InvalidTorrentInput,
   make as makeSession,
   Session,
@@ -93,11 +95,14 @@ export {
 } from "./programs/Session.js"
 export type {
   AddOptions,
+  ByteRange,
+  FileStreamOptions,
   SeedingGoal,
   SessionOptions,
   SessionService,
   SessionServices,
   SessionTorrent,
+  StreamableFile,
   TorrentRecord,
   TorrentStatus
 } from "./programs/Session.js"

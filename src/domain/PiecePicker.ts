@@ -14,6 +14,9 @@
  *   so a second failure has a single suspect, until it verifies.
  * - BEP 6: a Reject Request hands back exactly one block; `pick` can be limited to a peer's
  *   allowed-fast pieces while it chokes us; a suggested piece is started first for that peer.
+ * - Deadlines (streaming): wanted pieces listed by `setDeadlines` are fetched before anything
+ *   else, in that order, above tiers, rarest first and the finishing of other started pieces;
+ *   `releaseExcept` hands back a peer's requests for other pieces, to cancel when a stream seeks.
  */
 import { Bitfield } from "./Bitfield.js"
 import { blockSize } from "./Wire.js"
@@ -121,6 +124,8 @@ export class PiecePicker {
   private startedWanted = 0
   /** Full-size piece buffers handed back after their write, reused for new pieces (less GC churn). */
   private readonly spare: Array<Uint8Array> = []
+  /** Pieces due first, most urgent first (streams' read-ahead windows). */
+  private deadlines: ReadonlyArray<number> = []
 
   constructor(options: PickerOptions) {
     this.pieceCount = options.pieceCount
@@ -159,6 +164,14 @@ export class PiecePicker {
     this.startedWanted = 0
     for (const i of this.active.keys()) if (this.wanted.has(i)) this.startedWanted++
     for (const i of this.verifying) if (this.wanted.has(i)) this.startedWanted++
+  }
+
+  /**
+   * The pieces to fetch before any other, most urgent first (replacing the last list). Only wanted
+   * pieces are fetched: a deadline does not change what is wanted, nor the counts of what is left.
+   */
+  setDeadlines(order: ReadonlyArray<number>): void {
+    this.deadlines = order.filter((i) => Number.isInteger(i) && i >= 0 && i < this.pieceCount)
   }
 
   /** Wanted pieces not yet verified. */
@@ -258,6 +271,26 @@ export class PiecePicker {
   }
 
   /**
+   * Hands back the peer's outstanding requests for pieces not in `keep`, and gives them (to cancel
+   * with the peer): a stream that opens or seeks must not wait behind requests the peer has queued.
+   */
+  releaseExcept(peer: string, keep: ReadonlySet<number>): Array<BlockRequest> {
+    const ledger = this.peers.get(peer)
+    const released: Array<BlockRequest> = []
+    if (ledger === undefined) return released
+    for (const id of ledger.outstanding.keys()) {
+      const index = Math.floor(id / this.blocksPerPiece)
+      if (keep.has(index)) continue
+      const begin = (id % this.blocksPerPiece) * blockSize
+      ledger.outstanding.delete(id)
+      this.unrequest(peer, id)
+      this.disownIfIdle(peer, ledger, id)
+      released.push({ index, begin, length: Math.min(blockSize, this.pieceSize(index) - begin) })
+    }
+    return released
+  }
+
+  /**
    * BEP 6 Reject Request: hands back that one outstanding block of that peer. False when the
    * peer does not owe that block (never asked, already in, bad offset or length).
    * A peer that chokes with the fast extension rejects what it will not serve: calling this per
@@ -322,6 +355,8 @@ export class PiecePicker {
     const ledger = this.peers.get(peer)
     const out: Array<BlockRequest> = []
     if (ledger === undefined || max <= 0) return out
+    // 0. Pieces with a deadline, in deadline order, started or not.
+    if (this.deadlines.length > 0) this.takeDeadlines(peer, ledger, out, max, now, only)
     // 1. Blocks of started pieces first: finish what is begun.
     for (const piece of this.active.values()) {
       if (out.length >= max) return out
@@ -338,6 +373,19 @@ export class PiecePicker {
     // 3. Endgame: nothing unrequested is left that this peer has; duplicate others' requests.
     if (out.length < max) this.takeEndgame(peer, ledger, out, max, now, only)
     return out
+  }
+
+  private takeDeadlines(peer: string, ledger: PeerLedger, out: Array<BlockRequest>, max: number, now: number, only: ReadonlySet<number> | undefined) {
+    for (const i of this.deadlines) {
+      if (out.length >= max) return
+      if (!ledger.has.has(i) || (only !== undefined && !only.has(i))) continue
+      const piece = this.active.get(i)
+      if (piece !== undefined) {
+        if (piece.free > 0) this.takeFree(peer, ledger, piece, out, max, now)
+      } else if (this.startable(i, ledger.has)) {
+        this.takeFree(peer, ledger, this.start(i), out, max, now)
+      }
+    }
   }
 
   private takeFree(peer: string, ledger: PeerLedger, piece: ActivePiece, out: Array<BlockRequest>, max: number, now: number) {

@@ -24,6 +24,7 @@ import type { StateStoreService } from "../services/StateStore.js"
 import type { Storage, StorageError } from "../services/Storage.js"
 import { type ListenError, Transport } from "../services/Transport.js"
 import { removeData, moveData } from "./session/DataFiles.js"
+import { type ByteRange, type FileStreamError, fileStream, type StreamableFile, streamableFile } from "./session/FileStream.js"
 import { makeInboundRouter } from "./session/InboundRouter.js"
 import {
   type AddOptions,
@@ -48,6 +49,7 @@ import { makeRateLimits } from "./torrent/RateLimiter.js"
 import type { TorrentServices } from "./torrent/Torrent.js"
 
 export * from "./session/SessionEvent.js"
+export { type ByteRange, FileStreamError, type FileStreamOptions, type StreamableFile } from "./session/FileStream.js"
 export { SessionStateUnusable } from "./session/SessionState.js"
 
 export type SessionServices = TorrentServices | Storage | FileSystem.FileSystem
@@ -92,6 +94,13 @@ export interface SessionService {
   readonly dht: DhtNode | undefined
   /** Saved torrents the session could not restore when it started, each naming its damaged file. */
   readonly unrestored: ReadonlyArray<SessionStateUnusable>
+  /** A file that can be streamed, once the metadata is known (waited for, bounded). */
+  readonly streamableFile: (id: number, fileIndex: number) => Effect.Effect<StreamableFile, UnknownTorrent | FileStreamError>
+  /**
+   * Bytes `range` of a file (0-based index), while the torrent downloads: the pieces from the read
+   * head on are fetched first, and each is read once verified (`session/FileStream.ts`).
+   */
+  readonly fileStream: (id: number, fileIndex: number, range: ByteRange) => Stream.Stream<Uint8Array, UnknownTorrent | FileStreamError>
 }
 
 export class Session extends Context.Tag("bt/Session")<Session, SessionService>() {
@@ -224,7 +233,9 @@ export const make = (options: SessionOptions): Effect.Effect<SessionService, Lis
       subscribe: Stream.fromPubSub(events, { scoped: true }),
       port: ctx.inbound?.port,
       dht: ctx.dht,
-      unrestored
+      unrestored,
+      streamableFile: (id, fileIndex) => streamableFile(find, id, fileIndex, options.streaming),
+      fileStream: (id, fileIndex, range) => fileStream(find, id, fileIndex, range, options.streaming)
     } satisfies SessionService
   })
 

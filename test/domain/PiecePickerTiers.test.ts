@@ -2,29 +2,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
 import { Bitfield } from "../../src/domain/Bitfield.js"
-import { blockSize, PiecePicker } from "../../src/domain/PiecePicker.js"
-
-const pieceLength = blockSize
-const make = (count: number, extra: Partial<ConstructorParameters<typeof PiecePicker>[0]> = {}) =>
-  new PiecePicker({ pieceCount: count, pieceLength, totalLength: count * pieceLength, random: () => 0, ...extra })
-
-const bits = (count: number, indexes: Iterable<number>) => {
-  const b = Bitfield.empty(count)
-  for (const i of indexes) b.add(i)
-  return b
-}
-
-/** Takes one new piece at a time for `peer` until none is left; gives the order. */
-const pickOrder = (picker: PiecePicker, peer: string) => {
-  const order: Array<number> = []
-  for (;;) {
-    const [request] = picker.pick(peer, 1, 0)
-    if (request === undefined) return order
-    order.push(request.index)
-    picker.receive(peer, request.index, 0, new Uint8Array(pieceLength))
-    picker.verified(request.index)
-  }
-}
+import { blockSize as pieceLength } from "../../src/domain/PiecePicker.js"
+import { bits, makePicker as make, pickOrder } from "../support/picker.js"
 
 describe("PiecePicker tiers", () => {
   it("starts higher tiers first, rarest first within a tier", () => {

@@ -7,11 +7,13 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect } from "effect"
 import { metricsRoutes } from "./Metrics.js"
 import { restRoutes } from "./RestApi.js"
+import { streamRoutes } from "./StreamRoute.js"
 import { transmissionRpc } from "./TransmissionRpc.js"
 
 export const daemonRoutes = HttpRouter.empty.pipe(
   HttpRouter.get("/", Effect.succeed(HttpServerResponse.redirect("/web/", { status: 302 }))),
   HttpRouter.concat(transmissionRpc),
   HttpRouter.concat(restRoutes),
+  HttpRouter.concat(streamRoutes),
   HttpRouter.concat(metricsRoutes)
 )

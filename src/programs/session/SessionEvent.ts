@@ -9,6 +9,7 @@ import type { PeerAddress } from "../../domain/Peer.js"
 import type { EncryptionPolicy } from "../../services/PeerWire.js"
 import type { StateStoreService } from "../../services/StateStore.js"
 import type { Resumed } from "../torrent/Resume.js"
+import type { FileStreamOptions } from "./FileStream.js"
 import type { TorrentStats } from "../torrent/Torrent.js"
 import type { TorrentOptions } from "../torrent/TorrentEvent.js"
 
@@ -132,6 +133,8 @@ export interface SessionOptions {
    * added and changed, restored when the session starts. Absent: nothing persists.
    */
   readonly stateStore?: StateStoreService
+  /** How file streams read ahead and how long they wait for a torrent to start. */
+  readonly streaming?: FileStreamOptions
   readonly torrent?: Omit<TorrentOptions, "peerId" | "listen" | "inbound" | "connectionPermits" | "maxPeers" | "seed" | "encryption" | "peerSources">
 }
 

@@ -6,7 +6,7 @@
  */
 import { blockSize, Message } from "../../domain/Wire.js"
 import { smallestRate } from "./RateLimiter.js"
-import type { PeerSession, TorrentState } from "./TorrentState.js"
+import { flush, type PeerSession, type TorrentState } from "./TorrentState.js"
 
 /** Requests in flight per peer when it starts, and the bounds of the adaptive depth. */
 export const initialDepth = 64
@@ -60,4 +60,18 @@ export const retune = (state: TorrentState, s: PeerSession, tickAt: number, seco
     s.outbox.push(Message.notInterested)
   }
   fill(state, s)
+}
+
+/**
+ * A stream opened (or seeked, which opens a new one): the requests queued with each peer for
+ * pieces without a deadline are cancelled and the due pieces asked for at once. A peer's queue
+ * holds about a second of its measured rate, and a bursty peer's measure runs high: behind it, a
+ * seek waited many seconds. A block already on its way is not taken (it is asked for again).
+ */
+export const rush = (state: TorrentState, due: ReadonlySet<number>): void => {
+  for (const s of state.sessions.values()) {
+    for (const r of state.picker.releaseExcept(s.key, due)) s.outbox.push(Message.cancel(r.index, r.begin, r.length))
+    fill(state, s)
+    flush(s, state.now())
+  }
 }

@@ -30,7 +30,7 @@ import { makePeerExchange } from "./PeerExchange.js"
 import { applyFilePriorities } from "./FilePriorities.js"
 import { defaultPeerRetry, makePeerManager, type PeerManager, type SessionJob } from "./PeerManager.js"
 import { clientName } from "./PeerSession.js"
-import { retune } from "./RequestScheduler.js"
+import { retune, rush } from "./RequestScheduler.js"
 import {
   DownloadStalled,
   NoPeerSources,
@@ -42,6 +42,7 @@ import {
   type TorrentOptions,
   type TorrentSource
 } from "./TorrentEvent.js"
+import { attachEngine, makeStreaming, type PieceWindow, prioritize, type PriorityWindow, type Streaming, type TorrentEnded, waitPiece } from "./Streaming.js"
 import { flush, resolveOptions, type TorrentState } from "./TorrentState.js"
 import { makeVerifier } from "./Verifier.js"
 import { startWebSeeds, type WebSeeds } from "./WebSeedSession.js"
@@ -116,6 +117,15 @@ export interface TorrentHandle {
    * verified, `done` succeeds (a seeding torrent goes on).
    */
   readonly setFilePriorities: (priorities: ReadonlyArray<FilePriority>) => Effect.Effect<void, FileSelectionError | StorageError>
+  /**
+   * Streaming: the window's wanted pieces are fetched before any other (head first, in deadline
+   * order, shared with the other open windows) until the scope closes; `move` slides it.
+   */
+  readonly prioritize: (window: PieceWindow) => Effect.Effect<PriorityWindow, never, Scope.Scope>
+  /** Waits until the piece is verified (at once when it is); fails once the torrent has stopped. */
+  readonly waitPiece: (index: number) => Effect.Effect<void, TorrentEnded>
+  /** Bytes of a piece, read back from the storage once it is verified (the uploader's read path). */
+  readonly read: (index: number, begin: number, length: number) => Effect.Effect<Uint8Array, TorrentEnded | StorageError>
 }
 
 /** Events a handle keeps for a slow consumer. */
@@ -142,22 +152,29 @@ export const start = (
   have: Bitfield,
   options: TorrentOptions
 ): Effect.Effect<TorrentHandle, never, TorrentServices | Scope.Scope> =>
-  Effect.map(launch(source, sink, have, options, Queue.sliding(handleEvents)), ({ events, fiber, state, selection }) => ({
-    events,
-    stats: Effect.sync(() => statsOf(state.current)),
-    peers: Effect.sync(() => (state.current === undefined ? [] : peersOf(state.current))),
-    trackers: Effect.sync(() => (state.current === undefined ? unannounced(source.trackers) : [...state.current.trackers])),
-    done: Fiber.join(fiber),
-    stop: Effect.asVoid(Fiber.interrupt(fiber)),
-    setFilePriorities: (priorities) =>
-      Effect.suspend(() =>
-        state.current !== undefined
-          ? applyFilePriorities(state.current, sink, priorities)
-          : Effect.map(checkPriorities(source.info, priorities), (checked) => {
-              selection.current = checked // the engine applies it once it has started
-            })
-      )
-  }))
+  Effect.map(launch(source, sink, have, options, Queue.sliding(handleEvents)), ({ events, fiber, state, selection, streaming }) => {
+    const waitFor = (index: number) =>
+      waitPiece(streaming, index, (i) => streaming.picker?.have.has(i) ?? have.has(i), Fiber.await(fiber))
+    return {
+      events,
+      stats: Effect.sync(() => statsOf(state.current)),
+      peers: Effect.sync(() => (state.current === undefined ? [] : peersOf(state.current))),
+      trackers: Effect.sync(() => (state.current === undefined ? unannounced(source.trackers) : [...state.current.trackers])),
+      done: Fiber.join(fiber),
+      stop: Effect.asVoid(Fiber.interrupt(fiber)),
+      prioritize: (window) => prioritize(streaming, window),
+      waitPiece: waitFor,
+      read: (index, begin, length) => Effect.zipRight(waitFor(index), readableSink(sink).readBlock(index, begin, length)),
+      setFilePriorities: (priorities) =>
+        Effect.suspend(() =>
+          state.current !== undefined
+            ? applyFilePriorities(state.current, sink, priorities)
+            : Effect.map(checkPriorities(source.info, priorities), (checked) => {
+                selection.current = checked // the engine applies it once it has started
+              })
+        )
+    }
+  })
 
 /** Forks the engine in the scope; its events go through `queue`, and its end closes them. */
 const launch = (
@@ -171,11 +188,12 @@ const launch = (
     const events = yield* queue
     const state: { current: TorrentState | undefined } = { current: undefined }
     const selection: { current: ReadonlyArray<FilePriority> | undefined } = { current: undefined }
-    const fiber = yield* engine(source, sink, have, options, (e) => Queue.offer(events, Take.of(e)), state, selection).pipe(
+    const streaming = makeStreaming()
+    const fiber = yield* engine(source, sink, have, options, (e) => Queue.offer(events, Take.of(e)), state, streaming, selection).pipe(
       Effect.onExit((exit) => Queue.offer(events, exit._tag === "Success" ? Take.end : Take.failCause(exit.cause))),
       Effect.forkScoped
     )
-    return { events: Stream.fromQueue(events).pipe(Stream.flattenTake), fiber, state, selection }
+    return { events: Stream.fromQueue(events).pipe(Stream.flattenTake), fiber, state, selection, streaming }
   })
 
 const statsOf = (state: TorrentState | undefined): TorrentStats =>
@@ -223,6 +241,8 @@ const engine = (
   options: TorrentOptions,
   emit: (e: TorrentEvent) => Effect.Effect<unknown>,
   exposed: { current: TorrentState | undefined },
+  /** Open streams' windows and readers. */
+  streaming: Streaming,
   /** A file selection set through the handle before the state existed. */
   selection: { readonly current: ReadonlyArray<FilePriority> | undefined } = { current: undefined }
 ): Effect.Effect<void, TorrentError, TorrentServices> =>
@@ -275,8 +295,10 @@ const engine = (
         emit,
         completed: yield* Deferred.make<void>(),
         completedPieces: yield* Queue.bounded<CompletedPiece>(Math.max(2, Math.floor(verifyQueueBytes / info.pieceLength))),
-        failed: yield* Deferred.make<never, TorrentError>()
+        failed: yield* Deferred.make<never, TorrentError>(),
+        streaming
       }
+      attachEngine(streaming, picker, (due) => rush(state, due))
       state.counters.verifiedBytes = picker.bytesWanted - picker.bytesLeft
       exposed.current = state
       if (selection.current !== undefined) {

@@ -12,6 +12,7 @@ import type { Uploader, UploadPeer } from "../Upload.js"
 import type { TrackerStatus } from "./Announcer.js"
 import type { PeerExchange } from "./PeerExchange.js"
 import type { RateLimiter } from "./RateLimiter.js"
+import type { Streaming } from "./Streaming.js"
 import type { TorrentError, TorrentEvent, TorrentOptions } from "./TorrentEvent.js"
 
 /** Why a session ends without a wire failure: a ban, an eviction, both sides seeders... */
@@ -118,6 +119,8 @@ export interface TorrentState {
   readonly completedPieces: Queue.Queue<CompletedPiece>
   /** Fails with what ends the torrent (a disk error, giving up). */
   readonly failed: Deferred.Deferred<never, TorrentError>
+  /** Open streams' read-ahead windows (the picker's deadlines) and readers waiting for pieces. */
+  readonly streaming: Streaming
 }
 
 /** Ends a session at once (ban, eviction, protocol violation); idempotent. */

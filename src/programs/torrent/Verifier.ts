@@ -11,6 +11,7 @@ import type { CompletedPiece } from "../../domain/PiecePicker.js"
 import { Message } from "../../domain/Wire.js"
 import type { Hasher } from "../../services/Hasher.js"
 import type { StorageError } from "../../services/Storage.js"
+import { pieceVerified } from "./Streaming.js"
 import type { PieceSink } from "./Torrent.js"
 import { TorrentEvent } from "./TorrentEvent.js"
 import { endSession, type TorrentState } from "./TorrentState.js"
@@ -53,6 +54,7 @@ export const makeVerifier = (state: TorrentState, hasher: Hasher["Type"], sink: 
       const convicted = attribution.convict(piece.index, piece.data)
       yield* sink.writePiece(piece.index, piece.data)
       picker.verified(piece.index)
+      pieceVerified(state.streaming, piece.index)
       picker.recycle(piece.data)
       counters.verifiedBytes += piece.data.length
       counters.lastVerifiedAt = state.now()
