@@ -15,7 +15,7 @@ import { Bitfield } from "../domain/Bitfield.js"
 import { fromHex, toHex } from "../domain/Bytes.js"
 import { parseMagnet } from "../domain/Magnet.js"
 import { checkPriorities, type FilePriority, FileSelectionError, wantedFiles } from "../domain/FileSelection.js"
-import { parseTorrent, trackerTiers } from "../domain/Metainfo.js"
+import { type Info, parseTorrent, pieceSize, trackerTiers } from "../domain/Metainfo.js"
 import { verifiedFileBytes } from "../domain/PieceGeometry.js"
 import { listenPortCandidates, makePeerId } from "../domain/Peer.js"
 import { admitted, type QueueRole } from "../domain/TorrentQueue.js"
@@ -456,7 +456,10 @@ const summary = (entry: SessionEntry): Effect.Effect<SessionTorrent> =>
     const have = entry.have ?? Bitfield.empty(info?.pieceCount ?? 0)
     const stats = running ?? entry.last
     const uploadedBytes = entry.totals.uploaded + (running?.uploadedBytes ?? 0)
-    const verifiedBytes = stats?.verifiedBytes ?? 0
+    // Both over the whole torrent (a run counts wanted bytes only): the fraction holds whatever
+    // the file selection, and a torrent not running yet shows what its check found.
+    const verifiedBytes = info === undefined ? 0 : bytesOfPieces(info, have)
+    const totalBytes = info?.totalLength ?? 0
     return {
       id: entry.id,
       infoHash: entry.key,
@@ -467,7 +470,7 @@ const summary = (entry: SessionEntry): Effect.Effect<SessionTorrent> =>
       piecesDone: Math.max(have.cardinality, stats?.piecesDone ?? 0),
       piecesTotal: info?.pieceCount ?? 0,
       verifiedBytes,
-      totalBytes: info?.totalLength ?? 0,
+      totalBytes,
       downloadedBytes: entry.totals.downloaded + (running?.downloadedBytes ?? 0),
       uploadedBytes,
       wastedBytes: entry.totals.wasted + (running?.wastedBytes ?? 0),
@@ -480,6 +483,12 @@ const summary = (entry: SessionEntry): Effect.Effect<SessionTorrent> =>
       addedAtMs: entry.addedAtMs
     }
   })
+
+const bytesOfPieces = (info: Info, have: Bitfield): number => {
+  let bytes = 0
+  for (let i = 0; i < info.pieceCount; i++) if (have.has(i)) bytes += pieceSize(info, i)
+  return bytes
+}
 
 const filesOf = (entry: SessionEntry): ReadonlyArray<TorrentFileStatus> => {
   const info = entry.source?.info
