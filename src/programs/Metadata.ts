@@ -131,7 +131,8 @@ export class MetadataError extends Data.TaggedError("MetadataError")<{
 export const magnetReserved: Uint8Array = makeReserved({ extensions: true })
 /**
  * On a v2 link's connections, also the v2 bit: a hybrid's peers (libtorrent) answer hash requests
- * only from a peer that set it, and do not set it themselves in answer to ours.
+ * only from a peer that set it; they then upgrade the connection, answering with the v2 swarm id,
+ * and do not set the bit themselves.
  */
 const magnetReservedV2: Uint8Array = makeReserved({ extensions: true, v2: true })
 
@@ -315,6 +316,7 @@ export const withFirstPeer = <A>(
               infoHash: link.infoHash,
               peerId: options.peerId,
               reserved: link.infoHashV2 === undefined ? magnetReserved : magnetReservedV2,
+              ...(link.infoHashV2 === undefined ? {} : { alsoAccept: [link.infoHashV2.subarray(0, 20)] }),
               pieceCount: framePieceCount,
               ...(options.encryption === undefined ? {} : { encryption: options.encryption })
             })

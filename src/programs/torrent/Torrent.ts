@@ -248,7 +248,7 @@ const engine = (
       const wire = yield* PeerWire
       const dial = (address: PeerAddress): SessionJob["open"] =>
         Effect.map(
-          wire.connect(address, { infoHash: info.infoHash, peerId: options.peerId, reserved, pieceCount: info.pieceCount, ...encryption }),
+          wire.connect(address, { infoHash: info.infoHash, alsoAccept: swarmIds(info), peerId: options.peerId, reserved, pieceCount: info.pieceCount, ...encryption }),
           (conn) => ({ conn, reserved })
         )
       const manager = yield* makePeerManager(state, dial, options.peerRetry ?? defaultPeerRetry)
