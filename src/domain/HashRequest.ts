@@ -5,6 +5,7 @@
  * hash in that layer, how many hashes, and how many layers of proof above them. A `hashes` answer
  * then lists the requested hashes and the uncle hashes that prove them (src/domain/MerkleProof.ts).
  */
+import { readU32, writeU32 } from "./Bytes.js"
 import { merkleHashLength } from "./Merkle.js"
 
 export interface HashRange {
@@ -38,15 +39,6 @@ export const log2 = (n: number): number => 31 - Math.clz32(n)
  * hashes span up to `proofLayers` above the base layer.
  */
 export const uncleCount = (length: number, proofLayers: number): number => Math.max(0, proofLayers - log2(length) + 1)
-
-const writeU32 = (out: Uint8Array, at: number, n: number): void => {
-  out[at] = n >>> 24
-  out[at + 1] = n >>> 16
-  out[at + 2] = n >>> 8
-  out[at + 3] = n
-}
-
-const readU32 = (b: Uint8Array, at: number): number => b[at]! * 0x1000000 + ((b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!)
 
 /** Writes the header at `at` (the fields are taken to fit: a 32-byte root, unsigned 32-bit numbers). */
 export const writeHashHeader = (out: Uint8Array, at: number, r: HashRange): void => {

@@ -8,6 +8,7 @@
  * `Message.request(0, 16384, 16384)`, `Message.interested`, or write the literal yourself.
  */
 import { Data, Either } from "effect"
+import { readU32, writeU32 } from "./Bytes.js"
 import { type HashReject, type HashRange, type HashRequest, type Hashes, hashHeaderLength, readHashMessage, writeHashHeader } from "./HashRequest.js"
 
 /** A violation of the wire format by the remote side (or a malformed buffer given to a decoder). */
@@ -186,16 +187,6 @@ export const MessageId = {
   Hashes: 22,
   HashReject: 23
 } as const
-
-const writeU32 = (out: Uint8Array, at: number, n: number): void => {
-  out[at] = n >>> 24
-  out[at + 1] = n >>> 16
-  out[at + 2] = n >>> 8
-  out[at + 3] = n
-}
-
-const readU32 = (b: Uint8Array, at: number): number =>
-  b[at]! * 0x1000000 + ((b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!)
 
 /** Bytes of the frame body (id and payload), without the 4-byte length prefix. */
 const bodyLength = (m: Message): number => {
