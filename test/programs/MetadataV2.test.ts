@@ -5,32 +5,21 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Layer } from "effect"
-import { fileHashes } from "../../src/domain/Merkle.js"
 import { makeHashServer } from "../../src/domain/PieceLayers.js"
 import type { PeerAddress } from "../../src/domain/Peer.js"
-import { buildTorrent } from "../../src/domain/TorrentBuilder.js"
 import { type Message, Message as Msg, supportsV2 } from "../../src/domain/Wire.js"
 import { fetchMetadata, type MetadataOptions } from "../../src/programs/Metadata.js"
 import { PeerWire } from "../../src/services/PeerWire.js"
 import { Tracker, TrackerError } from "../../src/services/Tracker.js"
 import { makeFakeMetadataPeer } from "../support/FakeMetadataPeer.js"
-import { payloadBytes } from "../support/torrent.js"
+import { payloadBytes, v2Torrent } from "../support/torrent.js"
 
 const options: MetadataOptions = { peerId: Uint8Array.from(Buffer.from("-EB0010-v2v2v2v2v2v2", "latin1")), port: 6881, peerTimeout: "5 seconds", concurrency: 1 }
 
 const pieceLength = 16384
 /** 20 and 3 pieces: the first file's layer spans a 32-wide tree, the second a 4-wide one. */
 const data = [payloadBytes(20 * pieceLength - 100, 1), payloadBytes(2 * pieceLength + 5, 2)]
-const built = buildTorrent(
-  {
-    name: "folder",
-    pieceLength,
-    version: "v2",
-    content: { _tag: "MultiFile", files: [{ path: ["a.bin"], length: data[0]!.length }, { path: ["b.bin"], length: data[1]!.length }] }
-  },
-  new Uint8Array(0),
-  data.map((d) => fileHashes(d, pieceLength))
-).pipe(Either.getOrThrow)
+const built = v2Torrent([["a.bin", data[0]!], ["b.bin", data[1]!]], pieceLength)
 const info = built.metainfo.info
 const serve = makeHashServer(info)
 
