@@ -20,3 +20,15 @@ export const concatBytes = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
   }
   return out
 }
+
+/** Writes `n` (0 to 2^32 - 1) big-endian at `at`. */
+export const writeU32 = (out: Uint8Array, at: number, n: number): void => {
+  out[at] = n >>> 24
+  out[at + 1] = n >>> 16
+  out[at + 2] = n >>> 8
+  out[at + 3] = n
+}
+
+/** The big-endian unsigned 32-bit number at `at`. */
+export const readU32 = (b: Uint8Array, at: number): number =>
+  b[at]! * 0x1000000 + ((b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!)

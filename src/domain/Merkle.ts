@@ -15,7 +15,8 @@ export const sha256 = (data: Uint8Array): Uint8Array => {
   return new Uint8Array(d.buffer, d.byteOffset, d.byteLength)
 }
 
-const parent = (left: Uint8Array, right: Uint8Array): Uint8Array => {
+/** A node's hash from its two children. */
+export const parent = (left: Uint8Array, right: Uint8Array): Uint8Array => {
   const d = createHash("sha256").update(left).update(right).digest()
   return new Uint8Array(d.buffer, d.byteOffset, d.byteLength)
 }

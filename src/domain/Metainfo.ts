@@ -376,10 +376,10 @@ const parseInfoDict = (d: Bencode.BencodeDict, raw: Uint8Array): Parsed<Info> =>
   })
 
 /** A v1 info dict, or a BEP 52 one (`meta version`): v2-only without `pieces`, hybrid with them. */
-const parseAnyInfo = (d: Bencode.BencodeDict, raw: Uint8Array, pieceLayers: Bencode.Bencode | undefined): Parsed<Info> => {
+const parseAnyInfo = (d: Bencode.BencodeDict, raw: Uint8Array, pieceLayers: Bencode.Bencode | undefined, layersLater = false): Parsed<Info> => {
   if (Bencode.get(d, "meta version") === undefined) return parseInfoDict(d, raw)
   const v1: Parsed<Info | undefined> = Bencode.get(d, "pieces") === undefined ? Either.right(undefined) : parseInfoDict(d, raw)
-  return Either.flatMap(v1, (v1Info) => Either.mapLeft(parseInfoV2(d, raw, v1Info, pieceLayers), (p) => new MetainfoError(p)))
+  return Either.flatMap(v1, (v1Info) => Either.mapLeft(parseInfoV2(d, raw, v1Info, pieceLayers, layersLater), (p) => new MetainfoError(p)))
 }
 
 /** Tracker fields (and the descriptive fields below) are hints: malformed entries are skipped rather than failing the torrent. */
@@ -424,13 +424,26 @@ export const parseTorrent = (bytes: Uint8Array): Either.Either<Metainfo, Metainf
     })
   )
 
-/** Parses and validates a bare info dict, as fetched from peers for a magnet link (BEP 9). */
-export const parseInfo = (infoBytes: Uint8Array): Either.Either<Info, MetainfoError | Bencode.BencodeError> =>
+const parseBareInfo = (infoBytes: Uint8Array, pieceLayers: Bencode.Bencode | undefined, layersLater: boolean): Either.Either<Info, MetainfoError | Bencode.BencodeError> =>
   Either.flatMap(Bencode.decode(infoBytes), (value) =>
     Bencode.isDict(value)
-      ? parseAnyInfo(value, new Uint8Array(infoBytes), undefined)
+      ? parseAnyInfo(value, new Uint8Array(infoBytes), pieceLayers, layersLater)
       : fail("NotADictionary", "info", `must be a dictionary, not ${typeName(value)}`)
   )
+
+/**
+ * Parses and validates a bare info dict, as fetched from peers for a magnet link (BEP 9), with
+ * the `piece layers` fetched for it (BEP 52), if any.
+ */
+export const parseInfo = (infoBytes: Uint8Array, pieceLayers?: Bencode.BencodeDict): Either.Either<Info, MetainfoError | Bencode.BencodeError> =>
+  parseBareInfo(infoBytes, pieceLayers, false)
+
+/**
+ * A bare info dict parsed before its piece layers are known: its v2 pieces may lack their hashes,
+ * so it is only good for telling which layers to fetch (`missingLayers`), never for a download.
+ */
+export const parseInfoAwaitingLayers = (infoBytes: Uint8Array): Either.Either<Info, MetainfoError | Bencode.BencodeError> =>
+  parseBareInfo(infoBytes, undefined, true)
 
 /** Size of piece `index` (the last one is usually short); 0 for an index outside the torrent. */
 export const pieceSize = (info: Info, index: number): number => {

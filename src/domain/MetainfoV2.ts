@@ -93,13 +93,16 @@ const filePieces = (entry: FileTreeEntry, layer: ReadonlyArray<Uint8Array> | und
 /**
  * Parses a `meta version` 2 info dict. `v1` is the same dict read as v1 (a hybrid) or undefined
  * (v2-only); `layers` is the metainfo's top-level `piece layers`, undefined for a bare info dict.
- * A v2-only torrent must have every piece layer, since no other hash checks its pieces.
+ * A v2-only torrent must have every piece layer, since no other hash checks its pieces, unless
+ * `layersLater` (a magnet's info dict, whose layers are to be fetched from peers: that Info only
+ * says which are missing, and must not be downloaded).
  */
 export const parseInfoV2 = (
   d: Bencode.BencodeDict,
   raw: Uint8Array,
   v1: Info | undefined,
-  layers: Bencode.Bencode | undefined
+  layers: Bencode.Bencode | undefined,
+  layersLater = false
 ): Checked<Info> =>
   Either.gen(function* () {
     const version = Bencode.get(d, "meta version")
@@ -118,7 +121,7 @@ export const parseInfoV2 = (
     for (const entry of byFile) {
       if (entry === undefined || entry.length === 0) continue
       const layer = entry.length > pieceLength ? yield* pieceLayer(layers, entry, pieceLength) : undefined
-      if (layer === undefined && entry.length > pieceLength && v1 === undefined) {
+      if (layer === undefined && entry.length > pieceLength && v1 === undefined && !layersLater) {
         return yield* problem("MissingField", "piece layers", `has no layer for ${JSON.stringify(entry.path.join("/"))}, and a v2-only torrent needs it`)
       }
       pieces.push(...filePieces(entry, layer, pieceLength))

@@ -1,6 +1,6 @@
 /**
  * The peer wire protocol (BEP 3), with the Fast extension (BEP 6) and the extension protocol
- * envelope (BEP 10): the 68-byte handshake, the `Message` union, encoders, and `FrameDecoder`,
+ * envelope (BEP 10), and the BEP 52 hash messages (src/domain/HashRequest.ts): the 68-byte handshake, the `Message` union, encoders, and `FrameDecoder`,
  * which turns arbitrary TCP chunks into messages.
  *
  * Messages are plain objects with a `_tag` (no classes, no Data wrappers: one small allocation
@@ -8,6 +8,8 @@
  * `Message.request(0, 16384, 16384)`, `Message.interested`, or write the literal yourself.
  */
 import { Data, Either } from "effect"
+import { readU32, writeU32 } from "./Bytes.js"
+import { type HashReject, type HashRange, type HashRequest, type Hashes, hashHeaderLength, readHashMessage, writeHashHeader } from "./HashRequest.js"
 
 /** A violation of the wire format by the remote side (or a malformed buffer given to a decoder). */
 export class WireError extends Data.TaggedError("WireError")<{ readonly rule: string }> {
@@ -61,16 +63,21 @@ export const decodeHandshake = (bytes: Uint8Array): Either.Either<Handshake, Wir
   })
 }
 
-/** Reserved bits: extension protocol (BEP 10) is byte 5 bit 0x10, Fast (BEP 6) is byte 7 bit 0x04. */
-export const makeReserved = (flags: { readonly extensions?: boolean; readonly fast?: boolean }): Uint8Array => {
+/**
+ * Reserved bits: extension protocol (BEP 10) is byte 5 bit 0x10, Fast (BEP 6) is byte 7 bit 0x04,
+ * v2 (BEP 52: this side speaks the v2 protocol, hash messages included) byte 7 bit 0x10.
+ */
+export const makeReserved = (flags: { readonly extensions?: boolean; readonly fast?: boolean; readonly v2?: boolean }): Uint8Array => {
   const r = new Uint8Array(8)
   if (flags.extensions === true) r[5] = 0x10
   if (flags.fast === true) r[7] = 0x04
+  if (flags.v2 === true) r[7] = r[7]! | 0x10
   return r
 }
 
 export const supportsExtensions = (reserved: Uint8Array): boolean => ((reserved[5] ?? 0) & 0x10) !== 0
 export const supportsFast = (reserved: Uint8Array): boolean => ((reserved[7] ?? 0) & 0x04) !== 0
+export const supportsV2 = (reserved: Uint8Array): boolean => ((reserved[7] ?? 0) & 0x10) !== 0
 
 // ---------------------------------------------------------------------------------------------
 // Messages
@@ -123,6 +130,9 @@ export type Message =
   | RejectRequest
   | AllowedFast
   | Extended
+  | HashRequest
+  | Hashes
+  | HashReject
   | Unknown
 
 /** Constructors; the payload-free messages are shared constants. */
@@ -149,10 +159,13 @@ export const Message = {
   }),
   allowedFast: (index: number): AllowedFast => ({ _tag: "AllowedFast", index }),
   extended: (id: number, payload: Uint8Array): Extended => ({ _tag: "Extended", id, payload }),
+  hashRequest: (range: HashRange): HashRequest => ({ ...range, _tag: "HashRequest" }),
+  hashes: (range: HashRange, hashes: Uint8Array): Hashes => ({ ...range, _tag: "Hashes", hashes }),
+  hashReject: (range: HashRange): HashReject => ({ ...range, _tag: "HashReject" }),
   unknown: (id: number, payload: Uint8Array): Unknown => ({ _tag: "Unknown", id, payload })
 } as const
 
-/** Message ids (BEP 3, BEP 5 `port`, BEP 6 Fast, BEP 10 extended). */
+/** Message ids (BEP 3, BEP 5 `port`, BEP 6 Fast, BEP 10 extended, BEP 52 hashes). */
 export const MessageId = {
   Choke: 0,
   Unchoke: 1,
@@ -169,18 +182,11 @@ export const MessageId = {
   HaveNone: 0x0f,
   RejectRequest: 0x10,
   AllowedFast: 0x11,
-  Extended: 20
+  Extended: 20,
+  HashRequest: 21,
+  Hashes: 22,
+  HashReject: 23
 } as const
-
-const writeU32 = (out: Uint8Array, at: number, n: number): void => {
-  out[at] = n >>> 24
-  out[at + 1] = n >>> 16
-  out[at + 2] = n >>> 8
-  out[at + 3] = n
-}
-
-const readU32 = (b: Uint8Array, at: number): number =>
-  b[at]! * 0x1000000 + ((b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!)
 
 /** Bytes of the frame body (id and payload), without the 4-byte length prefix. */
 const bodyLength = (m: Message): number => {
@@ -210,6 +216,11 @@ const bodyLength = (m: Message): number => {
       return 9 + m.block.length
     case "Extended":
       return 2 + m.payload.length
+    case "HashRequest":
+    case "HashReject":
+      return 1 + hashHeaderLength
+    case "Hashes":
+      return 1 + hashHeaderLength + m.hashes.length
     case "Unknown":
       return 1 + m.payload.length
   }
@@ -264,6 +275,13 @@ const writeMessage = (out: Uint8Array, at: number, m: Message): number => {
       out[body] = MessageId.Extended
       out[body + 1] = m.id
       out.set(m.payload, body + 2)
+      break
+    case "HashRequest":
+    case "HashReject":
+    case "Hashes":
+      out[body] = MessageId[m._tag]
+      writeHashHeader(out, body + 1, m)
+      if (m._tag === "Hashes") out.set(m.hashes, body + 1 + hashHeaderLength)
       break
     case "Unknown":
       out[body] = m.id
@@ -352,7 +370,9 @@ const fixedLengths: ReadonlyArray<number | undefined> = (() => {
     Message.port(0),
     Message.request(0, 0, 0),
     Message.cancel(0, 0, 0),
-    Message.rejectRequest(0, 0, 0)
+    Message.rejectRequest(0, 0, 0),
+    Message.hashRequest({ piecesRoot: new Uint8Array(32), baseLayer: 0, index: 0, length: 1, proofLayers: 0 }),
+    Message.hashReject({ piecesRoot: new Uint8Array(32), baseLayer: 0, index: 0, length: 1, proofLayers: 0 })
   ]
   for (const m of fixed) t[MessageId[m._tag]] = bodyLength(m) - 1
   return t
@@ -404,6 +424,12 @@ const decodeBody = (b: Uint8Array, start: number, len: number): Message | WireEr
       return payloadLength < 1
         ? new WireError({ rule: "extended message without an extended id" })
         : Message.extended(b[p]!, b.subarray(p + 1, start + len))
+    case MessageId.HashRequest:
+    case MessageId.Hashes:
+    case MessageId.HashReject: {
+      const m = readHashMessage(b, p, payloadLength, id)
+      return typeof m === "string" ? new WireError({ rule: m }) : m
+    }
     default:
       return Message.unknown(id, b.subarray(p, start + len))
   }

@@ -5,6 +5,10 @@
  * Message order on a magnet connection (the classic contract), which strict peers check: after the
  * handshakes, our extension handshake is our first message, our metadata requests come next, and
  * nothing else (no keep-alive, bitfield or interested) is sent before them.
+ *
+ * A v2 info dict (BEP 52) comes without its `piece layers`, which live beside it in a .torrent: for
+ * a v2 link they are then asked of the same peer (`hash request`s, each answer checked against its
+ * file's `pieces root`), so that the torrent starts exactly as from its .torrent.
  */
 import { Data, Duration, Effect, Either, Option, type Scope, Sink, Stream } from "effect"
 import { equalBytes, toHex } from "../domain/Bytes.js"
@@ -22,8 +26,10 @@ import {
   ourUtMetadataId,
   peerUtMetadataId
 } from "../domain/Extension.js"
-import { type Info, parseInfo } from "../domain/Metainfo.js"
+import { LayerFetch } from "../domain/LayerFetch.js"
+import { type Info, parseInfo, parseInfoAwaitingLayers } from "../domain/Metainfo.js"
 import { formatPeer, type PeerAddress } from "../domain/Peer.js"
+import { type FileLayer, missingLayers, pieceLayersDict } from "../domain/PieceLayers.js"
 import { type Extended, makeReserved, type Message, Message as Msg, supportsExtensions } from "../domain/Wire.js"
 import { type EncryptionPolicy, type PeerConnection, type PeerError, PeerWire } from "../services/PeerWire.js"
 import { Tracker, type TrackerError } from "../services/Tracker.js"
@@ -35,6 +41,8 @@ export interface MagnetSource {
   readonly trackers: ReadonlyArray<string>
   /** Peers given in the link (`x.pe`), dialled first. */
   readonly peers: ReadonlyArray<PeerAddress>
+  /** A v2 link's SHA-256 info hash: we then say we speak v2, and fetch the piece layers. */
+  readonly infoHashV2?: Uint8Array
 }
 
 export interface MetadataOptions {
@@ -47,6 +55,8 @@ export interface MetadataOptions {
   readonly peerTimeout?: Duration.DurationInput
   /** MSE/PE for the metadata connections (default "allow": plaintext first). */
   readonly encryption?: EncryptionPolicy
+  /** Bound on fetching a hybrid's piece layers from one peer, after which it goes without (default 10 s). */
+  readonly hybridLayersTimeout?: Duration.DurationInput
 }
 
 /** The swarm found for a magnet link: ready to pass, with an `info`, to the download engine as its source. */
@@ -72,7 +82,10 @@ export type MetadataPeerFailure =
   | "NoMetadata"
   /** It announced a metadata size of 0 or above the limit. */
   | "MetadataSize"
+  /** It refused a metadata piece, or (v2) the hashes of a piece layer. */
   | "Rejected"
+  /** Its hashes of a piece layer do not hash up to the file's pieces root (v2). */
+  | "BadHashes"
   | "BadPiece"
   | "HashMismatch"
   | "Malformed"
@@ -116,9 +129,17 @@ export class MetadataError extends Data.TaggedError("MetadataError")<{
 
 /** Reserved bytes on a magnet connection: exactly the extension protocol bit (the classic contract). */
 export const magnetReserved: Uint8Array = makeReserved({ extensions: true })
+/**
+ * On a v2 link's connections, also the v2 bit: a hybrid's peers (libtorrent) answer hash requests
+ * only from a peer that set it; they then upgrade the connection, answering with the v2 swarm id,
+ * and do not set the bit themselves.
+ */
+const magnetReservedV2: Uint8Array = makeReserved({ extensions: true, v2: true })
 
 /** Requests for metadata pieces in flight at once. */
 const requestWindow = 8
+/** Hash requests in flight at once (each asks for up to 512 hashes). */
+const hashRequestWindow = 4
 /** Before the info is known, size the frame limit for the largest bitfield metadata we accept could describe. */
 const framePieceCount = Math.floor(maxMetadataSize / 20)
 
@@ -156,8 +177,11 @@ export const exchangeExtensionHandshake = (
     return { handshake, messages }
   })
 
-/** Fetches the info dict from one connected peer, verifies it against the info hash and parses it. */
-const fetchFrom = (conn: PeerConnection, infoHash: Uint8Array): Effect.Effect<Info, MetadataPeerError, Scope.Scope> =>
+/**
+ * Fetches the info dict from one connected peer and verifies it against the info hash; gives its
+ * bytes and the peer's messages from there on.
+ */
+const fetchInfoBytes = (conn: PeerConnection, infoHash: Uint8Array) =>
   Effect.gen(function* () {
     const peer = formatPeer(conn.address)
     const { handshake, messages } = yield* exchangeExtensionHandshake(conn)
@@ -190,12 +214,56 @@ const fetchFrom = (conn: PeerConnection, infoHash: Uint8Array): Effect.Effect<In
           return Effect.succeed(undefined)
       }
     }
-    const bytes = yield* messages.pipe(
-      Stream.mapError(fromPeerError),
-      Stream.runFoldWhileEffect(undefined as Uint8Array | undefined, (done) => done === undefined, (_, m) => onMessage(m))
-    )
+    const untilComplete = Sink.foldEffect(undefined as Uint8Array | undefined, (done) => done === undefined, (_, m: Message) => onMessage(m))
+    const [bytes, rest] = yield* Stream.peel(Stream.mapError(messages, fromPeerError), untilComplete)
     if (bytes === undefined) return yield* peerFailure(peer, "Connection", "closed before the metadata was complete")
-    return yield* Either.mapLeft(parseInfo(bytes), (e) => peerFailure(peer, "InvalidInfo", e.message, e))
+    return { bytes, rest }
+  })
+
+/** Asks the peer for the piece layers of `missing`, each answer checked against its file's pieces root. */
+const fetchLayers = (conn: PeerConnection, messages: Stream.Stream<Message, MetadataPeerError>, missing: ReadonlyArray<FileLayer>, pieceLength: number) =>
+  Effect.gen(function* () {
+    const peer = formatPeer(conn.address)
+    const fetch = new LayerFetch(missing, pieceLength)
+    const sendNext = Effect.mapError(Effect.suspend(() => conn.send(fetch.take(hashRequestWindow).map(Msg.hashRequest))), fromPeerError)
+    yield* sendNext
+    const onMessage = (m: Message): Effect.Effect<boolean, MetadataPeerError> => {
+      if (m._tag !== "Hashes" && m._tag !== "HashReject") return Effect.succeed(false)
+      const taken = fetch.receive(m)
+      if (Either.isLeft(taken)) return Effect.fail(peerFailure(peer, taken.left.reason, taken.left.message, taken.left))
+      return fetch.isComplete ? Effect.succeed(true) : Effect.as(sendNext, false)
+    }
+    const complete = yield* Stream.runFoldWhileEffect(messages, false, (done) => !done, (_, m) => onMessage(m))
+    if (!complete) return yield* peerFailure(peer, "Connection", "closed before it sent the piece layers")
+    return fetch.result()
+  })
+
+/**
+ * Fetches the info dict from one connected peer, verifies it against the info hash and parses it;
+ * for a v2 torrent, with the piece layers its files need (a hybrid goes without them when the peer
+ * does not give them: its SHA-1 hashes check its pieces).
+ */
+const fetchFrom = (conn: PeerConnection, link: MagnetSource, options: MetadataOptions): Effect.Effect<Info, MetadataPeerError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const peer = formatPeer(conn.address)
+    const { bytes, rest } = yield* fetchInfoBytes(conn, link.infoHash)
+    const parse = (layers?: ReadonlyMap<string, ReadonlyArray<Uint8Array>>) =>
+      Either.mapLeft(layers === undefined ? parseInfoAwaitingLayers(bytes) : parseInfo(bytes, pieceLayersDict(layers)), (e) =>
+        peerFailure(peer, "InvalidInfo", e.message, e))
+    const pending = yield* parse()
+    const missing = missingLayers(pending)
+    const hybrid = pending.v2?.hybrid === true
+    // A hybrid from a v1 link: we did not say we speak v2, so its peers would not answer.
+    if (missing.length === 0 || (hybrid && link.infoHashV2 === undefined)) return pending
+    const layers = fetchLayers(conn, rest, missing, pending.pieceLength)
+    if (!hybrid) return yield* parse(yield* layers)
+    const timeout = options.hybridLayersTimeout ?? Duration.seconds(10)
+    const fetched = yield* layers.pipe(
+      Effect.timeoutFail({ duration: timeout, onTimeout: () => peerFailure(peer, "Timeout", `sent no piece layers within ${Duration.format(timeout)}`) }),
+      Effect.tapError((e) => Effect.logDebug(`${e.message}; the hybrid goes on with its SHA-1 hashes only`)),
+      Effect.option
+    )
+    return Option.isNone(fetched) ? pending : yield* parse(fetched.value)
   })
 
 /** Announces (with `left=1`: the size is unknown) and gathers the link's and the tracker's peers. */
@@ -247,7 +315,8 @@ export const withFirstPeer = <A>(
             .connect(address, {
               infoHash: link.infoHash,
               peerId: options.peerId,
-              reserved: magnetReserved,
+              reserved: link.infoHashV2 === undefined ? magnetReserved : magnetReservedV2,
+              ...(link.infoHashV2 === undefined ? {} : { alsoAccept: [link.infoHashV2.subarray(0, 20)] }),
               pieceCount: framePieceCount,
               ...(options.encryption === undefined ? {} : { encryption: options.encryption })
             })
@@ -280,7 +349,7 @@ export const fetchMetadata = (
   link: MagnetSource,
   options: MetadataOptions
 ): Effect.Effect<FetchedMetadata, MetadataError, Tracker | PeerWire> =>
-  Effect.map(withFirstPeer(link, options, (conn) => fetchFrom(conn, link.infoHash)), ({ peer, swarm, value }) => ({
+  Effect.map(withFirstPeer(link, options, (conn) => fetchFrom(conn, link, options)), ({ peer, swarm, value }) => ({
     ...swarm,
     info: value,
     peer

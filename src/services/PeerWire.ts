@@ -63,6 +63,11 @@ export interface ConnectOptions {
   readonly peerId: Uint8Array
   /** Our 8 reserved bytes; all zero by default. */
   readonly reserved?: Uint8Array
+  /**
+   * Other ids the peer may answer with: a hybrid's v2 swarm id, to which a v2 peer upgrades a
+   * connection made under the v1 id when we set the v2 bit (BEP 52).
+   */
+  readonly alsoAccept?: ReadonlyArray<Uint8Array>
   /** Sets the frame size limit (the bitfield grows with it). */
   readonly pieceCount: number
   /** Default 5 seconds. */
@@ -242,7 +247,7 @@ const make = (transport: Transport["Type"]): PeerWire["Type"] => {
         Effect.mapError(asPeerError(peer)),
         handshakeTimeout(peer, options.handshakeTimeout),
         Effect.flatMap(({ encryption, link, remote }) =>
-          equalBytes(remote.infoHash, options.infoHash)
+          [options.infoHash, ...(options.alsoAccept ?? [])].some((id) => equalBytes(remote.infoHash, id))
             ? fromLink(link, address, remote, options.pieceCount, encryption, transportOf(duplex))
             : Effect.fail(
               new PeerError({ peer, reason: "InfoHashMismatch", expected: toHex(options.infoHash), received: toHex(remote.infoHash) })

@@ -14,12 +14,22 @@ import {
   Message,
   supportsExtensions,
   supportsFast,
+  supportsV2,
   WireError
 } from "../../src/domain/Wire.js"
+import { uncleCount } from "../../src/domain/HashRequest.js"
 
 const u32 = fc.integer({ min: 0, max: 0xffffffff })
 const bytes = (maxLength: number) => fc.uint8Array({ maxLength })
-const knownIds = new Set([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 14, 15, 16, 17, 20])
+const knownIds = new Set([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 14, 15, 16, 17, 20, 21, 22, 23])
+
+const hashRangeArb = fc.record({
+  piecesRoot: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+  baseLayer: u32,
+  index: u32,
+  length: fc.integer({ min: 0, max: 13 }).map((k) => 2 ** k),
+  proofLayers: fc.integer({ min: 0, max: 20 })
+})
 
 const messageArb: fc.Arbitrary<Message> = fc.oneof(
   fc.constantFrom<Message>(
@@ -40,6 +50,9 @@ const messageArb: fc.Arbitrary<Message> = fc.oneof(
   u32.map(Message.suggestPiece),
   fc.tuple(u32, u32, u32).map(([i, b, l]) => Message.rejectRequest(i, b, l)),
   u32.map(Message.allowedFast),
+  hashRangeArb.map(Message.hashRequest),
+  hashRangeArb.map(Message.hashReject),
+  hashRangeArb.map((r) => Message.hashes(r, new Uint8Array(32 * (r.length + uncleCount(r.length, r.proofLayers))).fill(7))),
   fc.tuple(fc.integer({ min: 0, max: 255 }), bytes(300)).map(([id, p]) => Message.extended(id, p)),
   fc.tuple(fc.integer({ min: 0, max: 255 }).filter((id) => !knownIds.has(id)), bytes(50)).map(([id, p]) =>
     Message.unknown(id, p)
@@ -116,6 +129,9 @@ describe("handshake", () => {
     expect(supportsExtensions(aria2)).toBe(true)
     expect(supportsFast(aria2)).toBe(true)
     expect(supportsExtensions(new Uint8Array(8)) || supportsFast(new Uint8Array(8))).toBe(false)
+    // BEP 52's v2 bit shares byte 7 with Fast
+    expect([...makeReserved({ extensions: true, fast: true, v2: true })]).toEqual([0, 0, 0, 0, 0, 0x10, 0, 0x14])
+    expect(supportsV2(makeReserved({ v2: true })) && !supportsV2(both)).toBe(true)
   })
 })
 

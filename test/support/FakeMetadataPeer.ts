@@ -7,6 +7,7 @@ import { Effect, Either, type Scope, Stream } from "effect"
 import * as Bencode from "../../src/domain/Bencode.js"
 import { concatBytes } from "../../src/domain/Bytes.js"
 import type { PeerAddress } from "../../src/domain/Peer.js"
+import type { HashRequest } from "../../src/domain/HashRequest.js"
 import { type Handshake, Message } from "../../src/domain/Wire.js"
 import { type FakeConnection, makeFakePeer } from "./FakePeer.js"
 
@@ -29,6 +30,8 @@ export interface FakeMetadataPeerOptions {
   readonly reserved?: Uint8Array
   /** Default FakePeer's `fakePeerId`. */
   readonly peerId?: Uint8Array
+  /** Its answer to a BEP 52 hash request (none by default). */
+  readonly answerHashes?: (request: HashRequest) => Message
 }
 
 export interface FakeMetadataPeer {
@@ -74,6 +77,7 @@ export const makeFakeMetadataPeer = (options: FakeMetadataPeerOptions): Effect.E
       ]
       const answer = (m: Message): Effect.Effect<void, unknown> => {
         log.push(m)
+        if (m._tag === "HashRequest" && options.answerHashes !== undefined) return c.send([options.answerHashes(m)])
         if (m._tag !== "Extended") return Effect.void
         const d = dictOf(m.payload)
         if (m.id === 0) {

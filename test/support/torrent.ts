@@ -1,7 +1,10 @@
 /** Builders for synthetic torrents in tests: real piece hashes over an in-memory payload. */
 import { createHash } from "node:crypto"
+import { Either } from "effect"
 import * as Bencode from "../../src/domain/Bencode.js"
 import { concatBytes } from "../../src/domain/Bytes.js"
+import { fileHashes } from "../../src/domain/Merkle.js"
+import { buildTorrent } from "../../src/domain/TorrentBuilder.js"
 
 export const sha1 = (bytes: Uint8Array): Uint8Array => new Uint8Array(createHash("sha1").update(bytes).digest())
 
@@ -62,3 +65,13 @@ export const torrentBytes = (
   info: Bencode.Bencode,
   top: Record<string, Bencode.Bencode | undefined> = { announce: Bencode.text(defaultAnnounce) }
 ): Uint8Array => Bencode.encode(Bencode.dict({ ...top, info }))
+
+/** A v2-only torrent of the folder `folder` holding `files` (name and bytes), built as `create --v2` builds one. */
+export const v2Torrent = (files: ReadonlyArray<readonly [string, Uint8Array]>, pieceLength: number) =>
+  Either.getOrThrow(
+    buildTorrent(
+      { name: "folder", pieceLength, version: "v2", content: { _tag: "MultiFile", files: files.map(([name, data]) => ({ path: [name], length: data.length })) } },
+      new Uint8Array(0),
+      files.map(([, data]) => fileHashes(data, pieceLength))
+    )
+  )

@@ -9,6 +9,8 @@
 import { Data, Duration, Effect, Either, Option } from "effect"
 import { concatBytes, fromHex, toHex } from "../../domain/Bytes.js"
 import { type Info, parseTorrent } from "../../domain/Metainfo.js"
+import * as Bencode from "../../domain/Bencode.js"
+import { knownLayers, pieceLayersDict } from "../../domain/PieceLayers.js"
 import * as SessionRecord from "../../domain/SessionRecord.js"
 import type { StateStoreService } from "../../services/StateStore.js"
 import type { AddOptions, TorrentInput } from "./SessionEvent.js"
@@ -73,8 +75,15 @@ export const saveRecord = (store: StateStoreService, torrent: RecordedTorrent): 
 export const saveMetainfo = (store: StateStoreService, key: string, metainfo: Uint8Array | Info): Effect.Effect<void> =>
   logged(store.write(metainfoFileName(key), metainfo instanceof Uint8Array ? metainfo : infoTorrent(metainfo)))
 
-/** `d4:info<info dict>e`: the info dict's exact bytes, so its hash is the torrent's. */
-const infoTorrent = (info: Info) => concatBytes([new TextEncoder().encode("d4:info"), info.raw, new TextEncoder().encode("e")])
+/**
+ * `d4:info<info dict>e`: the info dict's exact bytes, so its hash is the torrent's; with the piece
+ * layers a v2 magnet fetched (they live beside the info dict), so that it loads again.
+ */
+const infoTorrent = (info: Info) => {
+  const layers = knownLayers(info)
+  const pieceLayers = layers.size === 0 ? [] : [Bencode.text("12:piece layers"), Bencode.encode(pieceLayersDict(layers))]
+  return concatBytes([Bencode.text("d4:info"), info.raw, ...pieceLayers, Bencode.text("e")])
+}
 
 /** Forgets the torrent: its record, metainfo and resume data. */
 export const forget = (store: StateStoreService, key: string): Effect.Effect<void> =>

@@ -19,6 +19,8 @@ import {
 } from "../../domain/Extension.js"
 import { allowedFastSet } from "../../domain/FastExtension.js"
 import type { CompletedPiece } from "../../domain/PiecePicker.js"
+import type { HashRequest } from "../../domain/HashRequest.js"
+import { merkleHashLength } from "../../domain/Merkle.js"
 import { Message, supportsExtensions, supportsFast } from "../../domain/Wire.js"
 import { type PeerConnection, PeerError } from "../../services/PeerWire.js"
 import { fill, initialDepth } from "./RequestScheduler.js"
@@ -68,6 +70,7 @@ export const makeSession = (
     lastReceivedAt: now,
     lastSentAt: now,
     uselessSince: undefined,
+    hashesLeft: state.hashes?.budget ?? 0,
     ended: false,
     end: Deferred.unsafeMake<never, SessionEnd>(FiberId.none)
   }
@@ -119,6 +122,20 @@ const takeExtensionHandshake = (state: TorrentState, s: PeerSession, payload: Ui
   if (id !== undefined) s.up.utMetadata = id === 0 ? undefined : id
   if (decoded.right.reqq !== undefined && decoded.right.reqq > 0) s.maxRequests = decoded.right.reqq
   state.pex?.takeHandshake(s, decoded.right, state.now())
+}
+
+/**
+ * A hash request (BEP 52), answered from our piece layers while the peer's budget lasts; what we
+ * cannot answer (another layer, a v1 torrent, a flood) is refused with a hash reject.
+ */
+const answerHashRequest = (state: TorrentState, s: PeerSession, m: HashRequest): void => {
+  const hashes = state.hashes === undefined ? undefined : Either.getOrUndefined(state.hashes.serve(m))
+  if (hashes === undefined || hashes.length / merkleHashLength > s.hashesLeft) {
+    s.outbox.push(Message.hashReject(m))
+    return
+  }
+  s.hashesLeft -= hashes.length / merkleHashLength
+  s.outbox.push(Message.hashes(m, hashes))
 }
 
 const violation = (s: PeerSession, rule: string): ReadonlyArray<CompletedPiece> => {
@@ -188,6 +205,9 @@ export const handleChunk = (state: TorrentState, s: PeerSession, messages: Reado
         }
         break
       }
+      case "HashRequest":
+        answerHashRequest(state, s, m)
+        break
       case "Request":
       case "Cancel":
       case "Interested":

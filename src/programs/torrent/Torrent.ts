@@ -13,6 +13,7 @@ import { Deferred, Duration, Effect, Fiber, Queue, Random, type Scope, Stream, T
 import { Bitfield } from "../../domain/Bitfield.js"
 import { equalBytes } from "../../domain/Bytes.js"
 import { swarmIds } from "../../domain/MetainfoV2.js"
+import { hashBudget, makeHashServer } from "../../domain/PieceLayers.js"
 import { formatPeer, listenPortCandidates, type PeerAddress } from "../../domain/Peer.js"
 import { checkPriorities, type FilePriority, type FileSelectionError, piecePlan } from "../../domain/FileSelection.js"
 import { type CompletedPiece, PiecePicker } from "../../domain/PiecePicker.js"
@@ -283,6 +284,7 @@ const engine = (
           // Tit-for-tat while downloading (what they give us); once complete, what we give them.
           rate: (p) => (picker.isComplete ? undefined : state.sessions.get(p.key)?.rate ?? 0)
         }),
+        hashes: info.v2 === undefined ? undefined : { serve: makeHashServer(info), budget: hashBudget(info) },
         pex: options.pex === false || info.private ? undefined : makePeerExchange(),
         sessions: new Map(),
         downloadLimits: (options.rateLimits ?? []).map((l) => l.download),
@@ -305,12 +307,13 @@ const engine = (
         yield* applyFilePriorities(state, sink, selection.current).pipe(Effect.catchTag("FileSelectionError", Effect.die)) // checked already
       }
 
-      const reserved = makeReserved({ extensions: true, fast: resolved.fast })
+      // The v2 bit only for a v2 torrent: a v1 one's handshakes stay as the classic contract has them.
+      const reserved = makeReserved({ extensions: true, fast: resolved.fast, v2: info.v2 !== undefined })
       const encryption = options.encryption === undefined ? {} : { encryption: options.encryption }
       const wire = yield* PeerWire
       const dial = (address: PeerAddress): SessionJob["open"] =>
         Effect.map(
-          wire.connect(address, { infoHash: info.infoHash, peerId: options.peerId, reserved, pieceCount: info.pieceCount, ...encryption }),
+          wire.connect(address, { infoHash: info.infoHash, alsoAccept: swarmIds(info), peerId: options.peerId, reserved, pieceCount: info.pieceCount, ...encryption }),
           (conn) => ({ conn, reserved })
         )
       const manager = yield* makePeerManager(state, dial, options.peerRetry ?? defaultPeerRetry)

@@ -3,6 +3,7 @@
  * and the counters. Plain mutable data, touched only from the torrent's fibers (one JavaScript
  * thread), so every per-message update is a synchronous field write.
  */
+import type { HashServer } from "../../domain/PieceLayers.js"
 import { Deferred, Duration, Effect, type Queue } from "effect"
 import type { Info } from "../../domain/Metainfo.js"
 import type { CompletedPiece, PiecePicker } from "../../domain/PiecePicker.js"
@@ -57,6 +58,8 @@ export interface PeerSession {
   lastSentAt: number
   /** Since when they have choked us, or had nothing we want (undefined: they are useful). */
   uselessSince: number | undefined
+  /** Hashes we may still send them in answer to hash requests (BEP 52; `TorrentState.hashes`). */
+  hashesLeft: number
   /** Set once the session is ending: its remaining messages are ignored. */
   ended: boolean
   /** Ends the session; the reason reaches its stream's end. */
@@ -98,6 +101,8 @@ export interface TorrentState {
   readonly options: ResolvedOptions
   readonly picker: PiecePicker
   readonly uploader: Uploader
+  /** Answers peers' hash requests from the piece layers, and how many hashes each peer may have; undefined for a v1 torrent. */
+  readonly hashes: { readonly serve: HashServer; readonly budget: number } | undefined
   /** Peer exchange; undefined when off (asked so, or a private torrent). */
   readonly pex: PeerExchange | undefined
   readonly sessions: Map<string, PeerSession>
