@@ -235,8 +235,12 @@ const fromPieceIo = (info: Info, hasher: Hasher["Type"], io: PieceIo, overwrite:
   const completion = makeCompletion(info)
   /** Records a verified piece on disk and moves the files it completes into place. */
   const finish = (f: number) => (io.slots[f]!.partial ? io.finish(f) : Effect.void)
-  const verified = (index: number) =>
-    io.writable ? Effect.forEach(completion.verified(index), finish, { discard: true }) : Effect.void
+  const verified = (index: number) => {
+    if (!io.writable) return Effect.void
+    const completed = completion.verified(index)
+    // Most pieces complete no file: no forEach (a dozen Effect steps) for them.
+    return completed.length === 0 ? Effect.void : Effect.forEach(completed, finish, { discard: true })
+  }
   const readVerified = (settled: Bitfield, settledHave: Bitfield) => Effect.suspend(() => {
     const have = Bitfield.empty(info.pieceCount)
     return Effect.forEach(
