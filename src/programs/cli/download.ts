@@ -1,7 +1,7 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { Data, Duration, Effect, Option, Stream } from "effect"
+import { Data, Duration, Effect, identity, Option, Stream } from "effect"
 import type { StorageError } from "../../services/Storage.js"
 import { webSeedSources } from "../../services/WebSeed.js"
 import { formatPeer } from "../../domain/Peer.js"
@@ -96,7 +96,8 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
           ...Option.match(announceInterval, { onNone: () => ({}), onSome: (s) => ({ announceInterval: Duration.seconds(s) }) })
         }
         yield* download(resolved, target, options, { overwrite: force }, yield* openStateStore(stateDir)).pipe(
-          Stream.tap(seed ? seedingNotice() : () => Effect.void),
+          // No stage at all without --seed: every stage costs per event (one per piece).
+          seed ? Stream.tap(seedingNotice()) : identity,
           Stream.runForEach(renderer.render),
           Effect.catchIf(
             (e): e is StorageError => e._tag === "StorageError" && e.reason === "NotOurs",

@@ -48,11 +48,17 @@ export const makeVerifier = (state: TorrentState, hasher: Hasher["Type"], sink: 
       yield* Effect.forEach(convicted, ban, { discard: true })
     })
 
-  const accepted = (piece: CompletedPiece) =>
-    Effect.gen(function* () {
+  const completeIfDone = Effect.suspend(() => (state.picker.isComplete ? Deferred.succeed(state.completed, undefined) : Effect.void))
+  /** After a verified piece's event: the bans it proves, then the end once every wanted piece is in. */
+  const settle = (convicted: ReadonlySet<string>) =>
+    convicted.size === 0 ? completeIfDone : Effect.zipRight(Effect.forEach(convicted, ban, { discard: true }), completeIfDone)
+
+  // Plain flatMaps, not a generator, and no forEach over nobody: it runs for every piece (about
+  // half of the verify stage's Effect steps went to the generator and empty forEach calls).
+  const accepted = (piece: CompletedPiece) => {
+    const convicted = attribution.convict(piece.index, piece.data)
+    return Effect.flatMap(sink.writePiece(piece.index, piece.data), () => {
       const { picker, counters } = state
-      const convicted = attribution.convict(piece.index, piece.data)
-      yield* sink.writePiece(piece.index, piece.data)
       picker.verified(piece.index)
       pieceVerified(state.streaming, piece.index)
       picker.recycle(piece.data)
@@ -64,10 +70,9 @@ export const makeVerifier = (state: TorrentState, hasher: Hasher["Type"], sink: 
           if (picker.peerHas(s.key)?.has(piece.index) !== true) s.outbox.push(Message.have(piece.index))
         }
       }
-      yield* state.emit(TorrentEvent.PieceVerified({ index: piece.index }))
-      yield* Effect.forEach(convicted, ban, { discard: true })
-      if (picker.isComplete) yield* Deferred.succeed(state.completed, undefined)
+      return Effect.zipRight(state.emit(TorrentEvent.PieceVerified({ index: piece.index })), settle(convicted))
     })
+  }
 
   return {
     verify: (piece) =>
