@@ -108,4 +108,4 @@ export const daemonCommand = Command.make("daemon", daemonOptions, (flags) =>
   }).pipe(
     Effect.scoped,
     Effect.provide(Layer.mergeAll(ClientLayer, NodeFileSystem.layer, flags.noDht === true ? Layer.empty : DhtLive))
-  )).pipe(Command.withDescription("run a session of many torrents, driven over HTTP (Transmission RPC, REST, web UI, streaming), until SIGINT or SIGTERM"))
+  )).pipe(Command.withDescription("Run a session of many torrents, driven over HTTP (Transmission RPC, REST, web UI, streaming), until SIGINT or SIGTERM"))

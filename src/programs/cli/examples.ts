@@ -24,5 +24,10 @@ export const examples: Readonly<Record<string, ReadonlyArray<string>>> = {
   tracker: ["bittorrent tracker --port 6969", "bittorrent tracker --host 0.0.0.0 --port 0"],
   demo: ["bittorrent demo", "bittorrent demo --size-mib 16 --seeders 2 --keep /tmp/demo"],
   seed: ["bittorrent seed photos.torrent photos/", "bittorrent seed --port 0 big.torrent big.iso"],
-  dht_peers: ["bittorrent dht_peers <info hash>", "bittorrent dht_peers --dht-bootstrap 127.0.0.1:6881 <info hash>"]
+  dht_peers: ["bittorrent dht_peers <info hash>", "bittorrent dht_peers --dht-bootstrap 127.0.0.1:6881 <info hash>"],
+  daemon: [
+    "bittorrent daemon --download-dir ~/Downloads",
+    "bittorrent daemon --rpc-auth alice:secret --max-upload-rate 1M",
+    "transmission-remote 127.0.0.1:9091 -a file.torrent"
+  ]
 }
