@@ -29,29 +29,16 @@ export class InvalidRpcAuth extends Data.TaggedError("InvalidRpcAuth")<{ readonl
 const count = (name: string, description: string, value: number) =>
   Options.integer(name).pipe(Options.withDescription(description), withShownDefault(value), checked(`--${name}`, atLeast(1)))
 
+const optionalText = (name: string, pseudoName: string, description: string) =>
+  Options.text(name).pipe(Options.withPseudoName(pseudoName), Options.optional, Options.withDescription(description))
+
 const daemonOptions = {
   rpcHost: Options.text("rpc-host").pipe(Options.withDescription("the address the HTTP API listens on"), withShownDefault("127.0.0.1")),
   rpcPort: Options.integer("rpc-port").pipe(Options.withDescription("the HTTP API's port (0: any free port)"), withShownDefault(9091)),
-  rpcAuth: Options.text("rpc-auth").pipe(
-    Options.withPseudoName("user:password"),
-    Options.optional,
-    Options.withDescription("ask every HTTP client for these Basic credentials (default: $BITTORRENT_RPC_AUTH, else none)")
-  ),
-  rpcAllowedHosts: Options.text("rpc-allowed-hosts").pipe(
-    Options.withPseudoName("names"),
-    Options.optional,
-    Options.withDescription("comma-separated host names the API answers to, beside IP addresses and localhost (against DNS rebinding)")
-  ),
-  downloadDir: Options.text("download-dir").pipe(
-    Options.withPseudoName("dir"),
-    Options.optional,
-    Options.withDescription("where added torrents go unless told otherwise (default: ~/Downloads)")
-  ),
-  stateDir: Options.text("state-dir").pipe(
-    Options.withPseudoName("dir"),
-    Options.optional,
-    Options.withDescription("where the daemon keeps its torrents and their resume data (default: $XDG_STATE_HOME/effect-bittorrent/daemon)")
-  ),
+  rpcAuth: optionalText("rpc-auth", "user:password", "ask every HTTP client for these Basic credentials (default: $BITTORRENT_RPC_AUTH, else none)"),
+  rpcAllowedHosts: optionalText("rpc-allowed-hosts", "names", "comma-separated host names the API answers to, beside IP addresses and localhost (against DNS rebinding)"),
+  downloadDir: optionalText("download-dir", "dir", "where added torrents go unless told otherwise (default: ~/Downloads)"),
+  stateDir: optionalText("state-dir", "dir", "where the daemon keeps its torrents and their resume data (default: $XDG_STATE_HOME/effect-bittorrent/daemon)"),
   port: listenPortOption,
   host: hostOption,
   maxDownloadRate: maxDownloadRateOption,
