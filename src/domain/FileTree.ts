@@ -60,7 +60,13 @@ const walk = (node: Bencode.Bencode, path: ReadonlyArray<string>, depth: number,
     for (const [key, child] of node) {
       const raw = Bencode.keyToBytes(key)
       const childField = `${field}[${JSON.stringify(Bencode.toText(raw))}]`
-      // Sanitised as v1 paths are (libtorrent's rules: docs/metainfo.md); a dropped name adds no component.
+      // A v2 tree is new enough to be strict: a name that would climb, stay put or hold a path
+      // separator is refused (libtorrent sanitises it; docs/v2.md). Other oddities are sanitised
+      // as v1 names are.
+      const name = Bencode.toText(raw)
+      if (name === ".." || name === "." || name.includes("/") || name.includes("\\")) {
+        return yield* problem("UnsafePath", childField, "is not a plain file or folder name (path traversal or a separator)")
+      }
       const component = sanitizeComponent(raw)
       yield* walk(child, component === undefined ? path : [...path, component], depth + 1, childField, out)
     }
