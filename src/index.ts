@@ -78,6 +78,10 @@ export {
 } from "./programs/torrent/TorrentEvent.js"
 export { makeRateLimiter, makeRateLimits, RateLimiter, type RateLimits } from "./programs/torrent/RateLimiter.js"
 export * as CreateTorrent from "./programs/CreateTorrent.js"
+/** The daemon: a Session behind one HTTP server (Transmission RPC, REST and events, web UI, streaming, metrics). */
+export * as Daemon from "./programs/Daemon.js"
+export { daemonRoutes } from "./programs/daemon/DaemonRoutes.js"
+export { DaemonListenError, type DaemonAddress, type DaemonHttpOptions } from "./programs/daemon/DaemonServer.js"
 export * as Download from "./programs/Download.js"
 export * as Metadata from "./programs/Metadata.js"
 export * as Seed from "./programs/Seed.js"
@@ -102,7 +106,10 @@ export type {
   SessionService,
   SessionServices,
   SessionTorrent,
+  PeerStatus,
   StreamableFile,
+  TorrentFileStatus,
+  TrackerStatus,
   TorrentRecord,
   TorrentStatus
 } from "./programs/Session.js"
