@@ -6,6 +6,13 @@ export const toHex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, by
 export const fromHex = (hex: string, bytes: number): Uint8Array | undefined =>
   hex.length === bytes * 2 && /^[0-9a-fA-F]*$/.test(hex) ? new Uint8Array(Buffer.from(hex, "hex")) : undefined
 
+/** The bytes of a base64 text (white space ignored, padding optional); undefined when it is not base64. */
+export const fromBase64 = (text: string): Uint8Array | undefined => {
+  const compact = text.replace(/\s+/g, "")
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.length % 4 === 1) return undefined
+  return new Uint8Array(Buffer.from(compact, "base64"))
+}
+
 export const equalBytes = (a: Uint8Array, b: Uint8Array): boolean =>
   a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength))
 

@@ -3,6 +3,7 @@
  * other site that resolves its own name to 127.0.0.1, DNS rebinding, must not reach the API), and
  * HTTP Basic credentials.
  */
+import { fromBase64 } from "./Bytes.js"
 
 export interface Credentials {
   readonly user: string
@@ -20,13 +21,8 @@ export const parseCredentials = (text: string): Credentials | undefined => {
 export const basicCredentials = (header: string | undefined): Credentials | undefined => {
   const match = header === undefined ? null : /^Basic\s+([A-Za-z0-9+/]+=*)\s*$/i.exec(header)
   if (match === null) return undefined
-  let bytes: Uint8Array
-  try {
-    bytes = Uint8Array.from(atob(match[1]!), (c) => c.charCodeAt(0))
-  } catch {
-    return undefined
-  }
-  return parseCredentials(new TextDecoder().decode(bytes))
+  const bytes = fromBase64(match[1]!)
+  return bytes === undefined ? undefined : parseCredentials(new TextDecoder().decode(bytes))
 }
 
 /** Compares every byte whatever the first difference, so that timing tells nothing of the password. */

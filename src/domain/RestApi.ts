@@ -74,13 +74,3 @@ export const sseComment = (text: string): string => `: ${text.replace(/[\r\n]/g,
 export const parseFlag = (text: string | undefined): boolean | undefined =>
   text === undefined || text === "false" || text === "0" ? false : text === "true" || text === "1" ? true : undefined
 
-/** The bytes of a base64 text (white space allowed, padding optional); undefined when it is not base64. */
-export const decodeBase64 = (text: string): Uint8Array | undefined => {
-  let binary: string
-  try {
-    binary = atob(text)
-  } catch {
-    return undefined
-  }
-  return Uint8Array.from(binary, (c) => c.charCodeAt(0))
-}

@@ -5,6 +5,7 @@
  * form of `torrent-get`. Speeds cross the wire in Transmission's kB/s: 1000 bytes per second.
  */
 import { Data, Either } from "effect"
+import { fromBase64 } from "./Bytes.js"
 import type { FilePriority } from "./FileSelection.js"
 
 /** What a request failed on: Transmission answers it as `{"result": message}` with HTTP 200. */
@@ -203,10 +204,6 @@ export const nextLimit = (current: number | undefined, kBps: number | undefined,
 
 /** A `metainfo` argument: base64, whitespace allowed (some clients wrap it). */
 export const decodeBase64 = (text: string): Read<Uint8Array> => {
-  const compact = text.replace(/\s+/g, "")
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.length % 4 === 1) return wrong("metainfo is not base64")
-  return Either.try({
-    try: () => Uint8Array.from(atob(compact), (c) => c.charCodeAt(0)),
-    catch: () => new RpcArgumentError({ reason: "metainfo is not base64" })
-  })
+  const bytes = fromBase64(text)
+  return bytes === undefined ? wrong("metainfo is not base64") : Either.right(bytes)
 }

@@ -14,7 +14,8 @@ import { Cause, Clock, Data, Effect, Either, Option, ParseResult, Ref, Schema } 
 import type * as Http from "node:http"
 import * as path from "node:path"
 import { filePriorities } from "../../domain/FileSelection.js"
-import { applyFileChanges, decodeBase64, parseFlag, parseTorrentRef } from "../../domain/RestApi.js"
+import { fromBase64 } from "../../domain/Bytes.js"
+import { applyFileChanges, parseFlag, parseTorrentRef } from "../../domain/RestApi.js"
 import { type AddOptions, DuplicateTorrent, Session, TorrentInput } from "../Session.js"
 import { DaemonSettings } from "./DaemonSettings.js"
 import { eventStreamResponse } from "./RestEvents.js"
@@ -162,7 +163,7 @@ const jsonInput = (body: typeof AddBody.Type): Effect.Effect<TorrentInput, RestE
   if (given !== 1) return refuse(400, "bad_request", "give exactly one of magnet, infoHash and metainfo")
   if (body.magnet !== undefined) return Effect.succeed(TorrentInput.Magnet({ uri: body.magnet }))
   if (body.infoHash !== undefined) return Effect.succeed(TorrentInput.InfoHash({ hex: body.infoHash }))
-  const bytes = decodeBase64(body.metainfo!)
+  const bytes = fromBase64(body.metainfo!)
   return bytes === undefined ? refuse(400, "bad_request", "metainfo is not base64") : Effect.succeed(TorrentInput.Metainfo({ bytes }))
 }
 
