@@ -84,6 +84,8 @@ const drive = (page: Page, url: string, magnet: string, infoHash: string, torren
     page.once("dialog", (dialog) => void dialog.accept())
     await page.getByRole("button", { name: `Remove ${name}` }).click()
     await row.waitFor({ state: "detached", timeout: 15_000 })
+    // The event stream may take the row away before the DELETE's answer: the message follows that answer.
+    await page.locator("#message", { hasText: /^Removed / }).waitFor({ timeout: 15_000 })
     const removed = await page.locator("#message").textContent()
     // The same torrent again, from its .torrent file this time, added paused.
     await page.getByLabel("Add paused").check()
