@@ -2,6 +2,7 @@
  * Where pieces and blocks sit: the block layout of a piece, and the file ranges a piece (or a range
  * inside it) covers in a torrent whose payload is the concatenation of its files.
  */
+import type { Bitfield } from "./Bitfield.js"
 import { type Info, pieceSize } from "./Metainfo.js"
 import { blockSize } from "./Wire.js"
 
@@ -68,6 +69,13 @@ export const fileSpans = (info: Info, index: number, begin = 0, length?: number)
     at = spanEnd
   }
   return spans
+}
+
+/** Bytes of the pieces in `have`: every piece is full-size but the last. O(1): asked at every listing. */
+export const bytesOfPieces = (info: Info, have: Bitfield): number => {
+  const last = info.pieceCount - 1
+  const short = last >= 0 && have.has(last) ? info.pieceLength - pieceSize(info, last) : 0
+  return have.cardinality * info.pieceLength - short
 }
 
 /** Bytes of each file (by index) that verified pieces cover: what a file has of its own data, checked. */

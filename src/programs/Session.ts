@@ -15,8 +15,8 @@ import { Bitfield } from "../domain/Bitfield.js"
 import { fromHex, toHex } from "../domain/Bytes.js"
 import { parseMagnet } from "../domain/Magnet.js"
 import { checkPriorities, type FilePriority, FileSelectionError, wantedFiles } from "../domain/FileSelection.js"
-import { type Info, parseTorrent, pieceSize, trackerTiers } from "../domain/Metainfo.js"
-import { verifiedFileBytes } from "../domain/PieceGeometry.js"
+import { parseTorrent, trackerTiers } from "../domain/Metainfo.js"
+import { bytesOfPieces, verifiedFileBytes } from "../domain/PieceGeometry.js"
 import { listenPortCandidates, makePeerId } from "../domain/Peer.js"
 import { admitted, type QueueRole } from "../domain/TorrentQueue.js"
 import { Dht, type DhtNode } from "../services/Dht.js"
@@ -483,12 +483,6 @@ const summary = (entry: SessionEntry): Effect.Effect<SessionTorrent> =>
       addedAtMs: entry.addedAtMs
     }
   })
-
-const bytesOfPieces = (info: Info, have: Bitfield): number => {
-  let bytes = 0
-  for (let i = 0; i < info.pieceCount; i++) if (have.has(i)) bytes += pieceSize(info, i)
-  return bytes
-}
 
 const filesOf = (entry: SessionEntry): ReadonlyArray<TorrentFileStatus> => {
   const info = entry.source?.info

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
 import { pieceSize } from "../../src/domain/Metainfo.js"
-import { blockCount, blocksOf, blockSize, type FileSpan, fileSpans, verifiedFileBytes } from "../../src/domain/PieceGeometry.js"
+import { Bitfield } from "../../src/domain/Bitfield.js"
+import { blockCount, blocksOf, blockSize, bytesOfPieces, type FileSpan, fileSpans, verifiedFileBytes } from "../../src/domain/PieceGeometry.js"
 import { geometryInfo } from "../support/handInfo.js"
 
 /** File lengths (zeros included, payload never empty) and a piece length, small so that pieces span many files. */
@@ -133,5 +134,8 @@ describe("verifiedFileBytes", () => {
     let sum = 0
     for (let p = 0; p < info.pieceCount; p++) if (verified(p)) sum += pieceSize(info, p)
     expect(bytes.reduce((a, b) => a + b, 0)).toBe(sum)
+    const have = Bitfield.empty(info.pieceCount)
+    for (let p = 0; p < info.pieceCount; p++) if (verified(p)) have.add(p)
+    expect(bytesOfPieces(info, have)).toBe(sum)
   })
 })

@@ -6,7 +6,7 @@
  * can give up instead of waiting for minutes.
  */
 import { Duration, Effect, Schedule, type Scope } from "effect"
-import { pieceSize } from "../../domain/Metainfo.js"
+import { bytesOfPieces } from "../../domain/PieceGeometry.js"
 import { isOwnAddress, type PeerAddress } from "../../domain/Peer.js"
 import { type AnnounceRequest, type AnnounceResponse, Tracker, type TrackerError } from "../../services/Tracker.js"
 import { TorrentEvent, type TorrentSource } from "./TorrentEvent.js"
@@ -59,11 +59,7 @@ export interface AnnouncerOptions {
 }
 
 /** What the torrent lacks, whatever it wants (a seed of part of the data is not a complete seed). */
-const bytesMissing = ({ info, picker }: TorrentState): number => {
-  let left = info.totalLength
-  for (let i = 0; i < info.pieceCount; i++) if (picker.have.has(i)) left -= pieceSize(info, i)
-  return left
-}
+const bytesMissing = ({ info, picker }: TorrentState): number => info.totalLength - bytesOfPieces(info, picker.have)
 
 const failsForGood = (e: TrackerError) => e.reason === "Failure" || e.reason === "Malformed" || e.reason === "HttpStatus" || e.reason === "Unsupported"
 
