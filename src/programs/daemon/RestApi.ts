@@ -5,19 +5,17 @@
  * 404 for an unknown torrent, 409 for a duplicate, 413 for a body over the server's bound, 415 for
  * a body of another type; a failure nobody expected is a 500 of the same shape, never a crash.
  */
-import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
-import { Cause, Clock, Data, Effect, Either, Option, ParseResult, Ref, Schema } from "effect"
-import type * as Http from "node:http"
+import { Cause, Clock, Data, Effect, Either, ParseResult, Ref, Schema } from "effect"
 import * as path from "node:path"
 import { filePriorities } from "../../domain/FileSelection.js"
 import { fromBase64 } from "../../domain/Bytes.js"
 import { applyFileChanges, parseFlag, parseTorrentRef } from "../../domain/RestApi.js"
 import { type AddOptions, DuplicateTorrent, Session, TorrentInput } from "../Session.js"
 import { DaemonSettings } from "./DaemonSettings.js"
+import { boundedBody } from "./RequestBody.js"
 import { eventStreamResponse } from "./RestEvents.js"
 import { fileView, sessionView, torrentView } from "./RestViews.js"
 import { webRoutes } from "./WebUi.js"
@@ -93,42 +91,13 @@ const torrentId = Effect.gen(function* () {
 
 const mediaType = (request: HttpServerRequest.HttpServerRequest) => (request.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase()
 
-/**
- * Reads a body of at most `limit` bytes. Over it, reading stops without destroying the request
- * (the platform's own reader destroys it, and the 413 could not be sent); the answer then closes
- * the connection.
- */
-const readBounded = (incoming: Http.IncomingMessage, limit: number) =>
-  Effect.async<Uint8Array, "TooLarge" | Error>((resume) => {
-    const chunks: Array<Buffer> = []
-    let size = 0
-    const stop = () => {
-      incoming.off("data", onData).off("end", onEnd).off("error", onError)
-      incoming.pause()
-    }
-    const onData = (chunk: Buffer) => {
-      size += chunk.length
-      chunks.push(chunk)
-      if (size <= limit) return
-      stop()
-      resume(Effect.fail("TooLarge"))
-    }
-    const onEnd = () => resume(Effect.succeed(new Uint8Array(Buffer.concat(chunks))))
-    const onError = (e: Error) => resume(Effect.fail(e))
-    incoming.on("data", onData).once("end", onEnd).once("error", onError)
-    return Effect.sync(stop)
-  })
-
 /** The request's body, within the server's bound. */
-const bodyBytes = Effect.gen(function* () {
-  const request = yield* HttpServerRequest.HttpServerRequest
-  const limit = Option.getOrElse(Option.map(yield* HttpIncomingMessage.MaxBodySize, Number), () => Number.MAX_SAFE_INTEGER)
-  const tooLarge = new RestError({ status: 413, code: "body_too_large", detail: `the body is over ${limit} bytes` })
-  if (Number(request.headers["content-length"] ?? 0) > limit) return yield* Effect.fail(tooLarge)
-  return yield* readBounded(NodeHttpServerRequest.toIncomingMessage(request), limit).pipe(
-    Effect.mapError((e) => e === "TooLarge" ? tooLarge : new RestError({ status: 400, code: "bad_body", detail: `cannot read the body: ${e.message}` }))
-  )
-})
+const bodyBytes = boundedBody.pipe(
+  Effect.catchTags({
+    BodyTooLarge: (e) => Effect.fail(new RestError({ status: 413, code: "body_too_large", detail: e.message })),
+    BodyUnreadable: (e) => Effect.fail(new RestError({ status: 400, code: "bad_body", detail: e.message }))
+  })
+)
 
 /** The JSON body, decoded by `schema` (unknown keys refused, so that a misspelt one is not silently ignored). */
 const jsonBody = <A, I>(schema: Schema.Schema<A, I>) =>

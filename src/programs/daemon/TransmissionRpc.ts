@@ -8,15 +8,14 @@
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { Effect, Either, Layer, Option } from "effect"
 import { decodeRequest, toKBps } from "../../domain/TransmissionRpc.js"
 import { Session } from "../Session.js"
 import { DaemonSettings, type DaemonSettingsService } from "./DaemonSettings.js"
+import { boundedBody } from "./RequestBody.js"
 import { methods, type RpcContext } from "./TransmissionRpcMethods.js"
 
 export const rpcPath = "/transmission/rpc"
@@ -49,35 +48,14 @@ const fetchClient = FetchHttpClient.layer.pipe(Layer.provide(Layer.succeed(Fetch
 /** A body of a declared length is read to its end and dropped (the client can read the answer once it is sent); one without is cut off. */
 const tooLarge = (declared: boolean) => text(413, "Payload Too Large", declared ? {} : { connection: "close" })
 
-/**
- * The body as text, or the response that refuses it. Read off the socket by hand: past the bound
- * the reading stops, but the socket is closed only after the 413 is written (the platform's
- * reader destroys it at once, and the answer with it).
- */
-const readBody = (request: HttpServerRequest.HttpServerRequest) =>
-  Effect.gen(function* () {
-    const limit = Option.getOrElse(Option.map(yield* HttpIncomingMessage.MaxBodySize, Number), () => Infinity)
-    if (Number(request.headers["content-length"] ?? "0") > limit) return Either.left(tooLarge(true))
-    const incoming = NodeHttpServerRequest.toIncomingMessage(request)
-    return yield* Effect.async<Either.Either<string, HttpServerResponse.HttpServerResponse>>((resume) => {
-      const chunks: Array<Buffer> = []
-      let size = 0
-      const finish = (result: Either.Either<string, HttpServerResponse.HttpServerResponse>) => {
-        incoming.off("data", onData).off("end", onEnd).off("error", onError)
-        resume(Effect.succeed(result))
-      }
-      const onData = (chunk: Buffer) => {
-        size += chunk.length
-        chunks.push(chunk)
-        if (size <= limit) return
-        incoming.pause()
-        finish(Either.left(tooLarge(false)))
-      }
-      const onEnd = () => finish(Either.right(Buffer.concat(chunks).toString("utf8")))
-      const onError = () => finish(Either.left(text(400, "Bad Request: the body could not be read")))
-      incoming.on("data", onData).on("end", onEnd).on("error", onError)
-    })
+/** The body as text, or the response that refuses it. */
+const readBody = boundedBody.pipe(
+  Effect.map((bytes): Either.Either<string, HttpServerResponse.HttpServerResponse> => Either.right(Buffer.from(bytes).toString("utf8"))),
+  Effect.catchTags({
+    BodyTooLarge: (e) => Effect.succeed(Either.left(tooLarge(e.declared))),
+    BodyUnreadable: () => Effect.succeed(Either.left(text(400, "Bad Request: the body could not be read")))
   })
+)
 
 const handle = Effect.gen(function* () {
   const request = yield* HttpServerRequest.HttpServerRequest
@@ -88,7 +66,7 @@ const handle = Effect.gen(function* () {
       "X-Transmission-Session-Id": state.sessionId
     })
   }
-  const body = yield* readBody(request)
+  const body = yield* readBody
   if (Either.isLeft(body)) return body.left
   const json = Either.try(() => JSON.parse(body.right) as unknown)
   if (Either.isLeft(json)) return text(400, "Bad Request: the body is not JSON")
