@@ -128,6 +128,7 @@ describe("streaming from the daemon (ffmpeg, loopback)", () => {
       expect(head.status).toBe(200)
       expect(head.headers).toMatchObject({ "accept-ranges": "bytes", "content-type": "video/mp4", "content-length": String(video.length) })
       expect(head.headers["content-disposition"]).toContain('inline; filename="video.mp4"')
+      expect(head.headers).toMatchObject({ "x-content-type-options": "nosniff", "content-security-policy": "sandbox" })
 
       const probe = yield* runProcess("ffprobe", ["-v", "error", "-show_streams", "-show_format", "-of", "json", url], { timeoutMs: 90_000 })
       expect(probe.code, probe.stderr).toBe(0)
