@@ -10,7 +10,7 @@ import { type DaemonAddress, type DaemonHttpOptions, type DaemonListenError, ser
 import { DaemonSettings, makeDaemonSettings } from "./daemon/DaemonSettings.js"
 import { daemonRoutes } from "./daemon/DaemonRoutes.js"
 import { countEvents } from "./daemon/Metrics.js"
-import { make as makeSession, Session, type SessionOptions, type SessionService, type SessionServices } from "./Session.js"
+import { make as makeSession, Session, sessionDefaults, type SessionOptions, type SessionService, type SessionServices } from "./Session.js"
 import type { ListenError } from "../services/Transport.js"
 
 export interface DaemonOptions {
@@ -38,8 +38,8 @@ export const start = (options: DaemonOptions): Effect.Effect<RunningDaemon, Daem
       uploadRate: options.uploadRate,
       version: options.version,
       session: {
-        maxConnections: options.session.maxConnections ?? 200,
-        maxPeersPerTorrent: options.session.maxPeersPerTorrent ?? 50,
+        maxConnections: options.session.maxConnections ?? sessionDefaults.maxConnections,
+        maxPeersPerTorrent: options.session.maxPeersPerTorrent ?? sessionDefaults.maxPeersPerTorrent,
         dht: options.session.dht !== undefined,
         encryption: options.session.encryption ?? "allow"
       }

@@ -32,6 +32,7 @@ import {
   DuplicateTorrent,
   InvalidTorrentInput,
   SessionEvent,
+  sessionDefaults,
   type SessionOptions,
   type SessionTorrent,
   TorrentInput,
@@ -294,7 +295,7 @@ const runQueue = ({ ctx, entries, fibers, options, services }: Registry) =>
     const eligible = [...entries.values()].filter((e) => !e.paused && !e.finished && e.status !== "error")
     const queued = yield* Effect.forEach(eligible, (e) =>
       Effect.map(FiberMap.has(fibers, e.key), (running) => ({ position: e.id, role: roleOf(e), running })))
-    const admit = admitted(queued, { downloads: options.maxActiveDownloads ?? 5, seeds: options.maxActiveSeeds ?? 5 })
+    const admit = admitted(queued, { downloads: options.maxActiveDownloads ?? sessionDefaults.maxActiveDownloads, seeds: options.maxActiveSeeds ?? sessionDefaults.maxActiveSeeds })
     for (const entry of entries.values()) {
       const running = yield* FiberMap.has(fibers, entry.key)
       const runs = admit.has(entry.id) && eligible.includes(entry)
@@ -352,10 +353,10 @@ const sessionContext = (options: SessionOptions, events: PubSub.PubSub<SessionEv
       peerId: options.peerId ?? makePeerId((n) => crypto.getRandomValues(new Uint8Array(n))),
       inbound,
       port,
-      permits: yield* Effect.makeSemaphore(options.maxConnections ?? 200),
+      permits: yield* Effect.makeSemaphore(options.maxConnections ?? sessionDefaults.maxConnections),
       dht,
       options,
-      maxPeersPerTorrent: options.maxPeersPerTorrent ?? 50,
+      maxPeersPerTorrent: options.maxPeersPerTorrent ?? sessionDefaults.maxPeersPerTorrent,
       encryption,
       publish: (event) => events.publish(event),
       wake: Queue.offer(wakeups, undefined)

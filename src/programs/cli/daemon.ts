@@ -13,6 +13,7 @@ import * as path from "node:path"
 import { type Credentials, parseCredentials } from "../../domain/HttpAccess.js"
 import { defaultStateDirectory, StateStore } from "../../services/StateStore.js"
 import { start } from "../Daemon.js"
+import { sessionDefaults } from "../Session.js"
 import { atLeast, checked, defaultPort, encryptionOption, listenPortOption, maxDownloadRateOption, maxUploadRateOption, newPeerId } from "./clientOptions.js"
 import { bootstrapNodes, DhtLive, dhtOptions } from "./dht.js"
 import { withShownDefault } from "./helpText.js"
@@ -43,10 +44,10 @@ const daemonOptions = {
   host: hostOption,
   maxDownloadRate: maxDownloadRateOption,
   maxUploadRate: maxUploadRateOption,
-  maxActiveDownloads: count("max-active-downloads", "torrents downloading at once (the others wait in the queue)", 5),
-  maxActiveSeeds: count("max-active-seeds", "torrents seeding at once", 5),
-  maxConnections: count("max-connections", "peer connections at once, across all torrents", 200),
-  maxPeersPerTorrent: count("max-peers-per-torrent", "peer connections at once for one torrent", 50),
+  maxActiveDownloads: count("max-active-downloads", "torrents downloading at once (the others wait in the queue)", sessionDefaults.maxActiveDownloads),
+  maxActiveSeeds: count("max-active-seeds", "torrents seeding at once", sessionDefaults.maxActiveSeeds),
+  maxConnections: count("max-connections", "peer connections at once, across all torrents", sessionDefaults.maxConnections),
+  maxPeersPerTorrent: count("max-peers-per-torrent", "peer connections at once for one torrent", sessionDefaults.maxPeersPerTorrent),
   encryption: encryptionOption,
   ...dhtOptions
 }

@@ -107,6 +107,14 @@ export interface SeedingGoal {
   readonly time?: Duration.DurationInput
 }
 
+/** What a session runs with where its options say nothing (front ends report these too). */
+export const sessionDefaults = {
+  maxConnections: 200,
+  maxPeersPerTorrent: 50,
+  maxActiveDownloads: 5,
+  maxActiveSeeds: 5
+} as const
+
 export interface SessionOptions {
   /** Our peer id for every torrent (default: random). */
   readonly peerId?: Uint8Array
