@@ -170,47 +170,13 @@ export const make = (options: SessionOptions): Effect.Effect<SessionService, Lis
       }))
 
     const pause = (id: number) => change(id, (entry) => Effect.sync(() => void (entry.paused = true)))
-    const resume = (id: number) =>
-      change(id, (entry) =>
-        Effect.suspend(() => {
-          entry.paused = false
-          entry.finished = false
-          entry.seedingSince = undefined
-          // Queued again; the queue starts it when a slot is free.
-          return setStatus(entry, "queued", ctx)
-        }))
+    const resume = (id: number) => change(id, (entry) => requeue(entry, ctx))
     const verify = (id: number) => change(id, (entry) => Effect.sync(() => void (entry.have = undefined)))
-    const move = (id: number, directory: string) =>
-      change(id, (entry) =>
-        Effect.gen(function* () {
-          // Checked again wherever the files end up (a storage opened afresh must scan).
-          entry.have = undefined
-          yield* closeStorage(entry)
-          const info = entry.source?.info
-          if (info !== undefined) yield* moveData(info, entry.directory, directory).pipe(Effect.provide(registry.services))
-          entry.directory = directory
-        }))
+    const move = (id: number, directory: string) => change(id, (entry) => moveEntry(registry, entry, directory))
 
-    const setFilePriorities = (id: number, priorities: ReadonlyArray<FilePriority>) =>
-      locked(Effect.gen(function* () {
-        const entry = yield* find(id)
-        const info = entry.source?.info
-        if (info === undefined) {
-          return yield* new FileSelectionError({ reason: "OutOfRange", input: `${priorities.length} priorities`, detail: "the torrent's metadata is not known yet" })
-        }
-        const checked = yield* checkPriorities(info, priorities)
-        if (entry.handle !== undefined) yield* entry.handle.setFilePriorities(checked)
-        else if (entry.storage !== undefined) yield* entry.storage.storage.setWanted(wantedFiles(info, checked))
-        entry.options = { ...entry.options, files: checked }
-        yield* persist(entry)
-      }))
-    const setRateLimits = (id: number, limits: TorrentRateLimits) =>
-      locked(Effect.flatMap(find(id), (entry) => {
-        entry.limits.download.set(limits.download)
-        entry.limits.upload.set(limits.upload)
-        entry.options = { ...entry.options, rateLimits: { download: limits.download, upload: limits.upload } }
-        return persist(entry)
-      }))
+    /** Changes a setting of a torrent as it runs (or not), then saves its record (made after the change: suspended). */
+    const setting = <E>(id: number, f: (entry: SessionEntry) => Effect.Effect<void, E>) =>
+      locked(Effect.flatMap(find(id), (entry) => Effect.zipRight(f(entry), Effect.suspend(() => persist(entry)))))
 
     const list = Effect.suspend(() => Effect.forEach([...entries.values()], summary))
     return {
@@ -225,11 +191,9 @@ export const make = (options: SessionOptions): Effect.Effect<SessionService, Lis
       records: Effect.sync(() => [...entries.values()].map(recordOf)),
       files: (id) => Effect.map(find(id), filesOf),
       peers: (id) => Effect.flatMap(find(id), (entry) => entry.handle?.peers ?? Effect.succeed([])),
-      trackers: (id) =>
-        Effect.flatMap(find(id), (entry) =>
-          entry.handle?.trackers ?? Effect.succeed(unannounced(entry.source?.trackers ?? entry.magnet.trackers.map((t) => [t])))),
-      setFilePriorities,
-      setRateLimits,
+      trackers: (id) => Effect.flatMap(find(id), trackersOf),
+      setFilePriorities: (id, priorities) => setting(id, (entry) => applyFilePriorities(entry, priorities)),
+      setRateLimits: (id, limits) => setting(id, (entry) => Effect.sync(() => applyRateLimits(entry, limits))),
       events: Stream.fromPubSub(events),
       subscribe: Stream.fromPubSub(events, { scoped: true }),
       port: ctx.inbound?.port,
@@ -484,6 +448,48 @@ const summary = (entry: SessionEntry): Effect.Effect<SessionTorrent> =>
       addedAtMs: entry.addedAtMs
     }
   })
+
+/** Queued again after a pause, an error or a met goal; the queue starts it when a slot is free. */
+const requeue = (entry: SessionEntry, ctx: SessionContext) =>
+  Effect.suspend(() => {
+    entry.paused = false
+    entry.finished = false
+    entry.seedingSince = undefined
+    return setStatus(entry, "queued", ctx)
+  })
+
+/** Its files to another folder (its run stopped); checked again there, as a storage opened afresh must be. */
+const moveEntry = (registry: Registry, entry: SessionEntry, directory: string) =>
+  Effect.gen(function* () {
+    entry.have = undefined
+    yield* closeStorage(entry)
+    const info = entry.source?.info
+    if (info !== undefined) yield* moveData(info, entry.directory, directory).pipe(Effect.provide(registry.services))
+    entry.directory = directory
+  })
+
+/** Its file selection, applied to its run (or storage) at once and kept in its options. */
+const applyFilePriorities = (entry: SessionEntry, priorities: ReadonlyArray<FilePriority>) =>
+  Effect.gen(function* () {
+    const info = entry.source?.info
+    if (info === undefined) {
+      return yield* new FileSelectionError({ reason: "OutOfRange", input: `${priorities.length} priorities`, detail: "the torrent's metadata is not known yet" })
+    }
+    const checked = yield* checkPriorities(info, priorities)
+    if (entry.handle !== undefined) yield* entry.handle.setFilePriorities(checked)
+    else if (entry.storage !== undefined) yield* entry.storage.storage.setWanted(wantedFiles(info, checked))
+    entry.options = { ...entry.options, files: checked }
+  })
+
+/** Its own limits, changed in place (its run applies them at once) and kept in its options. */
+const applyRateLimits = (entry: SessionEntry, limits: TorrentRateLimits) => {
+  entry.limits.download.set(limits.download)
+  entry.limits.upload.set(limits.upload)
+  entry.options = { ...entry.options, rateLimits: { download: limits.download, upload: limits.upload } }
+}
+
+const trackersOf = (entry: SessionEntry) =>
+  entry.handle?.trackers ?? Effect.succeed(unannounced(entry.source?.trackers ?? entry.magnet.trackers.map((t) => [t])))
 
 const filesOf = (entry: SessionEntry): ReadonlyArray<TorrentFileStatus> => {
   const info = entry.source?.info
