@@ -55,113 +55,147 @@ export interface PeerManager {
   readonly pending: () => number
 }
 
+/** The manager's own books: the job queue, the retries waiting out a backoff, the addresses with a job, and how many jobs hold or wait for a slot. */
+interface Roster {
+  readonly jobs: Queue.Queue<SessionJob>
+  readonly retries: FiberSet.FiberSet
+  /** Addresses with a job: queued, running or waiting to retry. */
+  readonly known: Map<string, PeerAddress>
+  /** Jobs running (holding a connection slot), and jobs queued for one (the pipeline may hold them already). */
+  running: number
+  waiting: number
+}
+
 export const makePeerManager = (
   state: TorrentState,
   dial: (address: PeerAddress) => SessionJob["open"],
   retrySchedule: Schedule.Schedule<unknown, PeerError>
 ): Effect.Effect<PeerManager, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const jobs = yield* Queue.unbounded<SessionJob>()
-    const retries = yield* FiberSet.make()
-    /** Addresses with a job: queued, running or waiting to retry. */
-    const known = new Map<string, PeerAddress>()
-    /** Jobs running (holding a connection slot), and jobs queued for one (the pipeline may hold them already). */
-    let running = 0
-    let waiting = 0
-    const enqueue = (job: SessionJob) => Effect.suspend(() => {
-      waiting++
-      return Queue.offer(jobs, job)
-    })
-
-    const addPeer = (address: PeerAddress): Effect.Effect<void> => {
-      const key = formatPeer(address)
-      if (known.has(key) || state.banned.has(key) || known.size >= maxCandidates) return Effect.void
-      if (isOwnAddress(address, state.port)) return Effect.void
-      known.set(key, address)
-      state.counters.peersSeen++
-      return enqueue({ key, inbound: false, open: dial(address), retry: undefined })
+    const roster: Roster = { jobs: yield* Queue.unbounded<SessionJob>(), retries: yield* FiberSet.make(), known: new Map(), running: 0, waiting: 0 }
+    return {
+      jobs: roster.jobs,
+      addPeer: (address) => addCandidate(state, roster, dial, address),
+      addInbound: (key, open) => admitInbound(state, roster, key, open),
+      run: (job) => runJob(state, roster, retrySchedule, job),
+      upkeep: (now) => upkeep(state, roster, now),
+      pending: () => roster.known.size
     }
-
-    const addInbound = (key: string, open: SessionJob["open"]) =>
-      Effect.suspend(() => {
-        if (state.banned.has(key)) return Effect.succeed(false)
-        if (running >= state.options.maxPeers && !evictOne(state, state.now())) return Effect.succeed(false)
-        return Effect.as(enqueue({ key, inbound: true, open, retry: undefined }), true)
-      })
-
-    /** Waits out the backoff in a fiber of its own (holding no slot), then queues the job again. */
-    const retryOrForget = (job: SessionJob, error: PeerError | SessionEnd, connected: boolean) =>
-      Effect.gen(function* () {
-        const input = error instanceof SessionEnd
-          ? (error.retry ? new PeerError({ peer: job.key, reason: "Closed", detail: error.reason }) : undefined)
-          : error
-        if (job.inbound || input === undefined || state.banned.has(job.key)) {
-          known.delete(job.key)
-          return
-        }
-        const driver = job.retry ??= yield* Schedule.driver(retrySchedule)
-        // A session that worked starts the backoff afresh.
-        if (connected) yield* driver.reset
-        yield* driver.next(input).pipe(
-          Effect.zipRight(enqueue(job)),
-          Effect.catchAll(() => Effect.sync(() => known.delete(job.key))),
-          FiberSet.run(retries)
-        )
-      })
-
-    const run = (job: SessionJob): Stream.Stream<never> => {
-      let session: PeerSession | undefined
-      return Stream.unwrapScoped(
-        Effect.gen(function* () {
-          running++
-          waiting--
-          yield* Effect.addFinalizer(() => Effect.sync(() => running--))
-          const s = (session = yield* openSession(state, job))
-          // The upload side beside the reader, in the session's scope; a disk that cannot be read
-          // back ends the torrent.
-          yield* state.uploader.serve(s.up).pipe(
-            Effect.catchTags({
-              PeerError: (e) => Effect.sync(() => endSession(s, e.message, true)),
-              StorageError: (e) => Deferred.fail(state.failed, e)
-            }),
-            Effect.forkScoped
-          )
-          return Stream.fromEffect(s.conn.consume((messages) => deliver(state, s, messages))).pipe(Stream.interruptWhen(s.end))
-        })
-      ).pipe(
-        Stream.catchAll((e) =>
-          Stream.fromEffect(
-            Effect.zipRight(
-              // A peer that never got as far as a handshake was never there to drop.
-              session === undefined && !(e instanceof SessionEnd)
-                ? Effect.void
-                : state.emit(TorrentEvent.PeerDropped({ peer: job.key, reason: e.message })),
-              retryOrForget(job, e, session !== undefined)
-            )
-          ).pipe(Stream.drain)
-        )
-      )
-    }
-
-    const upkeep = (now: number) => {
-      for (const s of state.sessions.values()) {
-        if (now - s.lastReceivedAt > silenceMillis) {
-          endSession(s, "silent for 3 minutes", true)
-          continue
-        }
-        const useful = !s.choked && state.picker.isInteresting(s.key)
-        if (useful) s.uselessSince = undefined
-        else s.uselessSince ??= now
-        if (now - s.lastSentAt > keepAliveMillis) s.outbox.push(Msg.keepAlive)
-        flush(s, now)
-      }
-      // As many useless peers make room as there are candidates waiting for a slot.
-      if (running < state.options.maxPeers) return
-      for (let wanted = waiting; wanted > 0 && evictOne(state, now); wanted--);
-    }
-
-    return { jobs, addPeer, addInbound, run, upkeep, pending: () => known.size }
   })
+
+const enqueue = (roster: Roster, job: SessionJob) =>
+  Effect.suspend(() => {
+    roster.waiting++
+    return Queue.offer(roster.jobs, job)
+  })
+
+/** A new address becomes a dial job, unless it is known, banned, ourselves, or the list is full. */
+const addCandidate = (
+  state: TorrentState,
+  roster: Roster,
+  dial: (address: PeerAddress) => SessionJob["open"],
+  address: PeerAddress
+): Effect.Effect<void> => {
+  const key = formatPeer(address)
+  if (roster.known.has(key) || state.banned.has(key) || roster.known.size >= maxCandidates) return Effect.void
+  if (isOwnAddress(address, state.port)) return Effect.void
+  roster.known.set(key, address)
+  state.counters.peersSeen++
+  return enqueue(roster, { key, inbound: false, open: dial(address), retry: undefined })
+}
+
+/** An inbound connection takes a free slot, or one a useless peer makes room in; else it is refused. */
+const admitInbound = (state: TorrentState, roster: Roster, key: string, open: SessionJob["open"]) =>
+  Effect.suspend(() => {
+    if (state.banned.has(key)) return Effect.succeed(false)
+    if (roster.running >= state.options.maxPeers && !evictOne(state, state.now())) return Effect.succeed(false)
+    return Effect.as(enqueue(roster, { key, inbound: true, open, retry: undefined }), true)
+  })
+
+/** A job's session: its message chunks until it ends; then the drop is told and the job retried or forgotten. */
+const runJob = (
+  state: TorrentState,
+  roster: Roster,
+  retrySchedule: Schedule.Schedule<unknown, PeerError>,
+  job: SessionJob
+): Stream.Stream<never> => {
+  let session: PeerSession | undefined
+  return Stream.unwrapScoped(
+    Effect.gen(function* () {
+      roster.running++
+      roster.waiting--
+      yield* Effect.addFinalizer(() => Effect.sync(() => roster.running--))
+      const s = (session = yield* openSession(state, job))
+      // The upload side beside the reader, in the session's scope; a disk that cannot be read
+      // back ends the torrent.
+      yield* state.uploader.serve(s.up).pipe(
+        Effect.catchTags({
+          PeerError: (e) => Effect.sync(() => endSession(s, e.message, true)),
+          StorageError: (e) => Deferred.fail(state.failed, e)
+        }),
+        Effect.forkScoped
+      )
+      return Stream.fromEffect(s.conn.consume((messages) => deliver(state, s, messages))).pipe(Stream.interruptWhen(s.end))
+    })
+  ).pipe(
+    Stream.catchAll((e) =>
+      Stream.fromEffect(
+        Effect.zipRight(
+          // A peer that never got as far as a handshake was never there to drop.
+          session === undefined && !(e instanceof SessionEnd)
+            ? Effect.void
+            : state.emit(TorrentEvent.PeerDropped({ peer: job.key, reason: e.message })),
+          retryOrForget(state, roster, retrySchedule, job, e, session !== undefined)
+        )
+      ).pipe(Stream.drain)
+    )
+  )
+}
+
+/** Waits out the backoff in a fiber of its own (holding no slot), then queues the job again. */
+const retryOrForget = (
+  state: TorrentState,
+  roster: Roster,
+  retrySchedule: Schedule.Schedule<unknown, PeerError>,
+  job: SessionJob,
+  error: PeerError | SessionEnd,
+  connected: boolean
+) =>
+  Effect.gen(function* () {
+    const input = error instanceof SessionEnd
+      ? (error.retry ? new PeerError({ peer: job.key, reason: "Closed", detail: error.reason }) : undefined)
+      : error
+    if (job.inbound || input === undefined || state.banned.has(job.key)) {
+      roster.known.delete(job.key)
+      return
+    }
+    const driver = job.retry ??= yield* Schedule.driver(retrySchedule)
+    // A session that worked starts the backoff afresh.
+    if (connected) yield* driver.reset
+    yield* driver.next(input).pipe(
+      Effect.zipRight(enqueue(roster, job)),
+      Effect.catchAll(() => Effect.sync(() => roster.known.delete(job.key))),
+      FiberSet.run(roster.retries)
+    )
+  })
+
+/** Drops silent peers, marks useless ones, sends keep-alives, and evicts for the jobs waiting for a slot. */
+const upkeep = (state: TorrentState, roster: Roster, now: number) => {
+  for (const s of state.sessions.values()) {
+    if (now - s.lastReceivedAt > silenceMillis) {
+      endSession(s, "silent for 3 minutes", true)
+      continue
+    }
+    const useful = !s.choked && state.picker.isInteresting(s.key)
+    if (useful) s.uselessSince = undefined
+    else s.uselessSince ??= now
+    if (now - s.lastSentAt > keepAliveMillis) s.outbox.push(Msg.keepAlive)
+    flush(s, now)
+  }
+  // As many useless peers make room as there are candidates waiting for a slot.
+  if (roster.running < state.options.maxPeers) return
+  for (let wanted = roster.waiting; wanted > 0 && evictOne(state, now); wanted--);
+}
 
 /** Ends the peer that has been of least use the longest; false when every peer is useful. */
 const evictOne = (state: TorrentState, now: number): boolean => {

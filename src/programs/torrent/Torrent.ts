@@ -249,91 +249,21 @@ const engine = (
 ): Effect.Effect<void, TorrentError, TorrentServices> =>
   Effect.scoped(
     Effect.gen(function* () {
-      const { info } = source
-      const resolved = resolveOptions(options)
       const clock = yield* Effect.clock
       const now = () => clock.unsafeCurrentTimeMillis()
       const startedAt = now()
-      const picker = new PiecePicker({
-        // From Effect's Random, so a seeded run (tests, simulations) picks the same pieces every time;
-        // drawn only when there is something to fetch (a seed leaves the Random sequence to the choker).
-        random: seededRandom(have.isComplete ? 1 : yield* Random.nextIntBetween(1, 0x7fffffff)),
-        pieceCount: info.pieceCount,
-        pieceLength: info.pieceLength,
-        totalLength: info.totalLength,
-        have,
-        sequential: options.sequential ?? false,
-        ...(options.pieces !== undefined
-          ? { wanted: wantedPieces(info.pieceCount, options.pieces) }
-          : options.files === undefined ? {} : piecePlan(info, options.files))
-      })
+      const picker = yield* makePicker(source.info, have, options)
       const listening = options.listen === undefined || options.inbound !== undefined ? undefined : yield* bindListener(options.listen)
       const address = listening ?? options.inbound
-      const chokeInterval = Duration.decode(options.chokeInterval ?? "10 seconds")
-      const state: TorrentState = {
-        info,
-        peerId: options.peerId,
-        options: resolved,
-        picker,
-        uploader: yield* makeUploader(info, readableSink(sink), sink.readBlock === undefined ? Bitfield.empty(info.pieceCount) : picker.have, {
-          slots: options.uploadSlots ?? 4,
-          ...(options.maxQueuedRequests === undefined ? {} : { maxQueuedRequests: options.maxQueuedRequests }),
-          chokeInterval,
-          metadata: info.raw.length > 0 ? info.raw : undefined,
-          limits: (options.rateLimits ?? []).map((l) => l.upload),
-          // Tit-for-tat while downloading (what they give us); once complete, what we give them.
-          rate: (p) => (picker.isComplete ? undefined : state.sessions.get(p.key)?.rate ?? 0)
-        }),
-        hashes: info.v2 === undefined ? undefined : { serve: makeHashServer(info), budget: hashBudget(info) },
-        pex: options.pex === false || info.private ? undefined : makePeerExchange(),
-        sessions: new Map(),
-        downloadLimits: (options.rateLimits ?? []).map((l) => l.download),
-        banned: new Set(),
-        trackers: unannounced(source.trackers),
-        counters: { peersSeen: 0, downloaded: 0, wasted: 0, verifiedBytes: 0, lastVerifiedAt: startedAt, lastTrackerError: undefined },
-        port: address?.port ?? options.port ?? 6881,
-        listening: address !== undefined,
-        now,
-        emit,
-        completed: yield* Deferred.make<void>(),
-        completedPieces: yield* Queue.bounded<CompletedPiece>(Math.max(2, Math.floor(verifyQueueBytes / info.pieceLength))),
-        failed: yield* Deferred.make<never, TorrentError>(),
-        streaming
-      }
-      attachEngine(streaming, picker, (due) => rush(state, due))
-      state.counters.verifiedBytes = picker.bytesWanted - picker.bytesLeft
+      const state = yield* makeState(source, sink, options, { picker, address, now, startedAt, emit, streaming })
       exposed.current = state
       if (selection.current !== undefined) {
         yield* applyFilePriorities(state, sink, selection.current).pipe(Effect.catchTag("FileSelectionError", Effect.die)) // checked already
       }
-
-      // The v2 bit only for a v2 torrent: a v1 one's handshakes stay as the classic contract has them.
-      const reserved = makeReserved({ extensions: true, fast: resolved.fast, v2: info.v2 !== undefined })
-      const encryption = options.encryption === undefined ? {} : { encryption: options.encryption }
-      const wire = yield* PeerWire
-      const dial = (address: PeerAddress): SessionJob["open"] =>
-        Effect.map(
-          wire.connect(address, { infoHash: info.infoHash, alsoAccept: swarmIds(info), peerId: options.peerId, reserved, pieceCount: info.pieceCount, ...encryption }),
-          (conn) => ({ conn, reserved })
-        )
-      const manager = yield* makePeerManager(state, dial, options.peerRetry ?? defaultPeerRetry)
-      const run = withPermit(options.connectionPermits, manager.run)
-      yield* runPipeline(state, { ...manager, run }, makeVerifier(state, yield* Hasher, sink))
-      const local = { peerId: state.peerId, reserved, pieceCount: state.info.pieceCount }
-      if (listening !== undefined) yield* acceptInbound(manager, yield* acceptedPeers(state, listening, local, encryption), reserved)
-      if (options.inbound !== undefined) yield* acceptInbound(manager, yield* routedPeers(options.inbound, info, local), reserved)
-      const announcer = yield* startAnnouncer(state, source, {
-        announceInterval: options.announceInterval,
-        stoppedTimeout: options.stoppedTimeout ?? "3 seconds",
-        uploaded: state.uploader.uploaded,
-        addPeer: manager.addPeer
-      })
-      for (const p of source.peers ?? []) yield* manager.addPeer(p)
-      yield* startLocalDiscovery(state, manager.addPeer)
-      const sourcesRunning = yield* runPeerSources(options.peerSources ?? [], state.port, manager)
-
+      const manager = yield* startPeers(state, sink, options, listening)
+      const { announcer, sourcesRunning } = yield* startSources(state, source, options, manager)
       yield* emit(TorrentEvent.Started({
-        pieces: info.pieceCount,
+        pieces: source.info.pieceCount,
         verified: have.cardinality,
         bytesLeft: picker.bytesLeft,
         totalBytes: picker.bytesWanted,
@@ -343,16 +273,128 @@ const engine = (
       const webSeeds = yield* startWebSeeds(state, options.webSeeds ?? [])
       if (picker.isComplete) yield* Deferred.succeed(state.completed, undefined)
       yield* ticker(state, manager, announcer, sourcesRunning, webSeeds, Duration.toMillis(options.progressInterval ?? "1 second")).pipe(Effect.forkScoped)
-      yield* state.uploader.chokeRound.pipe(Effect.delay(chokeInterval), Effect.forever, Effect.forkScoped)
-
-      yield* Effect.raceFirst(Deferred.await(state.completed), Deferred.await(state.failed))
-      const fetched = state.counters.downloaded
-      // A tracker hears `completed` only from a torrent that now has everything.
-      if (fetched > 0 && options.pieces === undefined && picker.bytesWanted === info.totalLength) yield* announcer.completed
-      yield* emit(TorrentEvent.Completed({ bytes: fetched, seconds: fetched === 0 ? 0 : (now() - startedAt) / 1000 }))
-      if (resolved.seed) yield* Deferred.await(state.failed)
+      yield* state.uploader.chokeRound.pipe(Effect.delay(chokeIntervalOf(options)), Effect.forever, Effect.forkScoped)
+      yield* awaitEnd(state, announcer, options, startedAt)
     })
   )
+
+const chokeIntervalOf = (options: TorrentOptions) => Duration.decode(options.chokeInterval ?? "10 seconds")
+
+/** The picker over what we have and want (some pieces, or a file selection, or everything). */
+const makePicker = (info: TorrentSource["info"], have: Bitfield, options: TorrentOptions) =>
+  Effect.gen(function* () {
+    return new PiecePicker({
+      // From Effect's Random, so a seeded run (tests, simulations) picks the same pieces every time;
+      // drawn only when there is something to fetch (a seed leaves the Random sequence to the choker).
+      random: seededRandom(have.isComplete ? 1 : yield* Random.nextIntBetween(1, 0x7fffffff)),
+      pieceCount: info.pieceCount,
+      pieceLength: info.pieceLength,
+      totalLength: info.totalLength,
+      have,
+      sequential: options.sequential ?? false,
+      ...(options.pieces !== undefined
+        ? { wanted: wantedPieces(info.pieceCount, options.pieces) }
+        : options.files === undefined ? {} : piecePlan(info, options.files))
+    })
+  })
+
+/** What the engine made before the state: the picker, where it listens, its clock and its outlets. */
+interface StateParts {
+  readonly picker: PiecePicker
+  readonly address: { readonly host?: string | undefined; readonly port: number } | undefined
+  readonly now: () => number
+  readonly startedAt: number
+  readonly emit: (e: TorrentEvent) => Effect.Effect<unknown>
+  readonly streaming: Streaming
+}
+
+/** The state the torrent's modules share, with the upload side over the sink and the streams attached. */
+const makeState = (source: TorrentSource, sink: PieceSink, options: TorrentOptions, parts: StateParts) =>
+  Effect.gen(function* () {
+    const { info } = source
+    const { picker, address } = parts
+    const state: TorrentState = {
+      info,
+      peerId: options.peerId,
+      options: resolveOptions(options),
+      picker,
+      uploader: yield* makeUploader(info, readableSink(sink), sink.readBlock === undefined ? Bitfield.empty(info.pieceCount) : picker.have, {
+        slots: options.uploadSlots ?? 4,
+        ...(options.maxQueuedRequests === undefined ? {} : { maxQueuedRequests: options.maxQueuedRequests }),
+        chokeInterval: chokeIntervalOf(options),
+        metadata: info.raw.length > 0 ? info.raw : undefined,
+        limits: (options.rateLimits ?? []).map((l) => l.upload),
+        // Tit-for-tat while downloading (what they give us); once complete, what we give them.
+        rate: (p) => (picker.isComplete ? undefined : state.sessions.get(p.key)?.rate ?? 0)
+      }),
+      hashes: info.v2 === undefined ? undefined : { serve: makeHashServer(info), budget: hashBudget(info) },
+      pex: options.pex === false || info.private ? undefined : makePeerExchange(),
+      sessions: new Map(),
+      downloadLimits: (options.rateLimits ?? []).map((l) => l.download),
+      banned: new Set(),
+      trackers: unannounced(source.trackers),
+      counters: { peersSeen: 0, downloaded: 0, wasted: 0, verifiedBytes: 0, lastVerifiedAt: parts.startedAt, lastTrackerError: undefined },
+      port: address?.port ?? options.port ?? 6881,
+      listening: address !== undefined,
+      now: parts.now,
+      emit: parts.emit,
+      completed: yield* Deferred.make<void>(),
+      completedPieces: yield* Queue.bounded<CompletedPiece>(Math.max(2, Math.floor(verifyQueueBytes / info.pieceLength))),
+      failed: yield* Deferred.make<never, TorrentError>(),
+      streaming: parts.streaming
+    }
+    attachEngine(parts.streaming, picker, (due) => rush(state, due))
+    state.counters.verifiedBytes = picker.bytesWanted - picker.bytesLeft
+    return state
+  })
+
+/** The peer manager (dialling with our handshake), its sessions' pipeline into verify-and-write, and the inbound connections. */
+const startPeers = (state: TorrentState, sink: PieceSink, options: TorrentOptions, listening: Listening | undefined) =>
+  Effect.gen(function* () {
+    const { info } = state
+    // The v2 bit only for a v2 torrent: a v1 one's handshakes stay as the classic contract has them.
+    const reserved = makeReserved({ extensions: true, fast: state.options.fast, v2: info.v2 !== undefined })
+    const encryption = options.encryption === undefined ? {} : { encryption: options.encryption }
+    const wire = yield* PeerWire
+    const dial = (address: PeerAddress): SessionJob["open"] =>
+      Effect.map(
+        wire.connect(address, { infoHash: info.infoHash, alsoAccept: swarmIds(info), peerId: options.peerId, reserved, pieceCount: info.pieceCount, ...encryption }),
+        (conn) => ({ conn, reserved })
+      )
+    const manager = yield* makePeerManager(state, dial, options.peerRetry ?? defaultPeerRetry)
+    const run = withPermit(options.connectionPermits, manager.run)
+    yield* runPipeline(state, { ...manager, run }, makeVerifier(state, yield* Hasher, sink))
+    const local = { peerId: state.peerId, reserved, pieceCount: info.pieceCount }
+    if (listening !== undefined) yield* acceptInbound(manager, yield* acceptedPeers(state, listening, local, encryption), reserved)
+    if (options.inbound !== undefined) yield* acceptInbound(manager, yield* routedPeers(options.inbound, info, local), reserved)
+    return manager
+  })
+
+/** Where candidate peers come from: the trackers, the given addresses, local discovery and the peer sources. */
+const startSources = (state: TorrentState, source: TorrentSource, options: TorrentOptions, manager: PeerManager) =>
+  Effect.gen(function* () {
+    const announcer = yield* startAnnouncer(state, source, {
+      announceInterval: options.announceInterval,
+      stoppedTimeout: options.stoppedTimeout ?? "3 seconds",
+      uploaded: state.uploader.uploaded,
+      addPeer: manager.addPeer
+    })
+    for (const p of source.peers ?? []) yield* manager.addPeer(p)
+    yield* startLocalDiscovery(state, manager.addPeer)
+    const sourcesRunning = yield* runPeerSources(options.peerSources ?? [], state.port, manager)
+    return { announcer, sourcesRunning }
+  })
+
+/** Waits for every wanted piece (or a failure), tells the tracker and the events, and seeds on if asked. */
+const awaitEnd = (state: TorrentState, announcer: Announcer, options: TorrentOptions, startedAt: number) =>
+  Effect.gen(function* () {
+    yield* Effect.raceFirst(Deferred.await(state.completed), Deferred.await(state.failed))
+    const fetched = state.counters.downloaded
+    // A tracker hears `completed` only from a torrent that now has everything.
+    if (fetched > 0 && options.pieces === undefined && state.picker.bytesWanted === state.info.totalLength) yield* announcer.completed
+    yield* state.emit(TorrentEvent.Completed({ bytes: fetched, seconds: fetched === 0 ? 0 : (state.now() - startedAt) / 1000 }))
+    if (state.options.seed) yield* Deferred.await(state.failed)
+  })
 
 const wantedPieces = (count: number, pieces: ReadonlyArray<number>) => {
   const wanted = Bitfield.empty(count)
