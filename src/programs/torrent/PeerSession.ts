@@ -21,7 +21,7 @@ import { allowedFastSet } from "../../domain/FastExtension.js"
 import type { CompletedPiece } from "../../domain/PiecePicker.js"
 import type { HashRequest } from "../../domain/HashRequest.js"
 import { merkleHashLength } from "../../domain/Merkle.js"
-import { Message, supportsExtensions, supportsFast } from "../../domain/Wire.js"
+import { Message, type Piece, supportsExtensions, supportsFast } from "../../domain/Wire.js"
 import { type PeerConnection, PeerError } from "../../services/PeerWire.js"
 import { fill, initialDepth } from "./RequestScheduler.js"
 import { endSession, flush, type PeerSession, type SessionEnd, type TorrentState } from "./TorrentState.js"
@@ -143,82 +143,87 @@ const violation = (s: PeerSession, rule: string): ReadonlyArray<CompletedPiece> 
   return noPieces
 }
 
+/** A block they sent, counted when the picker wanted it; its duplicates asked of other peers are cancelled. Returns the piece it completed. */
+const takeBlock = (state: TorrentState, s: PeerSession, m: Piece): CompletedPiece | undefined => {
+  const outcome = state.picker.receive(s.key, m.index, m.begin, m.block)
+  if (!outcome.accepted) return undefined
+  s.bytesSinceTick += m.block.length
+  s.delivered += m.block.length
+  state.counters.downloaded += m.block.length
+  for (const c of outcome.cancels) state.sessions.get(c.peer)?.outbox.push(Message.cancel(c.index, c.begin, c.length))
+  return outcome.completed
+}
+
+/** Any message but a block; returns the rule it breaks, if it breaks one. */
+const takeMessage = (state: TorrentState, s: PeerSession, m: Message): string | undefined => {
+  const { picker, info } = state
+  switch (m._tag) {
+    case "Bitfield": {
+      const bits = Bitfield.fromWire(m.bits, info.pieceCount)
+      if (bits === undefined) return "bitfield of the wrong length or with spare bits set"
+      picker.setBitfield(s.key, bits)
+      return undefined
+    }
+    case "HaveAll":
+      picker.setBitfield(s.key, Bitfield.full(info.pieceCount))
+      return undefined
+    case "HaveNone":
+      picker.setBitfield(s.key, Bitfield.empty(info.pieceCount))
+      return undefined
+    case "Have":
+      return picker.addHave(s.key, m.index) ? undefined : `have for piece ${m.index} out of range`
+    case "Choke":
+      s.choked = true
+      // With Fast, a choke keeps our requests: the peer rejects those it will not serve (BEP 6).
+      if (!s.fast) picker.release(s.key)
+      return undefined
+    case "Unchoke":
+      s.choked = false
+      return undefined
+    case "RejectRequest":
+      picker.reject(s.key, m.index, m.begin, m.length)
+      return undefined
+    case "AllowedFast":
+      if (m.index < info.pieceCount && s.allowedFast.size < maxAllowedFastKept) s.allowedFast.add(m.index)
+      return undefined
+    case "SuggestPiece":
+      if (m.index < info.pieceCount) picker.suggest(s.key, m.index)
+      return undefined
+    case "Extended":
+      if (m.id === extensionHandshakeId) takeExtensionHandshake(state, s, m.payload)
+      else if (m.id === ourUtPexId && state.pex !== undefined) state.pex.receive(s, m.payload, state.now())
+      // Our other extension ids are ut_metadata's: the upload side answers them.
+      else return state.uploader.handle(s.up, m)
+      return undefined
+    case "HashRequest":
+      answerHashRequest(state, s, m)
+      return undefined
+    case "Request":
+    case "Cancel":
+    case "Interested":
+    case "NotInterested":
+      return state.uploader.handle(s.up, m)
+    default:
+      return undefined
+  }
+}
+
 /**
  * Handles one chunk of a peer's messages and answers with requests (and the cancels and haves
  * queued for it). Returns the pieces whose last block arrived.
  */
 export const handleChunk = (state: TorrentState, s: PeerSession, messages: ReadonlyArray<Message>): ReadonlyArray<CompletedPiece> => {
-  const { picker, info } = state
+  const { picker } = state
   if (s.ended) return noPieces
   let completed: Array<CompletedPiece> | undefined
   for (const m of messages) {
-    switch (m._tag) {
-      case "Piece": {
-        const outcome = picker.receive(s.key, m.index, m.begin, m.block)
-        if (!outcome.accepted) break
-        s.bytesSinceTick += m.block.length
-        s.delivered += m.block.length
-        state.counters.downloaded += m.block.length
-        if (outcome.completed !== undefined) (completed ??= []).push(outcome.completed)
-        for (const c of outcome.cancels) state.sessions.get(c.peer)?.outbox.push(Message.cancel(c.index, c.begin, c.length))
-        break
-      }
-      case "Bitfield": {
-        const bits = Bitfield.fromWire(m.bits, info.pieceCount)
-        if (bits === undefined) return violation(s, "bitfield of the wrong length or with spare bits set")
-        picker.setBitfield(s.key, bits)
-        break
-      }
-      case "HaveAll":
-        picker.setBitfield(s.key, Bitfield.full(info.pieceCount))
-        break
-      case "HaveNone":
-        picker.setBitfield(s.key, Bitfield.empty(info.pieceCount))
-        break
-      case "Have":
-        if (!picker.addHave(s.key, m.index)) return violation(s, `have for piece ${m.index} out of range`)
-        break
-      case "Choke":
-        s.choked = true
-        // With Fast, a choke keeps our requests: the peer rejects those it will not serve (BEP 6).
-        if (!s.fast) picker.release(s.key)
-        break
-      case "Unchoke":
-        s.choked = false
-        break
-      case "RejectRequest":
-        picker.reject(s.key, m.index, m.begin, m.length)
-        break
-      case "AllowedFast":
-        if (m.index < info.pieceCount && s.allowedFast.size < maxAllowedFastKept) s.allowedFast.add(m.index)
-        break
-      case "SuggestPiece":
-        if (m.index < info.pieceCount) picker.suggest(s.key, m.index)
-        break
-      case "Extended": {
-        if (m.id === extensionHandshakeId) takeExtensionHandshake(state, s, m.payload)
-        else if (m.id === ourUtPexId && state.pex !== undefined) state.pex.receive(s, m.payload, state.now())
-        else {
-          // Our other extension ids are ut_metadata's: the upload side answers them.
-          const problem = state.uploader.handle(s.up, m)
-          if (problem !== undefined) return violation(s, problem)
-        }
-        break
-      }
-      case "HashRequest":
-        answerHashRequest(state, s, m)
-        break
-      case "Request":
-      case "Cancel":
-      case "Interested":
-      case "NotInterested": {
-        const problem = state.uploader.handle(s.up, m)
-        if (problem !== undefined) return violation(s, problem)
-        break
-      }
-      default:
-        break
+    if (m._tag === "Piece") {
+      const piece = takeBlock(state, s, m)
+      if (piece !== undefined) (completed ??= []).push(piece)
+      continue
     }
+    const problem = takeMessage(state, s, m)
+    if (problem !== undefined) return violation(s, problem)
   }
   const now = state.now()
   s.lastReceivedAt = now
