@@ -107,6 +107,7 @@ export type {
   SessionServices,
   SessionTorrent,
   PeerStatus,
+  QueueMove,
   StreamableFile,
   TorrentFileStatus,
   TrackerStatus,

@@ -34,6 +34,8 @@ export interface SessionRecord {
   /** Its own speed limits, bytes per second. */
   readonly downloadLimit: number | undefined
   readonly uploadLimit: number | undefined
+  /** Its place in the session's queue (0 first): restored torrents keep their order (absent in older records). */
+  readonly queuePosition: number | undefined
 }
 
 const formatVersion = 1n
@@ -69,7 +71,8 @@ export const encode = (record: SessionRecord): Uint8Array =>
       peers: record.peers.map((p) => [Bencode.text(p.host), Bencode.int(p.port)]),
       files: record.files?.map(Bencode.text),
       "download limit": optionalInt(record.downloadLimit),
-      "upload limit": optionalInt(record.uploadLimit)
+      "upload limit": optionalInt(record.uploadLimit),
+      "queue position": optionalInt(record.queuePosition)
     })
   )
 
@@ -144,6 +147,7 @@ export const decode = (bytes: Uint8Array): Decoded<SessionRecord> =>
       peers: yield* peersOf(yield* field(root, "peers")),
       files: yield* optional(root, "files", prioritiesOf),
       downloadLimit: yield* optional(root, "download limit", (v) => safeInt(v, "download limit")),
-      uploadLimit: yield* optional(root, "upload limit", (v) => safeInt(v, "upload limit"))
+      uploadLimit: yield* optional(root, "upload limit", (v) => safeInt(v, "upload limit")),
+      queuePosition: yield* optional(root, "queue position", (v) => safeInt(v, "queue position"))
     }
   })

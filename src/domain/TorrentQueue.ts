@@ -32,3 +32,25 @@ export const admitted = (torrents: ReadonlyArray<QueuedTorrent>, limits: QueueLi
   }
   return admit
 }
+
+/** Where `queue-move-*` sends the torrents named. */
+export type QueueMove = "top" | "up" | "down" | "bottom"
+
+/**
+ * The queue order after moving the `moved` torrents (ids, in queue order `order`): to the top or
+ * the bottom keeping their own order, or one place up or down, where a moved torrent never passes
+ * another moved one (a block of them moves as one). Ids not in `order` are ignored.
+ */
+export const moveInQueue = (order: ReadonlyArray<number>, moved: ReadonlySet<number>, move: QueueMove): ReadonlyArray<number> => {
+  if (move === "top" || move === "bottom") {
+    const chosen = order.filter((id) => moved.has(id))
+    const rest = order.filter((id) => !moved.has(id))
+    return move === "top" ? [...chosen, ...rest] : [...rest, ...chosen]
+  }
+  // Down is up in the reversed order.
+  const next = move === "up" ? [...order] : [...order].reverse()
+  for (let i = 1; i < next.length; i++) {
+    if (moved.has(next[i]!) && !moved.has(next[i - 1]!)) [next[i - 1], next[i]] = [next[i]!, next[i - 1]!]
+  }
+  return move === "up" ? next : next.reverse()
+}

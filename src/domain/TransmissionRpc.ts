@@ -207,3 +207,26 @@ export const decodeBase64 = (text: string): Read<Uint8Array> => {
   const bytes = fromBase64(text)
   return bytes === undefined ? wrong("metainfo is not base64") : Either.right(bytes)
 }
+
+/** `free-space`'s `path`: required and absolute, in Transmission's words when it is not. */
+export const readFreeSpacePath = (args: Readonly<Record<string, unknown>>): Read<string> =>
+  Either.flatMap(readString(args, "path"), (path) =>
+    path === undefined || path === ""
+      ? wrong("directory path argument is missing")
+      : !path.startsWith("/")
+      ? wrong("directory path is not absolute")
+      : Either.right(path))
+
+/** A file system's size as `statfs` tells it: blocks of `bsize` bytes, `bavail` of them free to us. */
+export interface FileSystemSize {
+  readonly bsize: number
+  readonly blocks: number
+  readonly bavail: number
+}
+
+/** `free-space`'s answer: the bytes an unprivileged user may still write there, and (RPC 17) the whole size. */
+export const freeSpaceAnswer = (path: string, size: FileSystemSize) => ({
+  path,
+  "size-bytes": size.bavail * size.bsize,
+  total_size: size.blocks * size.bsize
+})

@@ -4,7 +4,7 @@
  * torrents as they change, so a kill loses at most what a write had not finished.
  */
 import type * as FileSystem from "@effect/platform/FileSystem"
-import { Effect, Layer, type Scope } from "effect"
+import { Deferred, Effect, Layer, type Scope } from "effect"
 import type { StateStoreService } from "../services/StateStore.js"
 import { type DaemonAddress, type DaemonHttpOptions, type DaemonListenError, serve } from "./daemon/DaemonServer.js"
 import { DaemonSettings, makeDaemonSettings } from "./daemon/DaemonSettings.js"
@@ -27,7 +27,12 @@ export interface DaemonOptions {
 export interface RunningDaemon {
   readonly address: DaemonAddress
   readonly session: SessionService
+  /** Waits until a front end asks the daemon to shut down, and its answer has had time to leave. */
+  readonly closeRequested: Effect.Effect<void>
 }
+
+/** How long the answer to `session-close` gets before the daemon's scope closes its connections. */
+const closeGrace = "250 millis"
 
 /** Starts the session and serves its API in the current scope; closing the scope stops both. */
 export const start = (options: DaemonOptions): Effect.Effect<RunningDaemon, DaemonListenError | ListenError, SessionServices | FileSystem.FileSystem | Scope.Scope> =>
@@ -53,5 +58,5 @@ export const start = (options: DaemonOptions): Effect.Effect<RunningDaemon, Daem
     const address = yield* serve(daemonRoutes, options.http).pipe(
       Effect.provide(Layer.mergeAll(Layer.succeed(Session, session), Layer.succeed(DaemonSettings, settings)))
     )
-    return { address, session }
+    return { address, session, closeRequested: Effect.delay(Deferred.await(settings.closeRequested), closeGrace) }
   })

@@ -18,7 +18,7 @@ import { checkPriorities, type FilePriority, FileSelectionError, wantedFiles } f
 import { parseTorrent, trackerTiers } from "../domain/Metainfo.js"
 import { bytesOfPieces, verifiedFileBytes } from "../domain/PieceGeometry.js"
 import { listenPortCandidates, makePeerId } from "../domain/Peer.js"
-import { admitted, type QueueRole } from "../domain/TorrentQueue.js"
+import { admitted, type QueueMove, moveInQueue, type QueueRole } from "../domain/TorrentQueue.js"
 import { Dht, type DhtNode } from "../services/Dht.js"
 import type { StateStoreService } from "../services/StateStore.js"
 import type { Storage, StorageError } from "../services/Storage.js"
@@ -52,6 +52,7 @@ import type { TorrentServices } from "./torrent/Torrent.js"
 export * from "./session/SessionEvent.js"
 export { type ByteRange, FileStreamError, type FileStreamOptions, type StreamableFile } from "./session/FileStream.js"
 export { SessionStateUnusable } from "./session/SessionState.js"
+export type { QueueMove } from "../domain/TorrentQueue.js"
 
 export type SessionServices = TorrentServices | Storage | FileSystem.FileSystem
 
@@ -89,6 +90,8 @@ export interface SessionService {
   ) => Effect.Effect<void, UnknownTorrent | FileSelectionError | StorageError>
   /** Its own speed limits in bytes per second (0 or undefined: none beyond the session's), applied at once and kept. */
   readonly setRateLimits: (id: number, limits: TorrentRateLimits) => Effect.Effect<void, UnknownTorrent>
+  /** Moves these torrents in the queue (ids of no torrent are passed over); the queue then admits by the new order, kept across restarts. */
+  readonly moveInQueue: (ids: ReadonlyArray<number>, move: QueueMove) => Effect.Effect<void>
   /** The shared listen port, if the session listens. */
   readonly port: number | undefined
   /** The session's DHT node, if it runs one. */
@@ -163,6 +166,7 @@ const serviceOf = (control: Control, events: PubSub.PubSub<SessionEvent>, unrest
     trackers: (id) => Effect.flatMap(find(id), trackersOf),
     setFilePriorities: (id, priorities) => setting(control, id, (entry) => applyFilePriorities(entry, priorities)),
     setRateLimits: (id, limits) => setting(control, id, (entry) => Effect.sync(() => applyRateLimits(entry, limits))),
+    moveInQueue: (ids, move) => moveQueue(control, ids, move),
     events: Stream.fromPubSub(events),
     subscribe: Stream.fromPubSub(events, { scoped: true }),
     port: ctx.inbound?.port,
@@ -213,6 +217,27 @@ const setting = <E>(control: Control, id: number, f: (entry: SessionEntry) => Ef
   control.locked(Effect.flatMap(findEntry(control.registry, id), (entry) =>
     Effect.zipRight(f(entry), Effect.suspend(() => persist(control, entry)))))
 
+const moveQueue = (control: Control, ids: ReadonlyArray<number>, move: QueueMove) =>
+  control.locked(Effect.gen(function* () {
+    const { entries } = control.registry
+    const order = moveInQueue(queueOrder(entries).map((e) => e.id), new Set(ids), move)
+    const changed = renumber(order.map((id) => entries.get(id)!))
+    yield* Effect.forEach(changed, (entry) => persist(control, entry), { discard: true })
+    yield* control.schedule
+  }))
+
+/** The torrents in queue order (ties, as restored from older records, in order of addition). */
+const queueOrder = (entries: Map<number, SessionEntry>) =>
+  [...entries.values()].sort((a, b) => a.queuePosition - b.queuePosition || a.id - b.id)
+
+/** Numbers the queue 0, 1, ... in this order; gives the torrents whose place changed. */
+const renumber = (order: ReadonlyArray<SessionEntry>) =>
+  order.filter((entry, position) => {
+    const changed = entry.queuePosition !== position
+    entry.queuePosition = position
+    return changed
+  })
+
 /** The session's torrents and what their runs need. */
 interface Registry {
   readonly options: SessionOptions
@@ -236,6 +261,8 @@ const restoreSaved = (registry: Registry, store: StateStoreService) =>
     for (const torrent of saved.torrents) {
       yield* Effect.catchAll(restoreOne(registry, store, torrent), (e) => Effect.sync(() => void unrestored.push(e)))
     }
+    // Their saved places, closed up over the torrents not restored (the relative order is what counts).
+    renumber(queueOrder(registry.entries))
     for (const e of unrestored) {
       yield* Effect.logWarning(e.message)
       yield* registry.ctx.publish(SessionEvent.StateFileUnusable({ path: e.path, message: e.message }))
@@ -249,6 +276,8 @@ const restoreOne = (registry: Registry, store: StateStoreService, saved: SavedTo
     ids.lastAddedAtMs = Math.max(ids.lastAddedAtMs, saved.addedAtMs)
     const entry = yield* addEntry(registry, ids.next, saved.input, { ...saved.options, paused: saved.paused }, saved.addedAtMs)
     ids.next++
+    // Older records have no place: after the others, in order of addition.
+    entry.queuePosition = saved.queuePosition ?? Number.MAX_SAFE_INTEGER
     // A magnet link's metadata, fetched in an earlier run.
     if (entry.source === undefined && saved.info !== undefined) {
       entry.source = { info: saved.info, trackers: entry.magnet.trackers.map((t) => [t]), peers: entry.magnet.peers }
@@ -267,11 +296,11 @@ const runQueue = ({ ctx, entries, fibers, options, services }: Registry) =>
   Effect.gen(function* () {
     const eligible = [...entries.values()].filter((e) => !e.paused && !e.finished && e.status !== "error")
     const queued = yield* Effect.forEach(eligible, (e) =>
-      Effect.map(FiberMap.has(fibers, e.key), (running) => ({ position: e.id, role: roleOf(e), running })))
+      Effect.map(FiberMap.has(fibers, e.key), (running) => ({ position: e.queuePosition, role: roleOf(e), running })))
     const admit = admitted(queued, { downloads: options.maxActiveDownloads ?? sessionDefaults.maxActiveDownloads, seeds: options.maxActiveSeeds ?? sessionDefaults.maxActiveSeeds })
     for (const entry of entries.values()) {
       const running = yield* FiberMap.has(fibers, entry.key)
-      const runs = admit.has(entry.id) && eligible.includes(entry)
+      const runs = admit.has(entry.queuePosition) && eligible.includes(entry)
       if (runs && !running) {
         entry.error = undefined
         yield* FiberMap.run(fibers, entry.key, Effect.provide(runTorrent(entry, ctx), services))
@@ -291,6 +320,8 @@ const addEntry = ({ ctx, entries, options }: Registry, id: number, input: Torren
     if (existing !== undefined) return yield* new DuplicateTorrent({ infoHash: key, id: existing.id })
     const limits = yield* makeRateLimits(addOptions.rateLimits)
     const entry = newEntry(id, key, input, addOptions, parsed, addOptions.directory ?? options.downloadDirectory, addedAtMs, limits)
+    // Last in the queue (its places are 0 to size - 1).
+    entry.queuePosition = entries.size
     entries.set(id, entry)
     yield* ctx.publish(SessionEvent.Added({ id, infoHash: key, name: entry.name }))
     return entry
@@ -301,6 +332,8 @@ const removeEntry = ({ ctx, entries, fibers, services }: Registry, entry: Sessio
     yield* FiberMap.remove(fibers, entry.key)
     yield* closeStorage(entry)
     entries.delete(entry.id)
+    // The others' saved places keep their order: only this run's numbering closes up.
+    renumber(queueOrder(entries))
     const info = entry.source?.info
     if (deleteData && info !== undefined) yield* removeData(info, entry.directory).pipe(Effect.provide(services))
     yield* ctx.publish(SessionEvent.Removed({ id: entry.id, deletedData: deleteData }))
@@ -420,7 +453,8 @@ const newEntry = (
   rates: { down: 0, up: 0 },
   seedingSince: undefined,
   addedAtMs,
-  resumed: undefined
+  resumed: undefined,
+  queuePosition: 0
 })
 
 const summary = (entry: SessionEntry): Effect.Effect<SessionTorrent> =>
@@ -454,7 +488,8 @@ const summary = (entry: SessionEntry): Effect.Effect<SessionTorrent> =>
       uploadRate: entry.rates.up,
       ratio: info === undefined || info.totalLength === 0 ? 0 : uploadedBytes / info.totalLength,
       resumed: entry.resumed,
-      addedAtMs: entry.addedAtMs
+      addedAtMs: entry.addedAtMs,
+      queuePosition: entry.queuePosition
     }
   })
 

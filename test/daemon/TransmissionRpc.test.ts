@@ -3,11 +3,12 @@
  * in-memory network (a seeder of our own core there), driven with plain HTTP requests: the
  * session-id handshake and the tag, adding by magnet link and by metainfo, the fields, the table
  * form, file selection and speed limits through torrent-set, session-set, stop and start, removal
- * with the data, and the answers to what is wrong.
+ * with the data, and the answers to what is wrong; the queue moves (admission by the new order,
+ * kept across a restart), free-space and session-close.
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either } from "effect"
+import { Effect, Either, Fiber } from "effect"
 import { toHex } from "../../src/domain/Bytes.js"
 import { parseTorrent } from "../../src/domain/Metainfo.js"
 import { start } from "../../src/programs/Daemon.js"
@@ -122,5 +123,63 @@ describe("Transmission RPC (in process, in-memory swarm)", () => {
       expect((yield* call("torrent-remove", { ids: [1], "delete-local-data": true })).body.result).toBe("success")
       expect((yield* call("torrent-get", { fields: ["id"] })).body.arguments.torrents).toEqual([])
       expect(yield* fs.exists(`${other}/pair`)).toBe(false)
+    }).pipe(Effect.scoped), 60_000)
+
+  it.live("queue-move-*, free-space, session-close", () =>
+    Effect.gen(function* () {
+      const network = yield* MemoryNetwork.make({ link: { latency: "1 millis" } })
+      const services = sessionServices(network)
+      const fs = yield* Effect.provide(FileSystem.FileSystem, services)
+      const dir = yield* fs.makeTempDirectoryScoped({ prefix: "bt-rpc-queue-" })
+      const stateStore = yield* Effect.provide(StateStore, StateStore.Memory)
+      const daemonAt = start({
+        http: { host: "127.0.0.1", port: 0 },
+        session: { downloadDirectory: dir, listen: { host: sessionHost, port: sessionPort }, maxActiveDownloads: 1, torrent: { giveUpAfter: "10 minutes" } },
+        stateStore,
+        version: "9.9.9"
+      }).pipe(Effect.provide(services))
+      const hashes = ["aa", "bb", "cc", "dd"].map((h) => h.repeat(20))
+      const queue = (call: (method: string, args?: Record<string, unknown>) => Effect.Effect<{ body: { arguments: any } }>) =>
+        Effect.map(call("torrent-get", { fields: ["id", "queuePosition", "status"] }), (r) =>
+          (r.body.arguments.torrents as Array<{ id: number; queuePosition: number; status: number }>).sort((a, b) => a.queuePosition - b.queuePosition))
+      const ids = (q: ReadonlyArray<{ id: number }>) => q.map((t) => t.id)
+
+      yield* Effect.gen(function* () {
+        const daemon = yield* daemonAt
+        const { call } = yield* client(`${daemon.address.url}/transmission/rpc`)
+        // Magnet links to a peer that is not there: fetching their metadata, they wait for it (a slot taken).
+        for (const hash of hashes) expect((yield* call("torrent-add", { filename: `magnet:?xt=urn:btih:${hash}&x.pe=127.4.11.9:6881` })).body.result).toBe("success")
+        expect(yield* queue(call)).toMatchObject([{ id: 1, queuePosition: 0, status: 4 }, { id: 2, queuePosition: 1, status: 3 }, { id: 3, queuePosition: 2 }, { id: 4, queuePosition: 3 }])
+
+        expect((yield* call("queue-move-top", { ids: [3, hashes[3]] })).body).toEqual({ result: "success", arguments: {} })
+        expect(ids(yield* queue(call))).toEqual([3, 4, 1, 2])
+        yield* call("queue-move-down", { ids: [3] })
+        expect(ids(yield* queue(call))).toEqual([4, 3, 1, 2])
+        yield* call("queue-move-up", { ids: [2, 99] })
+        expect(ids(yield* queue(call))).toEqual([4, 3, 2, 1])
+        yield* call("queue-move-bottom", { ids: 4 })
+        expect(ids(yield* queue(call))).toEqual([3, 2, 1, 4])
+        // The running torrent keeps its slot; stopped, the slot goes to the first in the new order.
+        yield* call("torrent-stop", { ids: [1] })
+        expect((yield* queue(call)).map((t) => [t.id, t.status])).toEqual([[3, 4], [2, 3], [1, 0], [4, 3]])
+        expect((yield* call("queue-move-up", { ids: ["nonsense"] })).body.result).toBe('ids: "nonsense" is not a torrent id or an info hash')
+
+        const space = (yield* call("free-space", { path: dir })).body
+        expect(space.arguments).toMatchObject({ path: dir })
+        expect(space.arguments["size-bytes"]).toBeGreaterThan(0)
+        expect(space.arguments.total_size).toBeGreaterThanOrEqual(space.arguments["size-bytes"])
+        expect((yield* call("free-space", { path: `${dir}/missing` })).body).toEqual({ result: `${dir}/missing: no such file or directory`, arguments: {} })
+        expect((yield* call("free-space", {})).body.result).toBe("directory path argument is missing")
+        expect((yield* call("free-space", { path: "rel" })).body.result).toBe("directory path is not absolute")
+
+        const waiting = yield* Effect.fork(daemon.closeRequested)
+        expect((yield* call("session-close")).body).toEqual({ result: "success", arguments: {} })
+        yield* Fiber.join(waiting).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("session-close did not end the daemon") }))
+      }).pipe(Effect.scoped)
+
+      // Restarted on the same state: the queue as it was left (ids in order of addition).
+      const again = yield* daemonAt
+      const { call } = yield* client(`${again.address.url}/transmission/rpc`)
+      expect(ids(yield* queue(call))).toEqual([3, 2, 1, 4])
     }).pipe(Effect.scoped), 60_000)
 })

@@ -22,7 +22,8 @@ const recordArb: fc.Arbitrary<SessionRecord.SessionRecord> = fc.record({
   peers: fc.array(fc.record({ host: fc.string(), port: fc.nat({ max: 65535 }) }), { maxLength: 5 }),
   files: fc.option(fc.array(fc.constantFrom(...filePriorities), { maxLength: 8 }), { nil: undefined }),
   downloadLimit: fc.option(fc.nat(), { nil: undefined }),
-  uploadLimit: fc.option(fc.nat(), { nil: undefined })
+  uploadLimit: fc.option(fc.nat(), { nil: undefined }),
+  queuePosition: fc.option(fc.nat(), { nil: undefined })
 })
 
 const decoded = (bytes: Uint8Array) => Either.getOrThrow(SessionRecord.decode(bytes))
@@ -56,7 +57,8 @@ describe("SessionRecord codec", () => {
     peers: [],
     files: undefined,
     downloadLimit: undefined,
-    uploadLimit: undefined
+    uploadLimit: undefined,
+    queuePosition: undefined
   })
   const root = Either.getOrThrow(Bencode.decode(good)) as Bencode.BencodeDict
   const changed = (key: string, value: Bencode.Bencode | undefined) => {

@@ -7,9 +7,11 @@ import {
   decodeBase64,
   decodeRequest,
   eta,
+  freeSpaceAnswer,
   fromKBps,
   nextLimit,
   peerFlags,
+  readFreeSpacePath,
   readIds,
   selects,
   splitAddress,
@@ -124,5 +126,25 @@ describe("numbers and names", () => {
     const text = Buffer.from(bytes).toString("base64")
     expect([...right(decodeBase64(text.replace(/(.{76})/g, "$1\n")))]).toEqual([...bytes])
     expect(left(decodeBase64(`${text}!`)).message).toBe("metainfo is not base64")
+  })
+})
+
+describe("free-space", () => {
+  it.each([
+    [{}, "directory path argument is missing"],
+    [{ path: "" }, "directory path argument is missing"],
+    [{ path: 3 }, "path is not a string"],
+    [{ path: "downloads" }, "directory path is not absolute"],
+    [{ path: "./x" }, "directory path is not absolute"]
+  ])("%j is refused: %s", (args, message) => {
+    expect(left(readFreeSpacePath(args)).message).toBe(message)
+  })
+
+  it("an absolute path is taken as it is", () => {
+    expect(right(readFreeSpacePath({ path: "/srv/torrents" }))).toBe("/srv/torrents")
+  })
+
+  it.prop("answers the free and whole sizes in bytes", [fc.nat(1 << 16), fc.nat(1 << 30), fc.nat(1 << 30)], ([bsize, blocks, bavail]) => {
+    expect(freeSpaceAnswer("/p", { bsize, blocks, bavail })).toEqual({ path: "/p", "size-bytes": bavail * bsize, total_size: blocks * bsize })
   })
 })

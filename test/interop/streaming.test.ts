@@ -112,7 +112,8 @@ describe("streaming from the daemon (ffmpeg, loopback)", () => {
           options: { peers: [{ host: "127.0.0.1", port: seedPort }] },
           directory: downloads,
           paused: false,
-          addedAtMs: Date.now()
+          addedAtMs: Date.now(),
+          queuePosition: undefined
         })
       }).pipe(Effect.provide(StateStore.layer(stateDir)), Effect.provide(NodeFileSystem.layer))
       const daemon = yield* startCli(

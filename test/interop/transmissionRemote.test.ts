@@ -4,10 +4,11 @@
  * seeders of our own (found through our own tracker), listed, stopped and started, detailed,
  * removed; the session shown; a wrong password refused. Bad requests over plain HTTP get the right
  * status and the daemon goes on; killed with SIGKILL and started again, it lists its torrents as
- * they were, complete without fetching anything again.
+ * they were, complete without fetching anything again. `--exit` (session-close) ends the daemon
+ * cleanly, and it starts again with its torrents.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Either } from "effect"
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import * as http from "node:http"
 import { tmpdir } from "node:os"
@@ -222,5 +223,29 @@ describe("transmission-remote drives the daemon", () => {
       assert.match(none.out, /401|Unauthorized/)
       const right = yield* remote(port, "--auth", "alice:s3cret:x", "-l")
       assert.include(right.stdout, "Sum:")
+    }).pipe(Effect.scoped), 60_000)
+
+  it.live("--exit shuts the daemon down cleanly; started again, it has its torrents", () =>
+    Effect.gen(function* () {
+      yield* Effect.promise(ensureBuilt)
+      const root = yield* tempRoot
+      const first = yield* daemon(root)
+      const magnet = `magnet:?xt=urn:btih:${"ab".repeat(20)}&dn=kept`
+      assert.match((yield* remote(first.port, "--start-paused", "-a", magnet)).out, /success/)
+      assert.match((yield* remote(first.port, "--exit")).out, /success/)
+      // Gone within a bounded wait: its port refuses, its process has exited.
+      const alive = Effect.map(Effect.either(Effect.try(() => process.kill(first.pid, 0))), Either.isRight)
+      let running = yield* alive
+      for (let turn = 0; turn < 100 && running; turn++) {
+        yield* Effect.sleep("100 millis")
+        running = yield* alive
+      }
+      assert.isFalse(running, "the daemon still runs after --exit")
+      assert.include((yield* first.output).stdout, "daemon: shutting down (session-close)")
+      const refused = yield* Effect.either(Effect.tryPromise(() => fetch(`http://127.0.0.1:${first.port}/transmission/rpc`, { method: "POST" })))
+      assert.strictEqual(refused._tag, "Left")
+
+      const second = yield* daemon(root)
+      assert.deepStrictEqual((yield* listed(second.port)).map((r) => [r.id, r.status, r.name]), [[1, "Stopped", "kept"]])
     }).pipe(Effect.scoped), 60_000)
 })

@@ -1,6 +1,6 @@
 /**
- * `daemon`: a session of many torrents that runs until SIGINT or SIGTERM, kept in a state folder
- * (restarted, it takes its torrents back) and driven over HTTP: Transmission's RPC (so
+ * `daemon`: a session of many torrents that runs until SIGINT, SIGTERM or an RPC `session-close`,
+ * kept in a state folder (restarted, it takes its torrents back) and driven over HTTP: Transmission's RPC (so
  * `transmission-remote` and the tools built on it work), a REST API, a web UI, file streaming and
  * metrics, all on one port of loopback by default.
  */
@@ -92,8 +92,10 @@ export const daemonCommand = Command.make("daemon", daemonOptions, (flags) =>
     })
     const { url } = daemon.address
     yield* Console.log(`daemon: listening on ${url} (Transmission RPC ${url}/transmission/rpc, web UI ${url}/web/), peers on port ${daemon.session.port ?? "none"}`)
-    return yield* Effect.never
+    // Until interrupted (SIGINT, SIGTERM) or asked over RPC; either way the scope closes the same.
+    yield* daemon.closeRequested
+    yield* Console.log("daemon: shutting down (session-close)")
   }).pipe(
     Effect.scoped,
     Effect.provide(Layer.mergeAll(ClientLayer, NodeFileSystem.layer, flags.noDht === true ? Layer.empty : DhtLive))
-  )).pipe(Command.withDescription("Run a session of many torrents, driven over HTTP (Transmission RPC, REST, web UI, streaming), until SIGINT or SIGTERM"))
+  )).pipe(Command.withDescription("Run a session of many torrents, driven over HTTP (Transmission RPC, REST, web UI, streaming), until SIGINT, SIGTERM or a session-close over RPC"))

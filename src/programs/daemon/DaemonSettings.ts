@@ -1,8 +1,9 @@
 /**
  * What the daemon's front ends read and change beside the session itself: the folder new torrents
- * go to, the session-wide speed limits (shared by every torrent), and facts about the daemon.
+ * go to, the session-wide speed limits (shared by every torrent), facts about the daemon, and
+ * whether it was asked to shut down.
  */
-import { Context, Effect, Ref } from "effect"
+import { Context, Deferred, Effect, Ref } from "effect"
 import { makeRateLimits, type RateLimits } from "../torrent/RateLimiter.js"
 
 export interface DaemonSettingsService {
@@ -14,6 +15,8 @@ export interface DaemonSettingsService {
   readonly version: string
   /** What the session was started with, for front ends that show it. */
   readonly session: DaemonSessionFacts
+  /** Done when a front end asks the daemon to shut down (Transmission's `session-close`). */
+  readonly closeRequested: Deferred.Deferred<void>
 }
 
 export interface DaemonSessionFacts {
@@ -38,6 +41,7 @@ export const makeDaemonSettings = (initial: {
       limits: yield* makeRateLimits({ download: initial.downloadRate, upload: initial.uploadRate }),
       startedAtMs: yield* Effect.clockWith((clock) => clock.currentTimeMillis),
       version: initial.version,
-      session: initial.session
+      session: initial.session,
+      closeRequested: yield* Deferred.make<void>()
     }
   })

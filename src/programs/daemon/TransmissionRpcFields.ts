@@ -132,7 +132,7 @@ const fields: Readonly<Record<string, Field>> = {
   isStalled: () => false,
   isPrivate: () => false,
   downloadDir: (d) => d.torrent.directory,
-  queuePosition: (d) => d.torrent.id,
+  queuePosition: (d) => d.torrent.queuePosition,
   pieceCount: (d) => d.torrent.piecesTotal,
   pieceSize,
   magnetLink: (d) => `magnet:?xt=urn:btih:${d.torrent.infoHash}${d.torrent.name === undefined ? "" : `&dn=${encodeURIComponent(d.torrent.name)}`}`,

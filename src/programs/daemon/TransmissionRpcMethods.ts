@@ -5,16 +5,18 @@
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as HttpClient from "@effect/platform/HttpClient"
-import { Effect, Ref, Stream } from "effect"
+import { Deferred, Effect, Ref, Stream } from "effect"
 import {
   applyFileChanges,
   asTable,
   decodeBase64,
+  freeSpaceAnswer,
   hasFileChanges,
   type IdSelector,
   nextLimit,
   readFileChanges,
   readFlag,
+  readFreeSpacePath,
   readIds,
   readNumber,
   readString,
@@ -23,8 +25,10 @@ import {
   selects,
   toKBps
 } from "../../domain/TransmissionRpc.js"
+import type { QueueMove } from "../../domain/TorrentQueue.js"
 import { type SessionService, type SessionTorrent, TorrentInput, type TorrentRateLimits } from "../Session.js"
 import type { DaemonSettingsService } from "./DaemonSettings.js"
+import { fileSystemSize } from "./FreeSpace.js"
 import { fieldsOf, knownFields, torrentData } from "./TransmissionRpcFields.js"
 
 export type Args = Readonly<Record<string, unknown>>
@@ -274,6 +278,23 @@ const sessionStats: Method = (_, ctx) =>
 
 const start: Method = (args, ctx) => eachTorrent(args, ctx, (t) => ctx.session.resume(t.id))
 
+/** `queue-move-top` and the like: the torrents `ids` names, moved together. */
+const queueMove = (move: QueueMove): Method => (args, ctx) =>
+  Effect.gen(function* () {
+    const torrents = yield* selected(ctx.session, yield* readIds(args["ids"]))
+    yield* ctx.session.moveInQueue(torrents.map((t) => t.id), move)
+    return {}
+  })
+
+const freeSpace: Method = (args) =>
+  Effect.gen(function* () {
+    const path = yield* readFreeSpacePath(args)
+    return freeSpaceAnswer(path, yield* fileSystemSize(path))
+  })
+
+/** Answered first: the daemon shuts down once the answer has had time to leave. */
+const sessionClose: Method = (_, ctx) => Effect.as(Deferred.succeed(ctx.settings.closeRequested, undefined), {})
+
 export const methods: Readonly<Record<string, Method>> = {
   "torrent-add": torrentAdd,
   "torrent-get": torrentGet,
@@ -286,5 +307,11 @@ export const methods: Readonly<Record<string, Method>> = {
   "torrent-remove": torrentRemove,
   "session-get": sessionGet,
   "session-set": sessionSet,
-  "session-stats": sessionStats
+  "session-stats": sessionStats,
+  "session-close": sessionClose,
+  "free-space": freeSpace,
+  "queue-move-top": queueMove("top"),
+  "queue-move-up": queueMove("up"),
+  "queue-move-down": queueMove("down"),
+  "queue-move-bottom": queueMove("bottom")
 }

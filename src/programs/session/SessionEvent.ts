@@ -54,6 +54,8 @@ export interface SessionTorrent extends TorrentStats {
   readonly resumed: Resumed | undefined
   /** When it was first added, milliseconds since the epoch (kept across restarts). */
   readonly addedAtMs: number
+  /** Its place in the queue, 0 first (kept across restarts): the queue starts torrents in this order. */
+  readonly queuePosition: number
 }
 
 /** One file of a torrent, as a front end lists it. */

@@ -39,6 +39,8 @@ export interface RecordedTorrent {
   readonly directory: string
   readonly paused: boolean
   readonly addedAtMs: number
+  /** Its place in the queue (undefined in records older than queue moves). */
+  readonly queuePosition: number | undefined
 }
 
 const recordOf = (t: RecordedTorrent): SessionRecord.SessionRecord => ({
@@ -57,7 +59,8 @@ const recordOf = (t: RecordedTorrent): SessionRecord.SessionRecord => ({
   peers: t.options.peers ?? [],
   files: t.options.files,
   downloadLimit: limitOf(t.options.rateLimits?.download),
-  uploadLimit: limitOf(t.options.rateLimits?.upload)
+  uploadLimit: limitOf(t.options.rateLimits?.upload),
+  queuePosition: t.queuePosition
 })
 
 /** A limit as the record keeps it: whole bytes per second, none for 0. */
@@ -132,8 +135,8 @@ const loadOne = (store: StateStoreService, name: string): Effect.Effect<SavedTor
     const input = record.input._tag === "Magnet"
       ? Input.Magnet({ uri: record.input.uri })
       : metaBytes !== undefined && record.input._tag === "Metainfo" ? Input.Metainfo({ bytes: metaBytes }) : Input.InfoHash({ hex: key })
-    const { addedAtMs, directory, paused } = record
-    return { key, input, options: optionsOf(record), directory, paused, addedAtMs, info: parsed?.info }
+    const { addedAtMs, directory, paused, queuePosition } = record
+    return { key, input, options: optionsOf(record), directory, paused, addedAtMs, queuePosition, info: parsed?.info }
   })
 
 const optionsOf = (record: SessionRecord.SessionRecord): AddOptions => {

@@ -56,6 +56,8 @@ export interface SessionEntry {
   readonly addedAtMs: number
   /** What its last check through the resume data found. */
   resumed: Resumed | undefined
+  /** Its place in the session's queue: 0 first, the session's torrents numbered without gaps. */
+  queuePosition: number
 }
 
 /** What every run shares: the session's identity, listener, limits, DHT and followers. */
