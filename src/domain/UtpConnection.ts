@@ -247,7 +247,12 @@ export class UtpConnection {
       this.ackDue = true
       this.host.ackLater()
     }
-    if (this.localClosed && this.outstanding.length === 0) this.finish(undefined)
+    if (this.localClosed && this.outstanding.length === 0) {
+      // The ack owed (for the peer's FIN, say, which acked ours) goes now: once finished, none
+      // would, and the peer would send its FIN again until it timed out.
+      this.flushAck()
+      this.finish(undefined)
+    }
   }
 
   private noteTimestamp(p: UtpPacket) {

@@ -10,7 +10,7 @@
  * a v2 link they are then asked of the same peer (`hash request`s, each answer checked against its
  * file's `pieces root`), so that the torrent starts exactly as from its .torrent.
  */
-import { Data, Duration, Effect, Either, Option, type Scope, Sink, Stream } from "effect"
+import { Data, Duration, Effect, Either, identity, Option, Schedule, type Scope, Sink, Stream } from "effect"
 import { equalBytes, toHex } from "../domain/Bytes.js"
 import {
   decodeExtendedHandshake,
@@ -57,6 +57,12 @@ export interface MetadataOptions {
   readonly encryption?: EncryptionPolicy
   /** Bound on fetching a hybrid's piece layers from one peer, after which it goes without (default 10 s). */
   readonly hybridLayersTimeout?: Duration.DurationInput
+  /**
+   * Dial once more a peer that closed the connection before the handshakes were through (default
+   * false). Over a listening DualTransport the redial takes uTP first: a peer that listens on TCP
+   * and drops what it accepts (libtorrent with TCP off) speaks uTP alone.
+   */
+  readonly redialDropped?: boolean
 }
 
 /** The swarm found for a magnet link: ready to pass, with an `info`, to the download engine as its source. */
@@ -142,6 +148,8 @@ const requestWindow = 8
 const hashRequestWindow = 4
 /** Before the info is known, size the frame limit for the largest bitfield metadata we accept could describe. */
 const framePieceCount = Math.floor(maxMetadataSize / 20)
+/** Before a redial: the transport learns of the dropped connection from its 'close', a turn of the event loop later. */
+const redialPause = Schedule.spaced("100 millis")
 
 const peerFailure = (peer: string, reason: MetadataPeerFailure, detail: string, cause?: unknown) =>
   new MetadataPeerError({ peer, reason, detail, ...(cause === undefined ? {} : { cause }) })
@@ -320,7 +328,10 @@ export const withFirstPeer = <A>(
               pieceCount: framePieceCount,
               ...(options.encryption === undefined ? {} : { encryption: options.encryption })
             })
-            .pipe(Effect.mapError(fromPeerError))
+            .pipe(
+              options.redialDropped === true ? Effect.retry({ schedule: redialPause, times: 1, while: (e) => e.reason === "Closed" }) : identity,
+              Effect.mapError(fromPeerError)
+            )
           if (equalBytes(conn.remote.peerId, options.peerId)) return yield* peerFailure(peer, "Self", "is ourselves")
           return yield* use(conn)
         })

@@ -127,82 +127,91 @@ export const make = (options: SessionOptions): Effect.Effect<SessionService, Lis
       entries: new Map(),
       ids: { next: 1, lastAddedAtMs: 0 }
     }
-    const { ctx, entries, fibers } = registry
     const lock = yield* Effect.makeSemaphore(1)
-    const locked = lock.withPermits(1)
-    const find = (id: number) => findEntry(registry, id)
-    const stop = (entry: SessionEntry) => FiberMap.remove(fibers, entry.key)
-    const schedule = runQueue(registry)
+    const control: Control = { registry, locked: lock.withPermits(1), schedule: runQueue(registry), store: options.stateStore }
+    const { locked, schedule, store } = control
     yield* Queue.take(wakeups).pipe(Effect.zipRight(locked(schedule)), Effect.forever, Effect.forkScoped)
-    const store = options.stateStore
-    const persist = (entry: SessionEntry) => (store === undefined ? Effect.void : saveRecord(store, entry))
-
-    const add = (input: TorrentInput, addOptions: AddOptions = {}) =>
-      locked(Effect.flatMap(nextAddedAt(registry), (at) => addEntry(registry, registry.ids.next, input, addOptions, at)).pipe(
-        // Under the lock: the next add sees the id taken (a failed add takes none).
-        Effect.tap((entry) => {
-          registry.ids.next++
-          if (store === undefined) return Effect.void
-          // The metainfo first: a record never names a .torrent that is not there.
-          const metainfo = input._tag === "Metainfo" ? saveMetainfo(store, entry.key, input.bytes) : Effect.void
-          return Effect.zipRight(metainfo, persist(entry))
-        }),
-        Effect.tap(() => schedule),
-        Effect.map((entry) => entry.id)
-      ))
     const unrestored = store === undefined ? [] : yield* restoreSaved(registry, store)
     if (store !== undefined) yield* locked(schedule)
-    const remove = (id: number, removeOptions: { readonly deleteData?: boolean } = {}) =>
-      locked(Effect.zipRight(
-        Effect.flatMap(find(id), (entry) =>
-          Effect.zipRight(removeEntry(registry, entry, removeOptions.deleteData === true), store === undefined ? Effect.void : forget(store, entry.key))),
-        schedule
-      ))
-
-    /** Changes a torrent with its run stopped, then runs the queue again. */
-    const change = <E>(id: number, f: (entry: SessionEntry) => Effect.Effect<void, E>) =>
-      locked(Effect.gen(function* () {
-        const entry = yield* find(id)
-        yield* stop(entry)
-        yield* f(entry)
-        yield* persist(entry)
-        yield* schedule
-      }))
-
-    const pause = (id: number) => change(id, (entry) => Effect.sync(() => void (entry.paused = true)))
-    const resume = (id: number) => change(id, (entry) => requeue(entry, ctx))
-    const verify = (id: number) => change(id, (entry) => Effect.sync(() => void (entry.have = undefined)))
-    const move = (id: number, directory: string) => change(id, (entry) => moveEntry(registry, entry, directory))
-
-    /** Changes a setting of a torrent as it runs (or not), then saves its record (made after the change: suspended). */
-    const setting = <E>(id: number, f: (entry: SessionEntry) => Effect.Effect<void, E>) =>
-      locked(Effect.flatMap(find(id), (entry) => Effect.zipRight(f(entry), Effect.suspend(() => persist(entry)))))
-
-    const list = Effect.suspend(() => Effect.forEach([...entries.values()], summary))
-    return {
-      add,
-      remove,
-      pause,
-      resume,
-      verify,
-      move,
-      get: (id) => Effect.flatMap(find(id), summary),
-      list,
-      records: Effect.sync(() => [...entries.values()].map(recordOf)),
-      files: (id) => Effect.map(find(id), filesOf),
-      peers: (id) => Effect.flatMap(find(id), (entry) => entry.handle?.peers ?? Effect.succeed([])),
-      trackers: (id) => Effect.flatMap(find(id), trackersOf),
-      setFilePriorities: (id, priorities) => setting(id, (entry) => applyFilePriorities(entry, priorities)),
-      setRateLimits: (id, limits) => setting(id, (entry) => Effect.sync(() => applyRateLimits(entry, limits))),
-      events: Stream.fromPubSub(events),
-      subscribe: Stream.fromPubSub(events, { scoped: true }),
-      port: ctx.inbound?.port,
-      dht: ctx.dht,
-      unrestored,
-      streamableFile: (id, fileIndex) => streamableFile(find, id, fileIndex, options.streaming),
-      fileStream: (id, fileIndex, range) => fileStream(find, id, fileIndex, range, options.streaming)
-    } satisfies SessionService
+    return serviceOf(control, events, unrestored)
   })
+
+/** What the session's operations share: its torrents, the lock they run under, the queue's run and the state store. */
+interface Control {
+  readonly registry: Registry
+  readonly locked: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  readonly schedule: Effect.Effect<void>
+  readonly store: StateStoreService | undefined
+}
+
+const serviceOf = (control: Control, events: PubSub.PubSub<SessionEvent>, unrestored: ReadonlyArray<SessionStateUnusable>): SessionService => {
+  const { registry } = control
+  const { ctx, entries, options } = registry
+  const find = (id: number) => findEntry(registry, id)
+  return {
+    add: (input, addOptions) => addTorrent(control, input, addOptions),
+    remove: (id, removeOptions) => removeTorrent(control, id, removeOptions),
+    pause: (id) => change(control, id, (entry) => Effect.sync(() => void (entry.paused = true))),
+    resume: (id) => change(control, id, (entry) => requeue(entry, ctx)),
+    verify: (id) => change(control, id, (entry) => Effect.sync(() => void (entry.have = undefined))),
+    move: (id, directory) => change(control, id, (entry) => moveEntry(registry, entry, directory)),
+    get: (id) => Effect.flatMap(find(id), summary),
+    list: Effect.suspend(() => Effect.forEach([...entries.values()], summary)),
+    records: Effect.sync(() => [...entries.values()].map(recordOf)),
+    files: (id) => Effect.map(find(id), filesOf),
+    peers: (id) => Effect.flatMap(find(id), (entry) => entry.handle?.peers ?? Effect.succeed([])),
+    trackers: (id) => Effect.flatMap(find(id), trackersOf),
+    setFilePriorities: (id, priorities) => setting(control, id, (entry) => applyFilePriorities(entry, priorities)),
+    setRateLimits: (id, limits) => setting(control, id, (entry) => Effect.sync(() => applyRateLimits(entry, limits))),
+    events: Stream.fromPubSub(events),
+    subscribe: Stream.fromPubSub(events, { scoped: true }),
+    port: ctx.inbound?.port,
+    dht: ctx.dht,
+    unrestored,
+    streamableFile: (id, fileIndex) => streamableFile(find, id, fileIndex, options.streaming),
+    fileStream: (id, fileIndex, range) => fileStream(find, id, fileIndex, range, options.streaming)
+  }
+}
+
+const persist = ({ store }: Control, entry: SessionEntry) => (store === undefined ? Effect.void : saveRecord(store, entry))
+
+const addTorrent = (control: Control, input: TorrentInput, addOptions: AddOptions = {}) => {
+  const { registry, store } = control
+  return control.locked(Effect.flatMap(nextAddedAt(registry), (at) => addEntry(registry, registry.ids.next, input, addOptions, at)).pipe(
+    // Under the lock: the next add sees the id taken (a failed add takes none).
+    Effect.tap((entry) => {
+      registry.ids.next++
+      if (store === undefined) return Effect.void
+      // The metainfo first: a record never names a .torrent that is not there.
+      const metainfo = input._tag === "Metainfo" ? saveMetainfo(store, entry.key, input.bytes) : Effect.void
+      return Effect.zipRight(metainfo, persist(control, entry))
+    }),
+    Effect.tap(() => control.schedule),
+    Effect.map((entry) => entry.id)
+  ))
+}
+
+const removeTorrent = ({ registry, locked, schedule, store }: Control, id: number, removeOptions: { readonly deleteData?: boolean } = {}) =>
+  locked(Effect.zipRight(
+    Effect.flatMap(findEntry(registry, id), (entry) =>
+      Effect.zipRight(removeEntry(registry, entry, removeOptions.deleteData === true), store === undefined ? Effect.void : forget(store, entry.key))),
+    schedule
+  ))
+
+/** Changes a torrent with its run stopped, then runs the queue again. */
+const change = <E>(control: Control, id: number, f: (entry: SessionEntry) => Effect.Effect<void, E>) =>
+  control.locked(Effect.gen(function* () {
+    const entry = yield* findEntry(control.registry, id)
+    yield* FiberMap.remove(control.registry.fibers, entry.key)
+    yield* f(entry)
+    yield* persist(control, entry)
+    yield* control.schedule
+  }))
+
+/** Changes a setting of a torrent as it runs (or not), then saves its record (made after the change: suspended). */
+const setting = <E>(control: Control, id: number, f: (entry: SessionEntry) => Effect.Effect<void, E>) =>
+  control.locked(Effect.flatMap(findEntry(control.registry, id), (entry) =>
+    Effect.zipRight(f(entry), Effect.suspend(() => persist(control, entry)))))
 
 /** The session's torrents and what their runs need. */
 interface Registry {

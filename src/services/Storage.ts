@@ -225,23 +225,22 @@ const makeCompletion = (info: Info) => {
   return { verified, isComplete: (fileIndex: number) => missing[fileIndex] === 0 }
 }
 
-const fromPieceIo = (info: Info, hasher: Hasher["Type"], io: PieceIo, overwrite: boolean): TorrentStorage => {
-  const badArguments = (what: string) => Effect.die(new RangeError(`${what} is outside the torrent (${info.pieceCount} pieces)`))
-  const readPiece = (index: number) => {
-    const size = pieceSize(info, index)
-    return size > 0 ? io.read(index, 0, size) : badArguments(`piece ${index}`)
-  }
-  const indexes = Array.from({ length: info.pieceCount }, (_, i) => i)
-  const completion = makeCompletion(info)
+/** What the scan of one storage works with. */
+interface ScanParts {
+  readonly info: Info
+  readonly hasher: Hasher["Type"]
+  readonly io: PieceIo
+  readonly overwrite: boolean
+  /** Every piece index, in order. */
+  readonly indexes: ReadonlyArray<number>
+  readonly readPiece: (index: number) => Effect.Effect<Uint8Array, StorageError>
   /** Records a verified piece on disk and moves the files it completes into place. */
-  const finish = (f: number) => (io.slots[f]!.partial ? io.finish(f) : Effect.void)
-  const verified = (index: number) => {
-    if (!io.writable) return Effect.void
-    const completed = completion.verified(index)
-    // Most pieces complete no file: no forEach (a dozen Effect steps) for them.
-    return completed.length === 0 ? Effect.void : Effect.forEach(completed, finish, { discard: true })
-  }
-  const readVerified = (settled: Bitfield, settledHave: Bitfield) => Effect.suspend(() => {
+  readonly verified: (index: number) => Effect.Effect<void, StorageError>
+}
+
+/** The pieces on disk: the `settled` ones as `settledHave` says, every other one that may be there read and hashed. */
+const readVerified = ({ info, hasher, io, indexes, readPiece }: ScanParts, settled: Bitfield, settledHave: Bitfield) =>
+  Effect.suspend(() => {
     const have = Bitfield.empty(info.pieceCount)
     return Effect.forEach(
       indexes,
@@ -257,32 +256,52 @@ const fromPieceIo = (info: Info, hasher: Hasher["Type"], io: PieceIo, overwrite:
       { concurrency: SCAN_CONCURRENCY, discard: true }
     ).pipe(Effect.as(have))
   })
-  const coveredBy = (have: Bitfield, fileIndex: number) => {
-    const [first, last] = pieceRange(info, fileIndex)
-    for (let p = first; p <= last; p++) if (!have.has(p)) return false
-    return true
+
+const coveredBy = (info: Info, have: Bitfield, fileIndex: number) => {
+  const [first, last] = pieceRange(info, fileIndex)
+  for (let p = first; p <= last; p++) if (!have.has(p)) return false
+  return true
+}
+
+/**
+ * Data found at the files' paths is ours when any piece of the torrent verifies (a folder where
+ * one file was damaged stays ours); when none does, a non-empty file there is someone else's.
+ */
+const checkOwnership = ({ info, io, overwrite }: ScanParts, have: Bitfield) =>
+  Effect.forEach(
+    io.slots,
+    (slot, i) => {
+      if (!io.writable || !slot.foundAtPath) return Effect.void
+      if (!have.isEmpty) return io.claim(i, coveredBy(info, have, i))
+      return overwrite ? io.replace(i) : Effect.fail(new StorageError({ path: slot.path, operation: "open", reason: "NotOurs" }))
+    },
+    { discard: true }
+  )
+
+const scanUnsettled = (parts: ScanParts, settled: Bitfield, settledHave: Bitfield) =>
+  Effect.gen(function* () {
+    const have = yield* readVerified(parts, settled, settledHave)
+    yield* checkOwnership(parts, have)
+    yield* Effect.forEach(parts.indexes.filter((i) => have.has(i)), parts.verified, { discard: true })
+    return have
+  })
+
+const fromPieceIo = (info: Info, hasher: Hasher["Type"], io: PieceIo, overwrite: boolean): TorrentStorage => {
+  const badArguments = (what: string) => Effect.die(new RangeError(`${what} is outside the torrent (${info.pieceCount} pieces)`))
+  const readPiece = (index: number) => {
+    const size = pieceSize(info, index)
+    return size > 0 ? io.read(index, 0, size) : badArguments(`piece ${index}`)
   }
-  /**
-   * Data found at the files' paths is ours when any piece of the torrent verifies (a folder where
-   * one file was damaged stays ours); when none does, a non-empty file there is someone else's.
-   */
-  const checkOwnership = (have: Bitfield) =>
-    Effect.forEach(
-      io.slots,
-      (slot, i) => {
-        if (!io.writable || !slot.foundAtPath) return Effect.void
-        if (!have.isEmpty) return io.claim(i, coveredBy(have, i))
-        return overwrite ? io.replace(i) : Effect.fail(new StorageError({ path: slot.path, operation: "open", reason: "NotOurs" }))
-      },
-      { discard: true }
-    )
-  const scanUnsettled = (settled: Bitfield, settledHave: Bitfield) =>
-    Effect.gen(function* () {
-      const have = yield* readVerified(settled, settledHave)
-      yield* checkOwnership(have)
-      yield* Effect.forEach(indexes.filter((i) => have.has(i)), verified, { discard: true })
-      return have
-    })
+  const indexes = Array.from({ length: info.pieceCount }, (_, i) => i)
+  const completion = makeCompletion(info)
+  const finish = (f: number) => (io.slots[f]!.partial ? io.finish(f) : Effect.void)
+  const verified = (index: number) => {
+    if (!io.writable) return Effect.void
+    const completed = completion.verified(index)
+    // Most pieces complete no file: no forEach (a dozen Effect steps) for them.
+    return completed.length === 0 ? Effect.void : Effect.forEach(completed, finish, { discard: true })
+  }
+  const parts: ScanParts = { info, hasher, io, overwrite, indexes, readPiece, verified }
   return {
     writePiece: (index, data) => {
       const size = pieceSize(info, index)
@@ -295,8 +314,8 @@ const fromPieceIo = (info: Info, hasher: Hasher["Type"], io: PieceIo, overwrite:
       Number.isInteger(begin) && Number.isInteger(length) && begin >= 0 && length > 0 && begin + length <= pieceSize(info, index)
         ? io.read(index, begin, length)
         : badArguments(`block ${begin}+${length} of piece ${index}`),
-    scan: Effect.suspend(() => scanUnsettled(Bitfield.empty(info.pieceCount), Bitfield.empty(info.pieceCount))),
-    resume: scanUnsettled,
+    scan: Effect.suspend(() => scanUnsettled(parts, Bitfield.empty(info.pieceCount), Bitfield.empty(info.pieceCount))),
+    resume: (settled, settledHave) => scanUnsettled(parts, settled, settledHave),
     stampsAtOpen: io.stampsAtOpen,
     stamps: io.stamps,
     files: Effect.sync(() =>

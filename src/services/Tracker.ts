@@ -106,161 +106,197 @@ const openUdpSocket = (url: string, target: UdpTarget) =>
     return udp
   })
 
+/** The UDP side's state, kept for the service's lifetime. */
+interface UdpState {
+  readonly retransmit: Schedule.Schedule<unknown>
+  /** BEP 15 `key`: one per client session, so a tracker can tell us apart behind a changing address. */
+  readonly key: number
+  /** UDP connection ids per `host:port`. */
+  readonly connections: Ref.Ref<UdpConnections>
+}
+
+/** Connection ids with the time they stop being valid (Clock millis). */
+type UdpConnections = ReadonlyMap<string, { readonly id: bigint; readonly expires: number }>
+
+type Announce = Context.Tag.Service<Tracker>["announce"]
+
+const fail = (url: string, reason: TrackerError["reason"], detail: string, cause?: unknown) =>
+  Effect.fail(new TrackerError({ url, reason, detail, ...(cause !== undefined ? { cause } : {}) }))
+
+const httpAnnounce = (
+  http: HttpClient.HttpClient,
+  httpTimeout: Duration.DurationInput,
+  url: string,
+  request: AnnounceRequest
+): Effect.Effect<AnnounceResponse, TrackerError> =>
+  Effect.gen(function* () {
+    const response = yield* http.get(announceUrl(url, request))
+    const body = new Uint8Array(yield* response.arrayBuffer)
+    const parsed = parseHttpResponse(body)
+    if (response.status < 200 || response.status >= 300) {
+      const said = Either.isLeft(parsed) && parsed.left.reason === "Failure" ? `: ${parsed.left.detail}` : ""
+      return yield* fail(url, "HttpStatus", `HTTP ${response.status}${said}`)
+    }
+    if (Either.isLeft(parsed)) return yield* fail(url, parsed.left.reason, parsed.left.detail)
+    return parsed.right
+  }).pipe(
+    Effect.catchTags({
+      RequestError: (e) => fail(url, "Unreachable", e.cause instanceof Error ? describeCause(e.cause) : e.message, e),
+      ResponseError: (e) => fail(url, "Unreachable", `reading the response: ${e.message}`, e)
+    }),
+    Effect.timeoutFail({
+      duration: httpTimeout,
+      onTimeout: () => new TrackerError({ url, reason: "Timeout", detail: `no answer within ${Duration.format(httpTimeout)}` })
+    })
+  )
+
+/** Waits for the reply to `transactionId`, ignoring datagrams of other transactions. */
+const awaitReply = (url: string, socket: UdpSocket, transactionId: number): Effect.Effect<UdpResponse, TrackerError> =>
+  Effect.gen(function* () {
+    while (true) {
+      const packet = yield* socket.receive
+      if (udpTransactionId(packet) !== transactionId) continue
+      const decoded = decodeUdpResponse(packet, socket.family)
+      if (Either.isLeft(decoded)) return yield* fail(url, "Malformed", decoded.left.detail)
+      if (decoded.right._tag === "Error") return yield* fail(url, "Failure", decoded.right.message)
+      return decoded.right
+    }
+  })
+
+/** One UDP request/response, retransmitted on the `retransmit` schedule (BEP 15). */
+const transact = <Tag extends UdpResponse["_tag"]>(
+  retransmit: Schedule.Schedule<unknown>,
+  url: string,
+  socket: UdpSocket,
+  expected: Tag,
+  packet: (transactionId: number) => Effect.Effect<Uint8Array, TrackerError>
+): Effect.Effect<Extract<UdpResponse, { _tag: Tag }>, TrackerError> =>
+  Effect.gen(function* () {
+    const transactionId = yield* randomU32
+    const driver = yield* Schedule.driver(retransmit)
+    for (let attempt = 1; ; attempt++) {
+      yield* socket.send(yield* packet(transactionId))
+      const reply = yield* Effect.raceFirst(
+        Effect.map(awaitReply(url, socket, transactionId), Option.some),
+        driver.next(undefined).pipe(
+          Effect.as(Option.none<UdpResponse>()),
+          Effect.catchAll(() => fail(url, "Timeout", `no ${expected.toLowerCase()} response after ${attempt} attempt(s)`))
+        )
+      )
+      if (Option.isNone(reply)) continue
+      if (reply.value._tag !== expected) return yield* fail(url, "Malformed", `a ${reply.value._tag} response to a ${expected} request`)
+      return reply.value as Extract<UdpResponse, { _tag: Tag }>
+    }
+  })
+
+const connectionId = (udp: UdpState, url: string, socket: UdpSocket, peer: string): Effect.Effect<bigint, TrackerError> =>
+  Effect.gen(function* () {
+    const cached = (yield* Ref.get(udp.connections)).get(peer)
+    if (cached !== undefined && cached.expires > (yield* Clock.currentTimeMillis)) return cached.id
+    const reply = yield* transact(udp.retransmit, url, socket, "Connect", (transactionId) => Effect.succeed(encodeUdpConnect(transactionId)))
+    const expires = (yield* Clock.currentTimeMillis) + udpConnectionLifetimeMillis
+    yield* Ref.update(udp.connections, (m) => new Map(m).set(peer, { id: reply.connectionId, expires }))
+    return reply.connectionId
+  })
+
+const forget = (udp: UdpState, peer: string) =>
+  Ref.update(udp.connections, (m) => {
+    const next = new Map(m)
+    next.delete(peer)
+    return next
+  })
+
+const udpAnnounce = (udp: UdpState, url: string, target: UdpTarget, request: AnnounceRequest): Effect.Effect<AnnounceResponse, TrackerError> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const socket = yield* openUdpSocket(url, target)
+      const peer = `${target.host}:${target.port}`
+      // The connection id is looked up at every (re)transmission: one that expires meanwhile is renewed.
+      const reply = yield* transact(udp.retransmit, url, socket, "Announce", (transactionId) =>
+        Effect.map(connectionId(udp, url, socket, peer), (id) =>
+          encodeUdpAnnounce({ connectionId: id, transactionId, key: udp.key, request, urlData: target.urlData })
+        )
+      ).pipe(
+        // A tracker error often means it no longer knows our connection id: start afresh next time.
+        Effect.tapError((e) => (e.reason === "Failure" ? forget(udp, peer) : Effect.void))
+      )
+      return reply.response
+    })
+  )
+
+/** Announces by the URL's scheme; a tracker's warning is logged. */
+const announceAt = (
+  http: HttpClient.HttpClient,
+  httpTimeout: Duration.DurationInput,
+  udp: UdpState,
+  url: string,
+  request: AnnounceRequest
+): Effect.Effect<AnnounceResponse, TrackerError> =>
+  Effect.gen(function* () {
+    const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase()
+    let response: AnnounceResponse
+    if (scheme === "http" || scheme === "https") {
+      response = yield* httpAnnounce(http, httpTimeout, url, request)
+    } else if (scheme === "udp") {
+      const target = parseUdpUrl(url)
+      if (target === undefined) return yield* fail(url, "Unsupported", "not a udp://host:port URL")
+      response = yield* udpAnnounce(udp, url, target, request)
+    } else {
+      return yield* fail(url, "Unsupported", `unknown scheme ${scheme === undefined ? "(none)" : `'${scheme}'`}`)
+    }
+    if (response.warning !== undefined) yield* Effect.logWarning(`tracker ${url} warns: ${response.warning}`)
+    return response
+  })
+
+/** Tiers of tracker URLs, in the order to try them. */
+type TierOrder = ReadonlyArray<ReadonlyArray<string>>
+
+/** Moves the tracker that answered to the front of its tier (BEP 12). */
+const promote = (order: Ref.Ref<TierOrder>, url: string) =>
+  Ref.update(order, (tiers) => tiers.map((tier) => (tier.includes(url) ? [url, ...tier.filter((u) => u !== url)] : tier)))
+
+/** Tries the trackers in tier order until one answers. */
+const announceTiers = (announce: Announce, order: Ref.Ref<TierOrder>, request: AnnounceRequest) =>
+  Effect.gen(function* () {
+    const urls = (yield* Ref.get(order)).flat()
+    let last = new TrackerError({ url: "", reason: "Unsupported", detail: "no tracker to announce to" })
+    for (const [i, url] of urls.entries()) {
+      const result = yield* Effect.either(announce(url, request))
+      if (Either.isRight(result)) {
+        yield* promote(order, url)
+        return { ...result.right, url }
+      }
+      last = result.left
+      // The last failure is the error itself; the ones before it would otherwise go unseen.
+      if (i < urls.length - 1) yield* Effect.logWarning(`${last.message}; trying the next tracker`)
+    }
+    return yield* last
+  })
+
+const tiers = (announce: Announce, list: ReadonlyArray<ReadonlyArray<string>>): Effect.Effect<TrackerTiers> =>
+  Effect.gen(function* () {
+    // BEP 12: shuffle each tier once; afterwards the order only changes by moving a tracker that answered to the front.
+    const shuffled = yield* Effect.forEach(
+      list.filter((tier) => tier.length > 0),
+      (tier) => Effect.map(Random.shuffle(tier), Chunk.toReadonlyArray)
+    )
+    const order = yield* Ref.make<TierOrder>(shuffled)
+    return { announce: (request: AnnounceRequest) => announceTiers(announce, order, request) }
+  })
+
 const make = (options: TrackerOptions) =>
   Effect.gen(function* () {
     const http = yield* HttpClient.HttpClient
-    const retransmit = options.udpRetransmit ?? defaultUdpRetransmit
     const httpTimeout = options.httpTimeout ?? defaultHttpTimeout
-    // BEP 15 `key`: one per client session, so a tracker can tell us apart behind a changing address.
-    const key = yield* randomU32
-    /** UDP connection ids per `host:port`, with the time they stop being valid (Clock millis). */
-    const connections = yield* Ref.make<ReadonlyMap<string, { readonly id: bigint; readonly expires: number }>>(new Map())
-
-    const fail = (url: string, reason: TrackerError["reason"], detail: string, cause?: unknown) =>
-      Effect.fail(new TrackerError({ url, reason, detail, ...(cause !== undefined ? { cause } : {}) }))
-
-    const httpAnnounce = (url: string, request: AnnounceRequest): Effect.Effect<AnnounceResponse, TrackerError> =>
-      Effect.gen(function* () {
-        const response = yield* http.get(announceUrl(url, request))
-        const body = new Uint8Array(yield* response.arrayBuffer)
-        const parsed = parseHttpResponse(body)
-        if (response.status < 200 || response.status >= 300) {
-          const said = Either.isLeft(parsed) && parsed.left.reason === "Failure" ? `: ${parsed.left.detail}` : ""
-          return yield* fail(url, "HttpStatus", `HTTP ${response.status}${said}`)
-        }
-        if (Either.isLeft(parsed)) return yield* fail(url, parsed.left.reason, parsed.left.detail)
-        return parsed.right
-      }).pipe(
-        Effect.catchTags({
-          RequestError: (e) => fail(url, "Unreachable", e.cause instanceof Error ? describeCause(e.cause) : e.message, e),
-          ResponseError: (e) => fail(url, "Unreachable", `reading the response: ${e.message}`, e)
-        }),
-        Effect.timeoutFail({
-          duration: httpTimeout,
-          onTimeout: () => new TrackerError({ url, reason: "Timeout", detail: `no answer within ${Duration.format(httpTimeout)}` })
-        })
-      )
-
-    /** Waits for the reply to `transactionId`, ignoring datagrams of other transactions. */
-    const awaitReply = (url: string, socket: UdpSocket, transactionId: number): Effect.Effect<UdpResponse, TrackerError> =>
-      Effect.gen(function* () {
-        while (true) {
-          const packet = yield* socket.receive
-          if (udpTransactionId(packet) !== transactionId) continue
-          const decoded = decodeUdpResponse(packet, socket.family)
-          if (Either.isLeft(decoded)) return yield* fail(url, "Malformed", decoded.left.detail)
-          if (decoded.right._tag === "Error") return yield* fail(url, "Failure", decoded.right.message)
-          return decoded.right
-        }
-      })
-
-    /** One UDP request/response, retransmitted on the `udpRetransmit` schedule (BEP 15). */
-    const transact = <Tag extends UdpResponse["_tag"]>(
-      url: string,
-      socket: UdpSocket,
-      expected: Tag,
-      packet: (transactionId: number) => Effect.Effect<Uint8Array, TrackerError>
-    ): Effect.Effect<Extract<UdpResponse, { _tag: Tag }>, TrackerError> =>
-      Effect.gen(function* () {
-        const transactionId = yield* randomU32
-        const driver = yield* Schedule.driver(retransmit)
-        for (let attempt = 1; ; attempt++) {
-          yield* socket.send(yield* packet(transactionId))
-          const reply = yield* Effect.raceFirst(
-            Effect.map(awaitReply(url, socket, transactionId), Option.some),
-            driver.next(undefined).pipe(
-              Effect.as(Option.none<UdpResponse>()),
-              Effect.catchAll(() => fail(url, "Timeout", `no ${expected.toLowerCase()} response after ${attempt} attempt(s)`))
-            )
-          )
-          if (Option.isNone(reply)) continue
-          if (reply.value._tag !== expected) return yield* fail(url, "Malformed", `a ${reply.value._tag} response to a ${expected} request`)
-          return reply.value as Extract<UdpResponse, { _tag: Tag }>
-        }
-      })
-
-    const connectionId = (url: string, socket: UdpSocket, peer: string): Effect.Effect<bigint, TrackerError> =>
-      Effect.gen(function* () {
-        const cached = (yield* Ref.get(connections)).get(peer)
-        if (cached !== undefined && cached.expires > (yield* Clock.currentTimeMillis)) return cached.id
-        const reply = yield* transact(url, socket, "Connect", (transactionId) => Effect.succeed(encodeUdpConnect(transactionId)))
-        const expires = (yield* Clock.currentTimeMillis) + udpConnectionLifetimeMillis
-        yield* Ref.update(connections, (m) => new Map(m).set(peer, { id: reply.connectionId, expires }))
-        return reply.connectionId
-      })
-
-    const forget = (peer: string) =>
-      Ref.update(connections, (m) => {
-        const next = new Map(m)
-        next.delete(peer)
-        return next
-      })
-
-    const udpAnnounce = (url: string, target: UdpTarget, request: AnnounceRequest): Effect.Effect<AnnounceResponse, TrackerError> =>
-      Effect.scoped(
-        Effect.gen(function* () {
-          const socket = yield* openUdpSocket(url, target)
-          const peer = `${target.host}:${target.port}`
-          // The connection id is looked up at every (re)transmission: one that expires meanwhile is renewed.
-          const reply = yield* transact(url, socket, "Announce", (transactionId) =>
-            Effect.map(connectionId(url, socket, peer), (id) =>
-              encodeUdpAnnounce({ connectionId: id, transactionId, key, request, urlData: target.urlData })
-            )
-          ).pipe(
-            // A tracker error often means it no longer knows our connection id: start afresh next time.
-            Effect.tapError((e) => (e.reason === "Failure" ? forget(peer) : Effect.void))
-          )
-          return reply.response
-        })
-      )
-
-    const announce = Effect.fn("Tracker.announce")(function* (url: string, request: AnnounceRequest) {
-      const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase()
-      let response: AnnounceResponse
-      if (scheme === "http" || scheme === "https") {
-        response = yield* httpAnnounce(url, request)
-      } else if (scheme === "udp") {
-        const target = parseUdpUrl(url)
-        if (target === undefined) return yield* fail(url, "Unsupported", "not a udp://host:port URL")
-        response = yield* udpAnnounce(url, target, request)
-      } else {
-        return yield* fail(url, "Unsupported", `unknown scheme ${scheme === undefined ? "(none)" : `'${scheme}'`}`)
-      }
-      if (response.warning !== undefined) yield* Effect.logWarning(`tracker ${url} warns: ${response.warning}`)
-      return response
-    })
-
-    const tiers = (list: ReadonlyArray<ReadonlyArray<string>>): Effect.Effect<TrackerTiers> =>
-      Effect.gen(function* () {
-        // BEP 12: shuffle each tier once; afterwards the order only changes by moving a tracker that answered to the front.
-        const shuffled = yield* Effect.forEach(
-          list.filter((tier) => tier.length > 0),
-          (tier) => Effect.map(Random.shuffle(tier), Chunk.toReadonlyArray)
-        )
-        const order = yield* Ref.make(shuffled)
-        const promote = (url: string) =>
-          Ref.update(order, (tiers) => tiers.map((tier) => (tier.includes(url) ? [url, ...tier.filter((u) => u !== url)] : tier)))
-
-        const announceTiers = (request: AnnounceRequest) =>
-          Effect.gen(function* () {
-            const urls = (yield* Ref.get(order)).flat()
-            let last = new TrackerError({ url: "", reason: "Unsupported", detail: "no tracker to announce to" })
-            for (const [i, url] of urls.entries()) {
-              const result = yield* Effect.either(announce(url, request))
-              if (Either.isRight(result)) {
-                yield* promote(url)
-                return { ...result.right, url }
-              }
-              last = result.left
-              // The last failure is the error itself; the ones before it would otherwise go unseen.
-              if (i < urls.length - 1) yield* Effect.logWarning(`${last.message}; trying the next tracker`)
-            }
-            return yield* last
-          })
-        return { announce: announceTiers }
-      })
-
-    return Tracker.of({ announce, tiers })
+    const udp: UdpState = {
+      retransmit: options.udpRetransmit ?? defaultUdpRetransmit,
+      key: yield* randomU32,
+      connections: yield* Ref.make<UdpConnections>(new Map())
+    }
+    const announce = Effect.fn("Tracker.announce")((url: string, request: AnnounceRequest) =>
+      announceAt(http, httpTimeout, udp, url, request)
+    )
+    return Tracker.of({ announce, tiers: (list) => tiers(announce, list) })
   })
 
 const describeCause = (cause: Error): string => {

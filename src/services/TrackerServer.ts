@@ -9,6 +9,7 @@
  * The query is parsed by hand from the raw URL: `info_hash` and `peer_id` are percent-encoded
  * bytes, and URLSearchParams would decode them as UTF-8 and corrupt them.
  */
+import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
@@ -311,100 +312,112 @@ export class TrackerServerError extends Data.TaggedError("TrackerServerError")<{
   }
 }
 
+/** The swarms and the timing their answers follow. */
+interface SwarmTable {
+  readonly swarms: Ref.Ref<Swarms>
+  /** Seconds between a client's announces. */
+  readonly interval: number
+  /** A peer not seen for this long is expired. */
+  readonly expiryMillis: number
+}
+
+const checkOptions = (interval: number, requestedPort: number): Effect.Effect<void, TrackerServerError> => {
+  if (!Number.isInteger(interval) || interval < 1 || interval > 86400) {
+    return Effect.fail(new TrackerServerError({ reason: "InvalidOption", detail: `interval ${interval} is not a whole number of seconds from 1 to 86400` }))
+  }
+  if (!Number.isInteger(requestedPort) || requestedPort < 0 || requestedPort > 65535) {
+    return Effect.fail(new TrackerServerError({ reason: "InvalidOption", detail: `port ${requestedPort} is not from 0 to 65535` }))
+  }
+  return Effect.void
+}
+
 /**
- * Starts a tracker; it stops when the scope closes. Announce at `url`, scrape at `scrapeUrl`.
- * Requests are answered with HTTP 200 and bencode, failures included (`failure reason`).
+ * The live peers of `swarm` an announcer may be given. The announcer is left out by address and
+ * by id (it may announce from several ports); a seeder gets no seeders.
  */
-export const makeTrackerServer = (
-  options: TrackerServerOptions = {}
-): Effect.Effect<TrackerServerInfo, TrackerServerError, Scope.Scope> =>
+const candidatesFor = (swarm: Swarm, peerKey: string, idKey: string, seeder: boolean, deadline: number): Array<PeerEntry> => {
+  const candidates: Array<PeerEntry> = []
+  for (const [k, p] of swarm.peers) {
+    if (k === peerKey || p.idKey === idKey || p.lastSeen <= deadline || (seeder && p.seeder)) continue
+    candidates.push(p)
+  }
+  return candidates
+}
+
+/** `wanted` candidates from `start` on, wrapping round: different announcers see different peers, at O(1) randomness. */
+const peerWindow = (candidates: Array<PeerEntry>, wanted: number, start: number): Array<PeerEntry> => {
+  const chosen = candidates.slice(start, start + wanted)
+  return chosen.length < wanted ? chosen.concat(candidates.slice(0, wanted - chosen.length)) : chosen
+}
+
+const announce = (table: SwarmTable, query: string, remote: Option.Option<string>) =>
   Effect.gen(function* () {
-    const host = options.host ?? "127.0.0.1"
-    const interval = options.interval ?? 60
-    const requestedPort = options.port ?? 0
-    if (!Number.isInteger(interval) || interval < 1 || interval > 86400) {
-      return yield* new TrackerServerError({ reason: "InvalidOption", detail: `interval ${interval} is not a whole number of seconds from 1 to 86400` })
-    }
-    if (!Number.isInteger(requestedPort) || requestedPort < 0 || requestedPort > 65535) {
-      return yield* new TrackerServerError({ reason: "InvalidOption", detail: `port ${requestedPort} is not from 0 to 65535` })
-    }
-    const expiryMillis = 2 * interval * 1000
-    const swarms = yield* Ref.make<Swarms>(HashMap.empty())
-
-    const announce = (query: string, remote: Option.Option<string>) =>
-      Effect.gen(function* () {
-        const parsed = parseAnnounceQuery(query)
-        if (Either.isLeft(parsed)) return failureBody(parsed.left.detail)
-        const q = parsed.right
-        const address = peerAddress(q.ip ?? Option.getOrElse(remote, () => ""), q.port)
-        if (address === undefined) return failureBody("cannot tell the peer's IP address")
-        const now = yield* Clock.currentTimeMillis
-        const deadline = now - expiryMillis
-        const seeder = q.left === 0
-        const key = Bencode.bytesToKey(q.infoHash)
-        const peerKey = formatPeer({ host: address.host, port: q.port })
-        const idKey = Bencode.bytesToKey(q.peerId)
-        const entry: PeerEntry = { peerId: q.peerId, idKey, host: address.host, port: q.port, compact: address.compact, seeder, lastSeen: now }
-        const swarm = yield* Ref.modify(swarms, (s) => {
-          const next = applyAnnounce(s, key, peerKey, entry, q.event)
-          return [Option.getOrElse(HashMap.get(next, key), () => emptySwarm), next]
-        })
-        const { complete, incomplete } = counts(swarm, deadline)
-        const wanted = q.event === "stopped" ? 0 : q.numWant
-        const candidates: Array<PeerEntry> = []
-        if (wanted > 0) {
-          for (const [k, p] of swarm.peers) {
-            // The announcer is left out by address and by id (it may announce from several ports).
-            if (k === peerKey || p.idKey === idKey || p.lastSeen <= deadline || (seeder && p.seeder)) continue
-            candidates.push(p)
-          }
-        }
-        // A window at a random offset: different announcers see different peers, at O(1) randomness.
-        let chosen = candidates
-        if (candidates.length > wanted) {
-          const start = yield* Random.nextIntBetween(0, candidates.length)
-          chosen = candidates.slice(start, start + wanted)
-          if (chosen.length < wanted) chosen = chosen.concat(candidates.slice(0, wanted - chosen.length))
-        }
-        return announceBody(interval, complete, incomplete, chosen, q.compact)
-      })
-
-    const scrape = (query: string) =>
-      Effect.gen(function* () {
-        const parsed = parseScrapeQuery(query)
-        if (Either.isLeft(parsed)) return failureBody(parsed.left.detail)
-        const deadline = (yield* Clock.currentTimeMillis) - expiryMillis
-        const all = yield* Ref.get(swarms)
-        const keys = parsed.right.length > 0 ? parsed.right.map(Bencode.bytesToKey) : [...HashMap.keys(all)]
-        const files = new Map<string, Bencode.Bencode>()
-        for (const key of keys) {
-          const swarm = Option.getOrElse(HashMap.get(all, key), () => emptySwarm)
-          const { complete, incomplete } = counts(swarm, deadline)
-          files.set(
-            key,
-            Bencode.dict({ complete: Bencode.int(complete), downloaded: Bencode.int(swarm.downloaded), incomplete: Bencode.int(incomplete) })
-          )
-        }
-        return Bencode.encode(Bencode.dict({ files }))
-      })
-
-    const app = Effect.gen(function* () {
-      const request = yield* HttpServerRequest.HttpServerRequest
-      // A proxy-style request carries the absolute URL: keep only the path and query.
-      const target = request.url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, "")
-      const q = target.indexOf("?")
-      const path = q < 0 ? target : target.slice(0, q)
-      const query = q < 0 ? "" : target.slice(q + 1)
-      const body = path === "/announce"
-        ? yield* announce(query, request.remoteAddress)
-        : path === "/scrape"
-        ? yield* scrape(query)
-        : undefined
-      return body === undefined
-        ? HttpServerResponse.text("not found: announce at /announce, scrape at /scrape\n", { status: 404 })
-        : HttpServerResponse.uint8Array(body, { contentType: "text/plain" })
+    const parsed = parseAnnounceQuery(query)
+    if (Either.isLeft(parsed)) return failureBody(parsed.left.detail)
+    const q = parsed.right
+    const address = peerAddress(q.ip ?? Option.getOrElse(remote, () => ""), q.port)
+    if (address === undefined) return failureBody("cannot tell the peer's IP address")
+    const now = yield* Clock.currentTimeMillis
+    const deadline = now - table.expiryMillis
+    const seeder = q.left === 0
+    const key = Bencode.bytesToKey(q.infoHash)
+    const peerKey = formatPeer({ host: address.host, port: q.port })
+    const idKey = Bencode.bytesToKey(q.peerId)
+    const entry: PeerEntry = { peerId: q.peerId, idKey, host: address.host, port: q.port, compact: address.compact, seeder, lastSeen: now }
+    const swarm = yield* Ref.modify(table.swarms, (s) => {
+      const next = applyAnnounce(s, key, peerKey, entry, q.event)
+      return [Option.getOrElse(HashMap.get(next, key), () => emptySwarm), next]
     })
+    const { complete, incomplete } = counts(swarm, deadline)
+    const wanted = q.event === "stopped" ? 0 : q.numWant
+    const candidates = wanted > 0 ? candidatesFor(swarm, peerKey, idKey, seeder, deadline) : []
+    const chosen = candidates.length > wanted
+      ? peerWindow(candidates, wanted, yield* Random.nextIntBetween(0, candidates.length))
+      : candidates
+    return announceBody(table.interval, complete, incomplete, chosen, q.compact)
+  })
 
+const scrape = (table: SwarmTable, query: string) =>
+  Effect.gen(function* () {
+    const parsed = parseScrapeQuery(query)
+    if (Either.isLeft(parsed)) return failureBody(parsed.left.detail)
+    const deadline = (yield* Clock.currentTimeMillis) - table.expiryMillis
+    const all = yield* Ref.get(table.swarms)
+    const keys = parsed.right.length > 0 ? parsed.right.map(Bencode.bytesToKey) : [...HashMap.keys(all)]
+    const files = new Map<string, Bencode.Bencode>()
+    for (const key of keys) {
+      const swarm = Option.getOrElse(HashMap.get(all, key), () => emptySwarm)
+      const { complete, incomplete } = counts(swarm, deadline)
+      files.set(
+        key,
+        Bencode.dict({ complete: Bencode.int(complete), downloaded: Bencode.int(swarm.downloaded), incomplete: Bencode.int(incomplete) })
+      )
+    }
+    return Bencode.encode(Bencode.dict({ files }))
+  })
+
+/** The HTTP app: announce at /announce, scrape at /scrape, 404 elsewhere. */
+const routes = (table: SwarmTable) =>
+  Effect.gen(function* () {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    // A proxy-style request carries the absolute URL: keep only the path and query.
+    const target = request.url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, "")
+    const q = target.indexOf("?")
+    const path = q < 0 ? target : target.slice(0, q)
+    const query = q < 0 ? "" : target.slice(q + 1)
+    const body = path === "/announce"
+      ? yield* announce(table, query, request.remoteAddress)
+      : path === "/scrape"
+      ? yield* scrape(table, query)
+      : undefined
+    return body === undefined
+      ? HttpServerResponse.text("not found: announce at /announce, scrape at /scrape\n", { status: 404 })
+      : HttpServerResponse.uint8Array(body, { contentType: "text/plain" })
+  })
+
+/** Serves `app` on `host:requestedPort` for the scope; gives the bound port. */
+const listen = (host: string, requestedPort: number, app: HttpApp.Default) =>
+  Effect.gen(function* () {
     const nodeServer = Http.createServer()
     const server = yield* NodeHttpServer.make(() => nodeServer, { host, port: requestedPort }).pipe(
       Effect.mapError((e) => {
@@ -418,12 +431,30 @@ export const makeTrackerServer = (
     // server.close() waits for open keep-alive connections; without this, stopping could hang.
     yield* Effect.addFinalizer(() => Effect.sync(() => nodeServer.closeAllConnections()))
     yield* server.serve(app)
-    yield* Effect.forkScoped(
-      Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.update(swarms, (s) => sweep(s, now - expiryMillis))).pipe(
-        Effect.schedule(Schedule.spaced(Duration.seconds(interval)))
-      )
-    )
-    const port = server.address._tag === "TcpAddress" ? server.address.port : requestedPort
+    return server.address._tag === "TcpAddress" ? server.address.port : requestedPort
+  })
+
+/** Drops expired peers every interval, for the scope's lifetime. */
+const sweepEvery = (table: SwarmTable) =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.update(table.swarms, (s) => sweep(s, now - table.expiryMillis))).pipe(
+    Effect.schedule(Schedule.spaced(Duration.seconds(table.interval)))
+  )
+
+/**
+ * Starts a tracker; it stops when the scope closes. Announce at `url`, scrape at `scrapeUrl`.
+ * Requests are answered with HTTP 200 and bencode, failures included (`failure reason`).
+ */
+export const makeTrackerServer = (
+  options: TrackerServerOptions = {}
+): Effect.Effect<TrackerServerInfo, TrackerServerError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const host = options.host ?? "127.0.0.1"
+    const interval = options.interval ?? 60
+    const requestedPort = options.port ?? 0
+    yield* checkOptions(interval, requestedPort)
+    const table: SwarmTable = { swarms: yield* Ref.make<Swarms>(HashMap.empty()), interval, expiryMillis: 2 * interval * 1000 }
+    const port = yield* listen(host, requestedPort, routes(table))
+    yield* Effect.forkScoped(sweepEvery(table))
     const base = `http://${Net.isIPv6(host) ? `[${host}]` : host}:${port}`
     return { host, port, url: `${base}/announce`, scrapeUrl: `${base}/scrape` }
   })

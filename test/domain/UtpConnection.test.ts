@@ -149,6 +149,18 @@ describe("UtpConnection (a simulated wire, no runtime)", () => {
     expect(equalBytes(wire.got(), data)).toBe(true)
   })
 
+  it("the side that closed first acks the other's FIN before it forgets the connection", () => {
+    const wire = makeWire(payload(1000, 8), { seed: 8, loss: 0, latency: 5000, jitter: 0, initialSeqs: [3, 4] })
+    wire.runUntil(wire.allRead)
+    const { acceptor, dialler } = wire.conns
+    const closedAt = wire.now()
+    dialler!.close()
+    wire.runUntil(() => dialler!.state === "Closed" && acceptor!.state === "Closed")
+    // Unacked, the acceptor's FIN (which acks the dialler's) would go out again until it timed out.
+    expect(acceptor!.retransmissions).toBe(0)
+    expect(wire.now() - closedAt).toBeLessThan(100_000)
+  })
+
   it("a RESET ends the connection with a Reset error", () => {
     const wire = makeWire(payload(1000, 6), { seed: 6, loss: 0, latency: 5000, jitter: 0, initialSeqs: [1, 1] })
     wire.runUntil(wire.allRead)

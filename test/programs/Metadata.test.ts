@@ -184,6 +184,25 @@ describe("fetchMetadata", () => {
       })
     ))
 
+  it.scopedLive("dials a peer that dropped the connection before the handshake once more with redialDropped, a refused one never", () =>
+    live(
+      Effect.gen(function* () {
+        // Plaintext only: with "allow" the drop of the plain handshake is first retried with MSE.
+        const plain = { ...options, encryption: "disable" as const }
+        const once = yield* makeFakeMetadataPeer({ metadata: smallInfo, dropFirst: 1 })
+        const e = yield* Effect.flip(fetchMetadata(link(smallInfo, [once.address]), plain))
+        expect(failures(e)).toEqual([{ peer: key(once.address), reason: "Connection" }])
+        expect(yield* once.connections).toBe(1)
+        const twice = yield* makeFakeMetadataPeer({ metadata: smallInfo, dropFirst: 1 })
+        const fetched = yield* fetchMetadata(link(smallInfo, [twice.address]), { ...plain, redialDropped: true })
+        expect(fetched.peer).toEqual(twice.address)
+        expect(yield* twice.connections).toBe(2)
+        const refused = yield* Effect.scoped(makeFakePeer()).pipe(Effect.map((p) => p.address))
+        const r = yield* Effect.flip(fetchMetadata(link(smallInfo, [refused]), { ...plain, redialDropped: true }))
+        expect(r.failures[0]!.message).toBe(`peer ${key(refused)}: connection refused`)
+      })
+    ))
+
   it.scopedLive("does not take itself for a peer", () =>
     live(
       Effect.gen(function* () {

@@ -32,6 +32,8 @@ export interface FakeMetadataPeerOptions {
   readonly peerId?: Uint8Array
   /** Its answer to a BEP 52 hash request (none by default). */
   readonly answerHashes?: (request: HashRequest) => Message
+  /** As FakePeer's: closes its first this many connections before a byte. */
+  readonly dropFirst?: number
 }
 
 export interface FakeMetadataPeer {
@@ -106,7 +108,8 @@ export const makeFakeMetadataPeer = (options: FakeMetadataPeerOptions): Effect.E
     const peer = yield* makeFakePeer({
       reserved: options.reserved ?? extensionReserved,
       handler,
-      ...(options.peerId === undefined ? {} : { peerId: options.peerId })
+      ...(options.peerId === undefined ? {} : { peerId: options.peerId }),
+      ...(options.dropFirst === undefined ? {} : { dropFirst: options.dropFirst })
     })
     return {
       address: peer.address,

@@ -71,6 +71,8 @@ export interface FakePeerOptions {
   readonly answerDelay?: Duration.DurationInput
   /** Frame limit for decoding the client's messages; default 1 MiB. */
   readonly maxFrameLength?: number
+  /** Closes its first this many connections on arrival, before a byte (a TCP listener that drops what it accepts). */
+  readonly dropFirst?: number
   /**
    * Runs per connection after the handshakes. When it returns, the fake half-closes the connection
    * (FIN); when it fails, the socket is destroyed. Default: read until the client closes.
@@ -209,6 +211,7 @@ export const makeFakePeer = (options: FakePeerOptions = {}): Effect.Effect<FakeP
     const serve = (socket: net.Socket) =>
       Effect.gen(function* () {
         const index = yield* Ref.getAndUpdate(count, (n) => n + 1)
+        if (index < (options.dropFirst ?? 0)) return socket.destroy()
         const s = yield* wire(socket, maxFrame)
         const remote = yield* s.handshake
         yield* Ref.update(handshakes, (hs) => [...hs, remote])

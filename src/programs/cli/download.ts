@@ -2,10 +2,12 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import { Data, Duration, Effect, identity, Option, Stream } from "effect"
+import type { DhtNode } from "../../services/Dht.js"
 import type { StorageError } from "../../services/Storage.js"
 import { webSeedSources } from "../../services/WebSeed.js"
 import { formatPeer } from "../../domain/Peer.js"
 import { download, type DownloadEvent } from "../Download.js"
+import { bindListener } from "../torrent/Torrent.js"
 import { defaultPort, encryptionOption, fastOption, giveUpAfterOption, listenPortOption, maxDownloadRateOption, maxPeersOption, maxUploadRateOption, newPeerId, onlyFilesOf, onlyFilesOption, outputOption, quietOption, rateLimitsOf, sequentialOption } from "./clientOptions.js"
 import { lsdOption, noPexOption, withLocalDiscovery } from "./discovery.js"
 import { makeJsonRenderer } from "./downloadJson.js"
@@ -69,19 +71,24 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
         // The DHT's UDP socket takes the listen port first; the torrent's TCP listener then takes the
         // same. A magnet link needs the DHT for its metadata; a private torrent (BEP 27) never starts it.
         const wanted = { host, port: Option.getOrElse(port, () => defaultPort), fallback: Option.isNone(port) }
+        // An explicit port is the TCP port whatever the DHT got; 0 and the default follow the DHT's.
+        // The default port moves on when taken, an explicit one does not.
+        const listen = (node: DhtNode | undefined) =>
+          ({ host, port: Option.isSome(port) && port.value !== 0 ? port.value : node?.port ?? wanted.port, fallback: wanted.fallback })
         const early = isMagnet(source) ? yield* startDht(dhtFlags, wanted) : undefined
-        const resolved = yield* resolveSource(source, { peerId, port: early?.port ?? wanted.port, encryption }, (hash) => dhtPeersOnce(early, hash))
+        // A magnet link listens before its metadata, so that those dials can fall back to uTP from the
+        // listen port (a peer that takes TCP and drops it is dialled again, then over uTP first).
+        const listener = isMagnet(source) ? yield* bindListener(listen(early)) : undefined
+        const resolved = yield* resolveSource(source, { peerId, port: listener?.port ?? wanted.port, encryption, redialDropped: true }, (hash) => dhtPeersOnce(early, hash))
         const files = Option.isSome(onlyFiles) ? { files: yield* onlyFilesOf(onlyFiles.value, resolved.info) } : {}
         const dht = early ?? (resolved.info.private ? undefined : yield* startDht(dhtFlags, wanted))
-        // An explicit port is the TCP port whatever the DHT got; 0 and the default follow the DHT's.
-        const listenPort = Option.isSome(port) && port.value !== 0 ? port.value : dht?.port ?? wanted.port
         // The torrent's name is a single safe path component (Metainfo checks it).
         const target = Option.getOrElse(output, () => resolved.info.name)
         const renderer = json ? makeJsonRenderer(target) : makeRenderer(progressMode(quiet), target)
-        // It listens while it downloads; the default port moves on when taken, an explicit one does not.
+        // It listens while it downloads.
         const options = {
           peerId,
-          listen: { host, port: listenPort, fallback: Option.isNone(port) },
+          ...(listener === undefined ? { listen: listen(dht) } : { listener }),
           maxPeers,
           giveUpAfter: Duration.seconds(giveUpAfter),
           sequential,

@@ -131,7 +131,9 @@ const resolveMetadata = (entry: SessionEntry, ctx: SessionContext) =>
     const fromDht = link.trackers.length === 0 && link.peers.length === 0 && ctx.dht !== undefined
       ? (yield* ctx.dht.getPeers(link.infoHash)).peers
       : []
-    const fetched = yield* fetchMetadata({ ...link, peers: [...link.peers, ...fromDht] }, { peerId: ctx.peerId, port: ctx.port, ...ctx.encryption })
+    // Over the session's listener, a peer that drops TCP is redialled over uTP.
+    const options = { peerId: ctx.peerId, port: ctx.port, redialDropped: true, ...ctx.encryption }
+    const fetched = yield* fetchMetadata({ ...link, peers: [...link.peers, ...fromDht] }, options)
     const source: TorrentSource = { info: fetched.info, trackers: fetched.trackers, peers: fetched.peers }
     entry.source = source
     entry.name = fetched.info.name

@@ -229,7 +229,7 @@ const peersOf = (state: TorrentState): Array<PeerStatus> =>
   }))
 
 /** Binds the listen port: the one asked for, else (with `fallback`) the next few, else any free port. */
-const bindListener = (listen: NonNullable<TorrentOptions["listen"]>) =>
+export const bindListener = (listen: NonNullable<TorrentOptions["listen"]>) =>
   Effect.flatMap(Transport, (transport) =>
     Effect.firstSuccessOf(
       listenPortCandidates(listen.port, listen.fallback === true).map((port) => transport.listen({ host: listen.host, port }))
@@ -253,7 +253,9 @@ const engine = (
       const now = () => clock.unsafeCurrentTimeMillis()
       const startedAt = now()
       const picker = yield* makePicker(source.info, have, options)
-      const listening = options.listen === undefined || options.inbound !== undefined ? undefined : yield* bindListener(options.listen)
+      const listening = options.inbound !== undefined
+        ? undefined
+        : options.listener ?? (options.listen === undefined ? undefined : yield* bindListener(options.listen))
       const address = listening ?? options.inbound
       const state = yield* makeState(source, sink, options, { picker, address, now, startedAt, emit, streaming })
       exposed.current = state

@@ -10,7 +10,7 @@ import type { PeerAddress } from "../../domain/Peer.js"
 import type { Encryption, EncryptionPolicy, LocalTorrent, PeerConnection, PeerError } from "../../services/PeerWire.js"
 import type { TransportKind } from "../../services/DualTransport.js"
 import type { StorageError } from "../../services/Storage.js"
-import type { ListenError } from "../../services/Transport.js"
+import type { ListenError, Listening } from "../../services/Transport.js"
 import type { RateLimits } from "./RateLimiter.js"
 import type { WebSeedSource } from "../../services/WebSeed.js"
 
@@ -105,6 +105,12 @@ export interface TorrentOptions {
    * `fallback`, a taken port moves on to the next few, then to any free one.
    */
   readonly listen?: { readonly host: string; readonly port: number; readonly fallback?: boolean }
+  /**
+   * A listener bound already (by `bindListener`), which the torrent accepts on and announces
+   * instead of binding `listen`: a magnet link's, bound before its metadata is fetched so that
+   * those dials can fall back to uTP from the listen port.
+   */
+  readonly listener?: Listening
   /**
    * Inbound peers from a listener shared with other torrents (a session's), instead of a port of
    * its own: `listen` is then ignored, and the torrent announces the shared port.
