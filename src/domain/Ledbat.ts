@@ -84,11 +84,23 @@ export const makeLedbat = (nowMillis: number, options: LedbatOptions = defaultLe
 const wrapBefore = (a: number, b: number) => ((a - b) >>> 0) > 0x80000000
 const wrapMin = (a: number, b: number) => (wrapBefore(a, b) ? a : b)
 
+/** Whether recording `sample` now would leave the state as it is (a copy of equal values). */
+const unchangedBy = (s: Ledbat, sample: number, nowMillis: number) => {
+  const recent = s.recentDelays
+  if (recent.length < currentSamples) return false
+  for (let i = 0; i < recent.length; i++) if (recent[i] !== sample) return false
+  const base = s.baseDelays[s.baseDelays.length - 1]
+  return base !== undefined && !wrapBefore(sample, base) && nowMillis - s.bucketStartMillis < s.options.baseBucketMillis
+}
+
 /** Records a one-way delay sample (the peer's timestamp difference, i.e. its clock minus ours). */
 export const onDelaySample = (s: Ledbat, delayMicros: number, nowMillis: number): Ledbat => {
   const sample = delayMicros >>> 0
-  // one sample per packet received: one array (of currentSamples, 3) and one object; the base delays are shared while unchanged
   const recent = s.recentDelays
+  // A peer repeats its last measurement in every packet until it hears from us again: when the
+  // recent samples all equal it and the base stays, the state is the same, and no copy is made.
+  if (unchangedBy(s, sample, nowMillis)) return s
+  // one sample per packet received: one array (of currentSamples, 3) and one object; the base delays are shared while unchanged
   const recentDelays = recent.length < currentSamples ? [...recent, sample] : [recent[recent.length - 2]!, recent[recent.length - 1]!, sample]
   const last = s.baseDelays.length - 1
   if (last < 0) return { ...s, recentDelays, baseDelays: [sample], bucketStartMillis: nowMillis }

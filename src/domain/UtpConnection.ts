@@ -214,10 +214,14 @@ export class UtpConnection {
     this.sendPacket(PacketType.Fin, new Uint8Array(0), this.sendId)
   }
 
-  /** Forgets the connection at once and tells the peer with a RESET. */
+  /**
+   * Forgets the connection at once and tells the peer with a RESET. It carries the last sequence
+   * number we sent: after our FIN, libtorrent ignores any packet numbered past the FIN, so a RESET
+   * numbered next would leave it waiting for the connection to time out.
+   */
   reset() {
     if (this.state === "Closed") return
-    this.transmitHeader(PacketType.Reset, this.seqNr, undefined)
+    this.transmitHeader(PacketType.Reset, (this.seqNr - 1) & 0xffff, undefined)
     this.finish(undefined)
   }
 

@@ -196,27 +196,44 @@ class UtpEndpoint {
     const entry = this.connections.get(keyOf(from, p.connectionId))
     if (entry !== undefined) return entry.duplex.connection.receive(p)
     if (p.type === PacketType.Syn) return this.incomingSyn(from, p)
-    if (p.type !== PacketType.Reset) this.sendReset(from, p)
+    if (p.type !== PacketType.Reset) this.resetStray(from, p)
   }
 
   private incomingSyn(from: PeerAddress, syn: UtpPacket) {
     const recvId = (syn.connectionId + 1) & 0xffff
     const known = this.connections.get(keyOf(from, recvId))
     if (known !== undefined) return known.duplex.connection.receive(syn)
-    if (this.accepting === undefined) return this.sendReset(from, syn)
+    if (this.accepting === undefined) return this.refuse(from, syn)
     const entry = this.open(from, recvId, (host) => UtpConnection.accept(host, syn, randomU16(), { receiveWindow: this.receiveWindow }))
     if (!Queue.unsafeOffer(this.accepting, entry.duplex)) entry.duplex.connection.reset()
   }
 
-  private sendReset(to: PeerAddress, p: UtpPacket) {
+  /** Refuses a SYN: the RESET carries the dialler's receive id, the SYN's own. */
+  private refuse(to: PeerAddress, syn: UtpPacket) {
+    this.sendReset(to, syn.connectionId, randomU16(), syn.seqNr)
+  }
+
+  /**
+   * A packet of no connection of ours (one of a process before ours on this port, say) gets a
+   * RESET, so that the peer drops that connection now rather than at its timeout (libtorrent
+   * refuses our new connections from this address until then). The peer finds its connection by
+   * its receive id, the packet's id plus or minus one (as it or we dialled): one RESET goes to
+   * each. libtorrent ignores a RESET numbered past what it received (the packet's ack), or acking
+   * what it has not sent: a FIN does not advance its sequence number, so the packet before is acked.
+   */
+  private resetStray(to: PeerAddress, p: UtpPacket) {
+    for (const id of [p.connectionId + 1, p.connectionId - 1]) this.sendReset(to, id & 0xffff, p.ackNr, (p.seqNr - 1) & 0xffff)
+  }
+
+  private sendReset(to: PeerAddress, connectionId: number, seqNr: number, ackNr: number) {
     const reset = encodePacket({
       type: PacketType.Reset,
-      connectionId: p.connectionId,
+      connectionId,
       timestampMicros: this.nowMicros(),
       timestampDifferenceMicros: 0,
       windowSize: 0,
-      seqNr: randomU16(),
-      ackNr: p.seqNr,
+      seqNr,
+      ackNr,
       payload: new Uint8Array(0)
     })
     this.socket.send(reset, to)

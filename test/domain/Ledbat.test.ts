@@ -161,6 +161,16 @@ describe("Ledbat", () => {
     expect(queuingDelay(s)).toBe(0)
   })
 
+  it("keeps its state when a peer repeats its measurement, until a new bucket starts", () => {
+    let s = onDelaySample(makeLedbat(0), 10_000, 0)
+    for (const at of [1, 2, 3]) s = onDelaySample(s, 30_000, at)
+    expect(onDelaySample(s, 30_000, 4)).toBe(s)
+    expect(onDelaySample(s, 30_001, 4)).not.toBe(s)
+    const later = onDelaySample(s, 30_000, 60_001)
+    expect(later.baseDelays).toEqual([10_000, 30_000])
+    expect(queuingDelay(later)).toBe(20_000)
+  })
+
   it("estimates the retransmission timeout as rtt + 4 rttvar, at least 500 ms", () => {
     const first = onRttSample(makeLedbat(0), 200)
     expect(first.rtoMillis).toBe(600)

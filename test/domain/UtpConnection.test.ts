@@ -161,6 +161,22 @@ describe("UtpConnection (a simulated wire, no runtime)", () => {
     expect(wire.now() - closedAt).toBeLessThan(100_000)
   })
 
+  it("a RESET right after our FIN carries the FIN's number (libtorrent ignores packets numbered past a FIN)", () => {
+    const sent: Array<{ readonly type: PacketType; readonly seqNr: number }> = []
+    const record = (bytes: Uint8Array, from: Side) => {
+      const p = Either.getOrThrow(decodePacket(bytes))
+      if (from === "dialler") sent.push({ type: p.type, seqNr: p.seqNr })
+      return false
+    }
+    const wire = makeWire(payload(1000, 7), { seed: 7, loss: 0, latency: 5000, jitter: 0, initialSeqs: [1, 1], drop: record })
+    wire.runUntil(wire.allRead)
+    wire.conns.dialler!.close()
+    wire.conns.dialler!.reset()
+    const fin = sent.find((p) => p.type === PacketType.Fin)
+    expect(fin).toBeDefined()
+    expect(sent.at(-1)).toEqual({ type: PacketType.Reset, seqNr: fin!.seqNr })
+  })
+
   it("a RESET ends the connection with a Reset error", () => {
     const wire = makeWire(payload(1000, 6), { seed: 6, loss: 0, latency: 5000, jitter: 0, initialSeqs: [1, 1] })
     wire.runUntil(wire.allRead)

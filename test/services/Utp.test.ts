@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Clock, Context, Effect, Fiber, Layer, Option, Stream } from "effect"
+import { Chunk, Clock, Context, Effect, Either, Fiber, Layer, Option, Stream, TestClock } from "effect"
 import { equalBytes, toHex } from "../../src/domain/Bytes.js"
+import { decodePacket, encodePacket, isUtpDatagram, PacketType } from "../../src/domain/UtpPacket.js"
 import { Message } from "../../src/domain/Wire.js"
 import { makeMemoryUdpNetwork, type UdpLinkOptions } from "../../src/services/MemoryUdpNetwork.js"
 import { PeerWire } from "../../src/services/PeerWire.js"
@@ -70,6 +71,24 @@ describe("Utp on MemoryUdpNetwork (TestClock)", () => {
       expect((yield* runVirtually(refused, 10_000)).reason).toBe("ConnectionRefused")
       const unanswered = yield* Effect.fork(Effect.flip(Effect.scoped(aliceUtp.dial({ host: bob, port: 7001 }, { timeout: "3 seconds" }))))
       expect((yield* runVirtually(unanswered, 10_000)).reason).toBe("ConnectTimeout")
+    }))
+
+  it.scoped("a packet of no connection gets a RESET to each id the peer may know it by, numbered as libtorrent accepts", () =>
+    Effect.gen(function* () {
+      const { network } = yield* pair({ latency: "5 millis" })
+      const raw = yield* network.host(alice).bind({ host: alice, port: 7100 })
+      const got: Array<{ type: PacketType; connectionId: number; seqNr: number; ackNr: number }> = []
+      yield* raw.subscribe(isUtpDatagram, (d) => {
+        const p = Either.getOrThrow(decodePacket(d.bytes))
+        got.push({ type: p.type, connectionId: p.connectionId, seqNr: p.seqNr, ackNr: p.ackNr })
+      })
+      // A FIN of a connection bob's socket never had (a process before it on this port, say).
+      raw.send(encodePacket({ type: PacketType.Fin, connectionId: 500, timestampMicros: 1, timestampDifferenceMicros: 0, windowSize: 0, seqNr: 900, ackNr: 40, payload: new Uint8Array(0) }), { host: bob, port: 6881 })
+      yield* TestClock.adjust("100 millis")
+      expect(got).toEqual([
+        { type: PacketType.Reset, connectionId: 501, seqNr: 40, ackNr: 899 },
+        { type: PacketType.Reset, connectionId: 499, seqNr: 40, ackNr: 899 }
+      ])
     }))
 })
 
