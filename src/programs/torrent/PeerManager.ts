@@ -1,11 +1,11 @@
 /**
  * Which peers the torrent talks to: candidates from every source (trackers, given addresses,
- * inbound connections, peer exchange) become session jobs on one queue, which the torrent's pipeline runs with
- * bounded concurrency (the connection limit). A job that ends is retried on a `Schedule` with
- * backoff and jitter unless the peer is banned, ourselves, or broke the protocol. Peers silent
- * for 3 minutes are dropped, every peer hears from us at least every 2 minutes, and peers that
- * keep us choked or have nothing we want make room when others wait for a slot. A candidate
- * told to be a seed is passed over while we want nothing ourselves: there is nothing to trade.
+ * peer exchange, inbound connections) become session jobs on one queue, which the torrent's
+ * pipeline runs with bounded concurrency (the connection limit). A job that ends is retried on a
+ * `Schedule` with backoff and jitter unless the peer is banned, ourselves, or broke the protocol.
+ * Peers silent for 3 minutes are dropped, every peer hears from us at least every 2 minutes, and
+ * peers that keep us choked or have nothing we want make room when others wait for a slot. A
+ * candidate told to be a seed is passed over while we want nothing ourselves: nothing to trade.
  */
 import { Deferred, Effect, FiberSet, Queue, Schedule, type Scope, Stream } from "effect"
 import { equalBytes } from "../../domain/Bytes.js"
@@ -93,7 +93,7 @@ const enqueue = (roster: Roster, job: SessionJob) =>
     return Queue.offer(roster.jobs, job)
   })
 
-/** A new address becomes a dial job, unless it is known, banned, ourselves, a seed while we are one, or the list is full. */
+/** A new address becomes a dial job, unless it is known, banned, ourselves, a seed while we want nothing, or the list is full. */
 const addCandidate = (
   state: TorrentState,
   roster: Roster,
