@@ -4,6 +4,27 @@ export interface PeerAddress {
   readonly port: number
 }
 
+/**
+ * What a source told us of a candidate peer (the flags of a PEX entry), so that we dial it the
+ * way it takes connections. Hints are guesses: every dial keeps its fallback.
+ */
+export interface PeerHints {
+  /** It takes MSE: dialled encrypted first, plaintext the fallback. */
+  readonly encryption: boolean
+  /** It speaks uTP: dialled over uTP first, TCP the fallback. */
+  readonly utp: boolean
+  /** It has every piece: a peer that wants nothing more has nothing to trade with it. */
+  readonly seed: boolean
+}
+
+export const noHints: PeerHints = { encryption: false, utp: false, seed: false }
+
+/** An address to dial, with what its source told of it. */
+export interface PeerCandidate {
+  readonly address: PeerAddress
+  readonly hints: PeerHints
+}
+
 /** `ip:port`, with brackets around IPv6 hosts (`[::1]:6881`). */
 export const formatPeer = (p: PeerAddress): string => (p.host.includes(":") ? `[${p.host}]:${p.port}` : `${p.host}:${p.port}`)
 

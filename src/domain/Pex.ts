@@ -1,12 +1,13 @@
 /**
  * Peer exchange (BEP 11, `ut_pex`): the codec of its messages (compact `added`/`added.f`/
- * `dropped`, and `added6`/`added6.f`/`dropped6` for IPv6), and `pexDiff`, which works out what
- * to tell one peer given whom we are connected to now and what we told it before.
+ * `dropped`, and `added6`/`added6.f`/`dropped6` for IPv6), `pexHints`, which reads an entry's
+ * flags as dial hints, and `pexDiff`, which works out what to tell one peer given whom we are
+ * connected to now and what we told it before.
  */
 import { Data, Either } from "effect"
 import * as Bencode from "./Bencode.js"
 import { compactIp } from "./Extension.js"
-import { formatPeer, type PeerAddress } from "./Peer.js"
+import { formatPeer, type PeerAddress, type PeerHints } from "./Peer.js"
 import { formatIpv6 } from "./TrackerResponse.js"
 
 /** The bits of `added.f`, one byte per added peer. */
@@ -24,6 +25,13 @@ export interface PexPeer {
   readonly address: PeerAddress
   readonly flags: number
 }
+
+/** An entry's flags as dial hints; the holepunch and reachable bits change nothing in how we dial. */
+export const pexHints = (flags: number): PeerHints => ({
+  encryption: (flags & PexFlag.PrefersEncryption) !== 0,
+  utp: (flags & PexFlag.SupportsUtp) !== 0,
+  seed: (flags & PexFlag.Seed) !== 0
+})
 
 export interface PexMessage {
   readonly added: ReadonlyArray<PexPeer>

@@ -8,8 +8,9 @@
  * what worked is remembered for that peer's next dial. A peer that took a TCP connection and
  * closed it without sending a byte (libtorrent with TCP off listens and drops) is dialled over uTP
  * first the next time, for a short while only, so that a TCP peer that merely dropped us (one
- * requiring encryption, say) waits little. uTP dials go out from the listen port's socket, so a
- * transport that does not listen dials TCP alone.
+ * requiring encryption, say) waits little. A peer we were told speaks uTP (`utpFirst`, from a
+ * PEX flag) is dialled over uTP first too, as briefly, unless we learned what works for it. uTP
+ * dials go out from the listen port's socket, so a transport that does not listen dials TCP alone.
  */
 import { Duration, Effect, Layer, type Scope, Stream } from "effect"
 import { formatPeer, type PeerAddress } from "../domain/Peer.js"
@@ -29,7 +30,7 @@ import { Utp, type UtpOptions } from "./Utp.js"
 
 export type TransportKind = "tcp" | "utp"
 /** What a peer's last dial taught: the transport that worked, or that TCP was taken and dropped without a byte. */
-type Learned = TransportKind | "tcp-dropped"
+export type Learned = TransportKind | "tcp-dropped"
 
 export interface DualTransportOptions {
   /** Which to dial first (default "tcp"); the other is the fallback. */
@@ -41,8 +42,23 @@ export interface DualTransportOptions {
 const rememberedPeers = 4096
 
 const fallsBack = (e: PeerError) => e.reason === "ConnectionRefused" || e.reason === "ConnectTimeout"
-/** How long a uTP dial tried first after a dropped TCP connection waits for the peer's answer (a SYN's round trip). */
+/** How long a uTP dial tried first on a guess waits for the peer's answer (a SYN's round trip). */
 const utpProbeTimeout = Duration.millis(1500)
+
+/**
+ * Which transport to dial first: what worked for the peer, else uTP when TCP was dropped or the
+ * peer said it speaks uTP, else the configured one. `probe`: uTP first on such a guess, to be
+ * given up on after a round trip.
+ */
+export const dialPlan = (
+  learned: Learned | undefined,
+  utpFirst: boolean,
+  configured: TransportKind
+): { readonly first: TransportKind; readonly probe: boolean } => {
+  if (learned === "tcp" || learned === "utp") return { first: learned, probe: false }
+  if (learned === "tcp-dropped" || (utpFirst && configured === "tcp")) return { first: "utp", probe: true }
+  return { first: configured, probe: false }
+}
 
 export const makeDualTransport = (
   tcp: Transport["Type"],
@@ -71,10 +87,9 @@ export const makeDualTransport = (
       const utp = listeningUtp
       if (utp === undefined) return tcp.dial(address, dialOptions)
       const key = formatPeer(address)
-      const learned = worked.get(key)
+      const { first, probe } = dialPlan(worked.get(key), dialOptions.utpFirst === true, options.first ?? "tcp")
       const attempt = (kind: TransportKind) =>
-        kind === "tcp" ? tcp.dial(address, dialOptions) : utp.dial(address, learned === "tcp-dropped" ? { ...dialOptions, timeout: Duration.min(Duration.decode(dialOptions.timeout ?? defaultDialTimeout), utpProbeTimeout) } : dialOptions)
-      const first: TransportKind = learned === "tcp-dropped" ? "utp" : learned ?? options.first ?? "tcp"
+        kind === "tcp" ? tcp.dial(address, dialOptions) : utp.dial(address, probe ? { ...dialOptions, timeout: Duration.min(Duration.decode(dialOptions.timeout ?? defaultDialTimeout), utpProbeTimeout) } : dialOptions)
       const second: TransportKind = first === "tcp" ? "utp" : "tcp"
       return attempt(first).pipe(
         Effect.tap(remember(key, first)),

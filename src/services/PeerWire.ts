@@ -9,7 +9,7 @@
  */
 import { Chunk, Context, Duration, Effect, Either, Layer, Option, Scope, Stream } from "effect"
 import { equalBytes, toHex } from "../domain/Bytes.js"
-import { formatPeer, type PeerAddress } from "../domain/Peer.js"
+import { formatPeer, type PeerAddress, type PeerHints } from "../domain/Peer.js"
 import * as Wire from "../domain/Wire.js"
 import { CryptoMethod, MseError } from "../domain/Mse.js"
 import { closedError, type Link, read, readEvents, when, write } from "./DuplexIo.js"
@@ -81,6 +81,11 @@ export interface ConnectOptions {
   readonly localAddress?: string
   /** Default "allow": the plain handshake first, MSE when the peer drops it. */
   readonly encryption?: Mse.EncryptionPolicy
+  /**
+   * What a source told of the peer: `utp` dials uTP first where the transport has it, and
+   * `encryption` makes "allow" dial as "prefer" does (MSE first, the plain handshake the fallback).
+   */
+  readonly hints?: PeerHints
 }
 
 /** What we answer an inbound handshake for one of our torrents with. */
@@ -229,7 +234,8 @@ const make = (transport: Transport["Type"]): PeerWire["Type"] => {
     Effect.gen(function* () {
       const duplex = yield* transport.dial(address, {
         timeout: options.connectTimeout ?? Duration.seconds(5),
-        ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress })
+        ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
+        ...(options.hints?.utp === true ? { utpFirst: true } : {})
       })
       const peer = formatPeer(address)
       return yield* Effect.gen(function* () {
@@ -259,7 +265,7 @@ const make = (transport: Transport["Type"]): PeerWire["Type"] => {
   const connect = Effect.fn("PeerWire.connect")(function* (address: PeerAddress, options: ConnectOptions) {
     const plain = connectOnce(address, options, false)
     const encrypted = connectOnce(address, options, true)
-    switch (options.encryption ?? "allow") {
+    switch (dialPolicy(options)) {
       case "disable":
         return yield* plain
       case "require":
@@ -271,6 +277,12 @@ const make = (transport: Transport["Type"]): PeerWire["Type"] => {
     }
   })
   return { connect, accept }
+}
+
+/** How to dial: the policy, except that "allow" dials a peer told to take MSE as "prefer" does. */
+export const dialPolicy = (options: Pick<ConnectOptions, "encryption" | "hints">): Mse.EncryptionPolicy => {
+  const policy = options.encryption ?? "allow"
+  return policy === "allow" && options.hints?.encryption === true ? "prefer" : policy
 }
 
 /** What an inbound connection's receiver selects among what the initiator provides. */

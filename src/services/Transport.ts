@@ -107,6 +107,8 @@ export interface DialOptions {
   readonly timeout?: Duration.DurationInput
   /** Source address to dial from (e.g. another 127.x). */
   readonly localAddress?: string
+  /** The peer said it speaks uTP: a transport that has uTP tries it first, unless it learned what works for the peer. */
+  readonly utpFirst?: boolean
 }
 
 export interface ListenOptions {

@@ -13,6 +13,7 @@ import {
   type PexPeers,
   PexFlag,
   pexDiff,
+  pexHints,
   pexPeers
 } from "../../src/domain/Pex.js"
 import { formatIpv6 } from "../../src/domain/TrackerResponse.js"
@@ -126,5 +127,28 @@ describe("pexDiff", () => {
     const a = { address: { host: "127.0.0.5", port: 6881 }, flags: 0 }
     const { message } = pexDiff(pexPeers([a]), pexPeers([{ ...a, flags: PexFlag.Seed }]))
     expect(message).toEqual({ added: [{ ...a, flags: PexFlag.Seed }], dropped: [] })
+  })
+})
+
+describe("pexHints", () => {
+  it("reads the encryption, seed and uTP bits of a libtorrent entry", () => {
+    expect(pexHints(PexFlag.PrefersEncryption | PexFlag.Reachable)).toEqual({ encryption: true, utp: false, seed: false })
+    expect(pexHints(PexFlag.Seed | PexFlag.SupportsUtp | PexFlag.SupportsHolepunch)).toEqual({ encryption: false, utp: true, seed: true })
+    expect(pexHints(0)).toEqual({ encryption: false, utp: false, seed: false })
+  })
+
+  it.prop("each hint is its bit, whatever the other bits (unknown ones too)", [fc.nat(255)], ([flags]) => {
+    expect(pexHints(flags)).toEqual({
+      encryption: (flags & 0x01) !== 0,
+      seed: (flags & 0x02) !== 0,
+      utp: (flags & 0x04) !== 0
+    })
+    expect(pexHints(flags)).toEqual(pexHints(flags & ~(PexFlag.SupportsHolepunch | PexFlag.Reachable | 0xe0)))
+  })
+
+  it.prop("survives the codec: the hints of what is decoded are those of what was sent", [uniquePeers(60)], ([added]) => {
+    const decoded = rightOf(decodePex(encodePex({ added, dropped: [] })))
+    const sent = new Map(added.map((p) => [formatPeer(p.address), pexHints(p.flags)]))
+    for (const p of decoded.added) expect(pexHints(p.flags)).toEqual(sent.get(formatPeer(p.address)))
   })
 })

@@ -5,11 +5,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
 import type { ExtendedHandshake } from "../../src/domain/Extension.js"
-import { formatPeer, type PeerAddress } from "../../src/domain/Peer.js"
+import { formatPeer, type PeerAddress, type PeerCandidate } from "../../src/domain/Peer.js"
 import { decodePex, encodePex, PexFlag, type PexMessage } from "../../src/domain/Pex.js"
 import type { Message } from "../../src/domain/Wire.js"
 import { makePeerExchange } from "../../src/programs/torrent/PeerExchange.js"
 import type { PeerSession, TorrentState } from "../../src/programs/torrent/TorrentState.js"
+import type { TransportKind } from "../../src/services/DualTransport.js"
 import type { Encryption } from "../../src/services/PeerWire.js"
 
 interface Peer {
@@ -18,7 +19,7 @@ interface Peer {
   readonly received: Array<PexMessage>
 }
 
-const peer = (host: string, port: number, inbound: boolean, encryption: Encryption = "plaintext"): Peer => {
+const peer = (host: string, port: number, inbound: boolean, encryption: Encryption = "plaintext", transport: TransportKind = "tcp"): Peer => {
   const received: Array<PexMessage> = []
   const sendNow = (messages: ReadonlyArray<Message>) => {
     for (const m of messages) {
@@ -27,7 +28,7 @@ const peer = (host: string, port: number, inbound: boolean, encryption: Encrypti
       if (Either.isRight(decoded)) received.push(decoded.right)
     }
   }
-  const session = { key: formatPeer({ host, port }), inbound, ended: false, conn: { address: { host, port }, sendNow, encryption }, outbox: [], lastSentAt: 0 }
+  const session = { key: formatPeer({ host, port }), inbound, ended: false, conn: { address: { host, port }, sendNow, encryption, transport }, outbox: [], lastSentAt: 0 }
   return { session: session as unknown as PeerSession, received }
 }
 
@@ -36,6 +37,7 @@ const stateOf = (peers: ReadonlyArray<Peer>) =>
 
 const offersPex = (p?: number): ExtendedHandshake => ({ m: new Map([["ut_pex", 7]]), ...(p === undefined ? {} : { p }) })
 const keys = (addresses: ReadonlyArray<PeerAddress>) => addresses.map(formatPeer)
+const learnedKeys = (candidates: ReadonlyArray<PeerCandidate>) => keys(candidates.map((c) => c.address))
 
 describe("PeerExchange", () => {
   it("tells each peer whom else we are connected to, 3 s after its handshake and then at most once a minute", () => {
@@ -80,10 +82,37 @@ describe("PeerExchange", () => {
     pex.receive(teller.session, encodePex({ added: many, dropped: [] }), 0)
     pex.receive(teller.session, encodePex({ added: [{ address: { host: "127.9.9.9", port: 1 }, flags: 0 }], dropped: [] }), 10_000)
     const learned = pex.upkeep(state, 10_000)
-    expect(keys(learned)).toEqual(keys(many.slice(0, 50).map((p) => p.address)))
+    expect(learnedKeys(learned)).toEqual(keys(many.slice(0, 50).map((p) => p.address)))
     expect(pex.upkeep(state, 11_000)).toEqual([])
     pex.receive(teller.session, encodePex({ added: [{ address: { host: "127.9.9.9", port: 1 }, flags: 0 }], dropped: [] }), 31_000)
-    expect(keys(pex.upkeep(state, 31_000))).toEqual(["127.9.9.9:1"])
+    expect(learnedKeys(pex.upkeep(state, 31_000))).toEqual(["127.9.9.9:1"])
+  })
+
+  it("flags the peers we talk to over uTP as speaking it", () => {
+    const pex = makePeerExchange()
+    const told = peer("127.0.0.2", 6881, false)
+    const overUtp = peer("127.0.0.3", 6881, false, "plaintext", "utp")
+    const overTcp = peer("127.0.0.4", 6881, false, "plaintext", "tcp")
+    pex.takeHandshake(told.session, offersPex(), 0)
+    pex.upkeep(stateOf([told, overUtp, overTcp]), 3000)
+    const flags = new Map(told.received[0]!.added.map((a) => [formatPeer(a.address), a.flags & PexFlag.SupportsUtp]))
+    expect(Object.fromEntries(flags)).toEqual({ "127.0.0.3:6881": PexFlag.SupportsUtp, "127.0.0.4:6881": 0 })
+  })
+
+  it("hands on each learned peer with its flags as dial hints", () => {
+    const pex = makePeerExchange()
+    const teller = peer("127.0.0.2", 6881, false)
+    const added = [
+      { address: { host: "127.1.0.1", port: 6881 }, flags: PexFlag.SupportsUtp | PexFlag.Reachable },
+      { address: { host: "127.1.0.2", port: 6881 }, flags: PexFlag.PrefersEncryption | PexFlag.Seed },
+      { address: { host: "127.1.0.3", port: 6881 }, flags: 0 }
+    ]
+    pex.receive(teller.session, encodePex({ added, dropped: [] }), 0)
+    expect(pex.upkeep(stateOf([teller]), 1000).map((c) => c.hints)).toEqual([
+      { encryption: false, utp: true, seed: false },
+      { encryption: true, utp: false, seed: true },
+      { encryption: false, utp: false, seed: false }
+    ])
   })
 
   it("sends nothing to a peer that does not offer ut_pex, or disables it later", () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Option, Stream } from "effect"
-import { makeDualTransport } from "../../src/services/DualTransport.js"
+import { dialPlan, makeDualTransport } from "../../src/services/DualTransport.js"
 import { Transport } from "../../src/services/Transport.js"
 import { Udp } from "../../src/services/Udp.js"
 import { Utp, utpStats } from "../../src/services/Utp.js"
@@ -68,4 +68,36 @@ describe("DualTransport (loopback)", () => {
       const second = yield* transport.dial({ host, port })
       expect(utpStats(second)).toBeDefined()
     }).pipe(Effect.scoped, Effect.provide(Udp.Live)))
+
+  it.live("a peer told to speak uTP is dialled over uTP first; one told wrongly (TCP only) is reached over TCP after the uTP probe", () =>
+    Effect.gen(function* () {
+      const transport = yield* dual
+      yield* transport.listen({ host, port: yield* freePort })
+      const both = yield* dual
+      const bothListening = yield* both.listen({ host, port: yield* freePort })
+      const overUtp = yield* transport.dial({ host, port: bothListening.port }, { utpFirst: true })
+      expect(utpStats(overUtp)).toBeDefined()
+      const tcp = yield* Effect.provide(Transport, Transport.Tcp)
+      const tcpOnly = yield* tcp.listen({ host, port: yield* freePort })
+      const startedAt = Date.now()
+      const overTcp = yield* transport.dial({ host, port: tcpOnly.port }, { utpFirst: true })
+      expect(utpStats(overTcp)).toBeUndefined()
+      // the uTP guess waits a round trip's probe, not the whole dial timeout
+      expect(Date.now() - startedAt).toBeLessThan(4000)
+      // what worked is remembered: the hint does not send it back to uTP
+      const again = yield* transport.dial({ host, port: tcpOnly.port }, { utpFirst: true, timeout: "1 second" })
+      expect(utpStats(again)).toBeUndefined()
+    }).pipe(Effect.scoped, Effect.provide(Udp.Live)), 15_000)
+})
+
+describe("dialPlan", () => {
+  it("what worked for the peer first; else uTP on a guess (dropped TCP, a uTP hint) as a probe; else the configured one", () => {
+    expect(dialPlan("tcp", true, "tcp")).toEqual({ first: "tcp", probe: false })
+    expect(dialPlan("utp", false, "tcp")).toEqual({ first: "utp", probe: false })
+    expect(dialPlan("tcp-dropped", false, "tcp")).toEqual({ first: "utp", probe: true })
+    expect(dialPlan(undefined, true, "tcp")).toEqual({ first: "utp", probe: true })
+    expect(dialPlan(undefined, false, "tcp")).toEqual({ first: "tcp", probe: false })
+    expect(dialPlan(undefined, true, "utp")).toEqual({ first: "utp", probe: false })
+    expect(dialPlan(undefined, false, "utp")).toEqual({ first: "utp", probe: false })
+  })
 })

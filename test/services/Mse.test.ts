@@ -2,11 +2,12 @@ import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Either, Fiber, Option, Queue, Stream, TestClock } from "effect"
 import { toHex } from "../../src/domain/Bytes.js"
 import { CryptoMethod, MseError } from "../../src/domain/Mse.js"
+import { noHints, type PeerHints } from "../../src/domain/Peer.js"
 import { makeReserved, Message } from "../../src/domain/Wire.js"
 import { read } from "../../src/services/DuplexIo.js"
 import { MemoryNetwork } from "../../src/services/MemoryNetwork.js"
 import * as Mse from "../../src/services/Mse.js"
-import { type EncryptionPolicy, PeerError, skeyLookup } from "../../src/services/PeerWire.js"
+import { dialPolicy, type EncryptionPolicy, PeerError, skeyLookup } from "../../src/services/PeerWire.js"
 import type { Duplex } from "../../src/services/Transport.js"
 import { networks, wireOver } from "../support/WireNetworks.js"
 
@@ -18,6 +19,7 @@ const pieceCount = 4096
 const lookup = (hash: Uint8Array) =>
   toHex(hash) === toHex(infoHash) ? { peerId: theirId, reserved: makeReserved({ fast: true }), pieceCount } : undefined
 const skey = skeyLookup([otherHash, infoHash])
+const prefersEncryption: PeerHints = { ...noHints, encryption: true }
 
 /** Random bytes that always give the longest padding (512), to test the sync bounds. */
 const longestPadding: Mse.RandomBytes = (n) => (n === 2 ? Uint8Array.from([0x02, 0x00]) : new Uint8Array(n).fill(0x5a))
@@ -28,8 +30,8 @@ const blocks = [block(0), block(1), block(2), block(3)]
 
 for (const network of networks) {
   describe(`MSE over ${network.name}`, () => {
-    /** A dialling PeerWire with `dialPolicy` against a listening one accepting every connection with `acceptPolicy`. */
-    const connectWith = (dialPolicy: EncryptionPolicy, acceptPolicy: EncryptionPolicy) =>
+    /** A dialling PeerWire with `dialPolicy` (and `hints`) against a listening one accepting every connection with `acceptPolicy`. */
+    const connectWith = (dialPolicy: EncryptionPolicy, acceptPolicy: EncryptionPolicy, hints: PeerHints = noHints) =>
       Effect.gen(function* () {
         const { client, host, server } = yield* network.make
         const listening = yield* server.listen({ host, port: 0 })
@@ -44,12 +46,12 @@ for (const network of networks) {
         )
         const dialler = yield* wireOver(client)
         const outbound = yield* Effect.either(
-          dialler.connect({ host, port: listening.port }, { infoHash, peerId: ourId, pieceCount, encryption: dialPolicy })
+          dialler.connect({ host, port: listening.port }, { infoHash, peerId: ourId, pieceCount, encryption: dialPolicy, hints })
         )
         return { outbound, accepted }
       })
 
-    const cases: ReadonlyArray<[EncryptionPolicy, EncryptionPolicy, Mse.Encryption]> = [
+    const cases: ReadonlyArray<[EncryptionPolicy, EncryptionPolicy, Mse.Encryption, PeerHints?]> = [
       ["allow", "allow", "plaintext"],
       ["disable", "prefer", "plaintext"],
       ["prefer", "allow", "mse-plaintext"],
@@ -59,12 +61,18 @@ for (const network of networks) {
       // the receiver drops the plain handshake: the dialler comes back with MSE
       ["allow", "require", "mse-rc4"],
       // the receiver refuses MSE: the dialler comes back in plaintext
-      ["prefer", "disable", "plaintext"]
+      ["prefer", "disable", "plaintext"],
+      // told it takes MSE (a PEX flag): "allow" dials MSE first, as "prefer" does
+      ["allow", "allow", "mse-plaintext", prefersEncryption],
+      // told wrongly: the receiver refuses MSE, and the plain handshake comes next
+      ["allow", "disable", "plaintext", prefersEncryption],
+      ["disable", "allow", "plaintext", prefersEncryption]
     ]
-    for (const [dialPolicy, acceptPolicy, expected] of cases) {
-      it.scopedLive(`dialling with ${dialPolicy}, accepting with ${acceptPolicy}: ${expected}, messages intact both ways`, () =>
+    for (const [dialPolicy, acceptPolicy, expected, hints] of cases) {
+      const told = hints === undefined ? "" : " (told it takes MSE)"
+      it.scopedLive(`dialling with ${dialPolicy}${told}, accepting with ${acceptPolicy}: ${expected}, messages intact both ways`, () =>
         Effect.gen(function* () {
-          const { accepted, outbound } = yield* connectWith(dialPolicy, acceptPolicy)
+          const { accepted, outbound } = yield* connectWith(dialPolicy, acceptPolicy, hints)
           const out = Either.getOrThrow(outbound)
           let inbound = yield* Queue.take(accepted)
           while (Either.isLeft(inbound)) inbound = yield* Queue.take(accepted) // the refused first attempt
@@ -98,6 +106,15 @@ for (const network of networks) {
     }
   })
 }
+
+describe("dialPolicy", () => {
+  it("dials a peer told to take MSE as \"prefer\" under \"allow\" alone; other policies stay as set", () => {
+    const policies: ReadonlyArray<EncryptionPolicy> = ["allow", "prefer", "require", "disable"]
+    expect(policies.map((encryption) => dialPolicy({ encryption, hints: prefersEncryption }))).toEqual(["prefer", "prefer", "require", "disable"])
+    expect(policies.map((encryption) => dialPolicy({ encryption, hints: { ...noHints, utp: true, seed: true } }))).toEqual(policies)
+    expect([dialPolicy({}), dialPolicy({ hints: prefersEncryption })]).toEqual(["allow", "prefer"])
+  })
+})
 
 describe("the MSE handshake", () => {
   /** Both ends of one raw connection over the memory network. */

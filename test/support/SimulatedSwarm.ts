@@ -15,7 +15,7 @@ import { type DownloadEvent, type EngineOptions, type PieceSink, runEngine } fro
 import { seed, type SeedOptions } from "../../src/programs/Seed.js"
 import { Hasher } from "../../src/services/Hasher.js"
 import { MemoryNetwork } from "../../src/services/MemoryNetwork.js"
-import { PeerWire } from "../../src/services/PeerWire.js"
+import { type EncryptionPolicy, PeerWire, skeyLookup } from "../../src/services/PeerWire.js"
 import { Tracker, TrackerError } from "../../src/services/Tracker.js"
 import { Transport } from "../../src/services/Transport.js"
 
@@ -36,9 +36,13 @@ export const refusingTracker = Layer.succeed(Tracker, {
     })
 })
 
-/** PeerWire, Hasher and a tracker on one simulated host. */
-export const hostLayer = (network: MemoryNetwork, address: string, tracker: Layer.Layer<Tracker> = noTracker) =>
-  Layer.mergeAll(PeerWire.Live.pipe(Layer.provideMerge(Layer.succeed(Transport, network.host(address)))), Hasher.Sync, tracker)
+/** PeerWire, Hasher and a tracker on one simulated host (its TCP, unless given another transport: a dual one, say). */
+export const hostLayer = (
+  network: MemoryNetwork,
+  address: string,
+  tracker: Layer.Layer<Tracker> = noTracker,
+  transport: Transport["Type"] = network.host(address)
+) => Layer.mergeAll(PeerWire.Live.pipe(Layer.provideMerge(Layer.succeed(Transport, transport))), Hasher.Sync, tracker)
 
 const peerIdFor = (n: number) => makePeerId(() => Uint8Array.from({ length: 12 }, (_, i) => (n * 31 + i) % 256))
 
@@ -70,23 +74,36 @@ export const simSeeder = (
     ...options
   }).pipe(Stream.runDrain, Effect.provide(hostLayer(network, address)), Effect.forkScoped)
 
-/** A peer that has everything and never unchokes anyone: it only reads what it is sent. */
-export const chokingPeer = (network: MemoryNetwork, address: string, info: Info, n: number) =>
+/** How a `chokingPeer` takes connections: over which transport (its host's TCP by default), with which policy. */
+export interface ChokingPeerOptions {
+  readonly transport?: Transport["Type"]
+  readonly encryption?: EncryptionPolicy
+}
+
+/**
+ * A peer that has everything and never unchokes anyone: it only reads what it is sent. Gives how
+ * many connections reached it (before any handshake).
+ */
+export const chokingPeer = (network: MemoryNetwork, address: string, info: Info, n: number, options: ChokingPeerOptions = {}) =>
   Effect.gen(function* () {
     const wire = yield* PeerWire
     const transport = yield* Transport
     const listening = yield* transport.listen({ host: address, port })
     const local = { peerId: peerIdFor(n), reserved: new Uint8Array(8), pieceCount: info.pieceCount }
+    const accept = { lookup: () => local, skey: skeyLookup([info.infoHash]), encryption: options.encryption ?? "allow" }
+    let reached = 0
     const serve = (duplex: Parameters<typeof wire.accept>[0]) =>
       Effect.scoped(
         Effect.gen(function* () {
-          const conn = yield* wire.accept(duplex, { lookup: () => local })
+          reached++
+          const conn = yield* wire.accept(duplex, accept)
           conn.sendNow([Message.bitfield(Bitfield.full(info.pieceCount).bytes)])
           yield* Stream.runDrain(conn.messages)
         })
       ).pipe(Effect.ignore, Effect.forkScoped)
     yield* listening.connections.pipe(Stream.runForEach(serve), Effect.forkScoped)
-  }).pipe(Effect.provide(hostLayer(network, address)))
+    return { reached: () => reached }
+  }).pipe(Effect.provide(hostLayer(network, address, noTracker, options.transport)))
 
 /** Where our client's verified pieces land. */
 export const memorySink = (info: Info) => {
@@ -97,6 +114,12 @@ export const memorySink = (info: Info) => {
   return { bytes, sink }
 }
 
+/** Where a `simClient` runs: over which transport (its host's TCP by default), and with which pieces (none by default). */
+export interface SimClientHost {
+  readonly transport?: Transport["Type"]
+  readonly have?: Bitfield
+}
+
 /** Our client on `address`, downloading from `peers`; its events are collected. */
 export const simClient = (
   network: MemoryNetwork,
@@ -104,13 +127,14 @@ export const simClient = (
   info: Info,
   peers: ReadonlyArray<PeerAddress>,
   options: Partial<EngineOptions> = {},
-  tracker?: Layer.Layer<Tracker>
+  tracker?: Layer.Layer<Tracker>,
+  host: SimClientHost = {}
 ) =>
   Effect.gen(function* () {
     const events: Array<DownloadEvent> = []
     const { bytes, sink } = memorySink(info)
     const trackers = tracker === undefined ? [] : [["http://127.9.9.9/announce"]]
-    const fiber = yield* runEngine({ info, trackers, peers }, sink, Bitfield.empty(info.pieceCount), {
+    const fiber = yield* runEngine({ info, trackers, peers }, sink, host.have ?? Bitfield.empty(info.pieceCount), {
       peerId: peerIdFor(0),
       // Not the seeders' port: a loopback address with the port we announce is taken for ourselves.
       port: port + 1,
@@ -118,7 +142,7 @@ export const simClient = (
     }).pipe(
       Stream.runForEach((e) => Effect.sync(() => events.push(e))),
       Effect.either,
-      Effect.provide(hostLayer(network, address, tracker)),
+      Effect.provide(hostLayer(network, address, tracker, host.transport)),
       Effect.forkScoped
     )
     return { events, bytes, fiber }

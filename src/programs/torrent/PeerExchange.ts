@@ -1,13 +1,14 @@
 /**
  * Peer exchange for one torrent (BEP 11, `ut_pex` over the extension protocol): each peer that
  * offers it hears, at most once a minute, which peers we are connected to (their listen
- * addresses) and which we lost since; the peers they tell us of become candidates. Private
+ * addresses) and which we lost since; the peers they tell us of become candidates, with their
+ * flags as dial hints (uTP first, MSE first, a seed). Private
  * torrents (BEP 27) have none: the torrent then neither offers nor answers ut_pex.
  */
 import { Either } from "effect"
 import { type ExtendedHandshake, peerExtensionId, utPexName } from "../../domain/Extension.js"
-import type { PeerAddress } from "../../domain/Peer.js"
-import { decodePex, encodePex, isEmptyPex, maxPexAdded, PexFlag, type PexPeer, type PexPeers, pexDiff } from "../../domain/Pex.js"
+import type { PeerCandidate } from "../../domain/Peer.js"
+import { decodePex, encodePex, isEmptyPex, maxPexAdded, PexFlag, type PexPeer, type PexPeers, pexDiff, pexHints } from "../../domain/Pex.js"
 import { Message } from "../../domain/Wire.js"
 import { flush, type PeerSession, type TorrentState } from "./TorrentState.js"
 
@@ -38,13 +39,13 @@ export interface PeerExchange {
   readonly takeHandshake: (s: PeerSession, h: ExtendedHandshake, now: number) => void
   /** A ut_pex message from them; a malformed one, or one too soon after the last, is ignored. */
   readonly receive: (s: PeerSession, payload: Uint8Array, now: number) => void
-  /** Sends the messages that are due and gives the addresses learned since the last call. */
-  readonly upkeep: (state: TorrentState, now: number) => ReadonlyArray<PeerAddress>
+  /** Sends the messages that are due and gives the peers learned since the last call. */
+  readonly upkeep: (state: TorrentState, now: number) => ReadonlyArray<PeerCandidate>
 }
 
 export const makePeerExchange = (): PeerExchange => {
   const peers = new Map<string, PexState>()
-  let learned: Array<PeerAddress> = []
+  let learned: Array<PeerCandidate> = []
 
   const stateOf = (s: PeerSession, now: number): PexState => {
     let p = peers.get(s.key)
@@ -70,7 +71,7 @@ export const makePeerExchange = (): PeerExchange => {
     p.lastReceivedAt = now
     for (const added of decoded.right.added.slice(0, maxPexAdded)) {
       if (learned.length >= maxLearned) break
-      learned.push(added.address)
+      learned.push({ address: added.address, hints: pexHints(added.flags) })
     }
   }
 
@@ -108,9 +109,10 @@ const connectedPeers = (state: TorrentState, peers: ReadonlyMap<string, PexState
     const listenPort = s.inbound ? peers.get(s.key)?.listenPort : s.conn.address.port
     if (listenPort === undefined) continue
     const seed = state.picker.peerHas(s.key)?.isComplete === true ? PexFlag.Seed : 0
-    // it spoke MSE with us: it takes encrypted connections
+    // it spoke MSE (or uTP) with us: it takes encrypted (or uTP) connections
     const encrypted = s.conn.encryption === "mse-rc4" || s.conn.encryption === "mse-plaintext" ? PexFlag.PrefersEncryption : 0
-    const flags = seed | encrypted | (s.inbound ? 0 : PexFlag.Reachable)
+    const utp = s.conn.transport === "utp" ? PexFlag.SupportsUtp : 0
+    const flags = seed | encrypted | utp | (s.inbound ? 0 : PexFlag.Reachable)
     out.push([s.key, { address: { host: s.conn.address.host, port: listenPort }, flags }])
   }
   return new Map(out)

@@ -1,14 +1,15 @@
 /**
  * Which peers the torrent talks to: candidates from every source (trackers, given addresses,
- * inbound connections) become session jobs on one queue, which the torrent's pipeline runs with
- * bounded concurrency (the connection limit). A job that ends is retried on a `Schedule` with
- * backoff and jitter unless the peer is banned, ourselves, or broke the protocol. Peers silent
- * for 3 minutes are dropped, every peer hears from us at least every 2 minutes, and peers that
- * keep us choked or have nothing we want make room when others wait for a slot.
+ * peer exchange, inbound connections) become session jobs on one queue, which the torrent's
+ * pipeline runs with bounded concurrency (the connection limit). A job that ends is retried on a
+ * `Schedule` with backoff and jitter unless the peer is banned, ourselves, or broke the protocol.
+ * Peers silent for 3 minutes are dropped, every peer hears from us at least every 2 minutes, and
+ * peers that keep us choked or have nothing we want make room when others wait for a slot. A
+ * candidate told to be a seed is passed over while we want nothing ourselves: nothing to trade.
  */
 import { Deferred, Effect, FiberSet, Queue, Schedule, type Scope, Stream } from "effect"
 import { equalBytes } from "../../domain/Bytes.js"
-import { formatPeer, isOwnAddress, type PeerAddress } from "../../domain/Peer.js"
+import { formatPeer, isOwnAddress, noHints, type PeerAddress, type PeerCandidate } from "../../domain/Peer.js"
 import { type Message, Message as Msg } from "../../domain/Wire.js"
 import { type PeerConnection, PeerError } from "../../services/PeerWire.js"
 import { clientName, greet, handleChunk, makeSession } from "./PeerSession.js"
@@ -45,6 +46,8 @@ export interface PeerManager {
   readonly jobs: Queue.Queue<SessionJob>
   /** A candidate address (deduplicated; banned, own and known addresses are ignored). */
   readonly addPeer: (address: PeerAddress) => Effect.Effect<void>
+  /** A candidate with its hints, dialled by them; one told to be a seed is ignored while we want nothing. */
+  readonly addCandidate: (candidate: PeerCandidate) => Effect.Effect<void>
   /** An inbound connection; refused when every slot is taken by a useful peer. */
   readonly addInbound: (key: string, open: SessionJob["open"]) => Effect.Effect<boolean>
   /** Runs a job: its session's message chunks until it ends; failures end the stream quietly. */
@@ -68,14 +71,15 @@ interface Roster {
 
 export const makePeerManager = (
   state: TorrentState,
-  dial: (address: PeerAddress) => SessionJob["open"],
+  dial: (candidate: PeerCandidate) => SessionJob["open"],
   retrySchedule: Schedule.Schedule<unknown, PeerError>
 ): Effect.Effect<PeerManager, never, Scope.Scope> =>
   Effect.gen(function* () {
     const roster: Roster = { jobs: yield* Queue.unbounded<SessionJob>(), retries: yield* FiberSet.make(), known: new Map(), running: 0, waiting: 0 }
     return {
       jobs: roster.jobs,
-      addPeer: (address) => addCandidate(state, roster, dial, address),
+      addPeer: (address) => addCandidate(state, roster, dial, { address, hints: noHints }),
+      addCandidate: (candidate) => addCandidate(state, roster, dial, candidate),
       addInbound: (key, open) => admitInbound(state, roster, key, open),
       run: (job) => runJob(state, roster, retrySchedule, job),
       upkeep: (now) => upkeep(state, roster, now),
@@ -89,19 +93,20 @@ const enqueue = (roster: Roster, job: SessionJob) =>
     return Queue.offer(roster.jobs, job)
   })
 
-/** A new address becomes a dial job, unless it is known, banned, ourselves, or the list is full. */
+/** A new address becomes a dial job, unless it is known, banned, ourselves, a seed while we want nothing, or the list is full. */
 const addCandidate = (
   state: TorrentState,
   roster: Roster,
-  dial: (address: PeerAddress) => SessionJob["open"],
-  address: PeerAddress
+  dial: (candidate: PeerCandidate) => SessionJob["open"],
+  candidate: PeerCandidate
 ): Effect.Effect<void> => {
+  const { address } = candidate
   const key = formatPeer(address)
   if (roster.known.has(key) || state.banned.has(key) || roster.known.size >= maxCandidates) return Effect.void
-  if (isOwnAddress(address, state.port)) return Effect.void
+  if (isOwnAddress(address, state.port) || (candidate.hints.seed && state.picker.isComplete)) return Effect.void
   roster.known.set(key, address)
   state.counters.peersSeen++
-  return enqueue(roster, { key, inbound: false, open: dial(address), retry: undefined })
+  return enqueue(roster, { key, inbound: false, open: dial(candidate), retry: undefined })
 }
 
 /** An inbound connection takes a free slot, or one a useless peer makes room in; else it is refused. */

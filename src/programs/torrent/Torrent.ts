@@ -14,7 +14,7 @@ import { Bitfield } from "../../domain/Bitfield.js"
 import { equalBytes } from "../../domain/Bytes.js"
 import { swarmIds } from "../../domain/MetainfoV2.js"
 import { hashBudget, makeHashServer } from "../../domain/PieceLayers.js"
-import { formatPeer, listenPortCandidates, type PeerAddress } from "../../domain/Peer.js"
+import { formatPeer, listenPortCandidates, type PeerCandidate } from "../../domain/Peer.js"
 import { checkPriorities, type FilePriority, type FileSelectionError, piecePlan } from "../../domain/FileSelection.js"
 import { type CompletedPiece, PiecePicker } from "../../domain/PiecePicker.js"
 import { seededRandom } from "../../domain/SeededRandom.js"
@@ -358,9 +358,9 @@ const startPeers = (state: TorrentState, sink: PieceSink, options: TorrentOption
     const reserved = makeReserved({ extensions: true, fast: state.options.fast, v2: info.v2 !== undefined })
     const encryption = options.encryption === undefined ? {} : { encryption: options.encryption }
     const wire = yield* PeerWire
-    const dial = (address: PeerAddress): SessionJob["open"] =>
+    const dial = ({ address, hints }: PeerCandidate): SessionJob["open"] =>
       Effect.map(
-        wire.connect(address, { infoHash: info.infoHash, alsoAccept: swarmIds(info), peerId: options.peerId, reserved, pieceCount: info.pieceCount, ...encryption }),
+        wire.connect(address, { infoHash: info.infoHash, alsoAccept: swarmIds(info), peerId: options.peerId, reserved, pieceCount: info.pieceCount, hints, ...encryption }),
         (conn) => ({ conn, reserved })
       )
     const manager = yield* makePeerManager(state, dial, options.peerRetry ?? defaultPeerRetry)
@@ -506,7 +506,7 @@ const ticker = (
       }
       if (!everySecond) continue
       manager.upkeep(t)
-      for (const learned of state.pex?.upkeep(state, t) ?? []) yield* manager.addPeer(learned)
+      for (const learned of state.pex?.upkeep(state, t) ?? []) yield* manager.addCandidate(learned)
       if (t - lastProgress >= progressMillis) {
         yield* state.emit(progress(state, (t - lastProgress) / 1000))
         lastProgress = t
