@@ -122,10 +122,18 @@ const ratioTo = (title: string, sizeMib: number, samples: ReadonlyMap<string, Ar
   if (!Number.isNaN(ratio)) say(`RATIO ${title} ${sizeMib} MiB ${name}/${reference}=${ratio.toFixed(2)}`)
 }
 
-const download = (swarm: SwarmEnv, client: string) =>
+/**
+ * The port of the n-th download of a section: each gets its own, so no downloader meets what the
+ * seeders still hold for the one before it on the same address:port (libtorrent refuses a uTP
+ * peer for seconds while it holds its old connection; seeders dial back announced ports).
+ */
+const downloadPort = (swarm: SwarmEnv, n: number) => swarm.BASE_PORT + 4 + (n % 44)
+
+const download = (swarm: SwarmEnv, client: string, n: number) =>
   fetchWith(swarm, isOurs(client) ? "custom" : (client as FetchClient), {
     label: client,
     timeoutS,
+    port: downloadPort(swarm, n),
     ...(isOurs(client) ? { clientCmd: ourCommand(client) } : {})
   }).pipe(
     Effect.tap((r) => (r.exitCode === 0 ? Effect.void : Effect.sync(() => console.error(`bench: ${client} failed (rc ${r.rc}, ${r.sha256}):\n${r.log.slice(-2000)}`)))),
@@ -138,8 +146,8 @@ const downloads = (sizeMib: number) =>
     const swarm = yield* swarmUp({ basePort, sizeMib, seeders: 3, mix: ["aria2", "transmission"] })
     const samples = new Map<string, Array<Sample>>(clients.map((c) => [c, []]))
     for (let run = 1; run <= runs; run++) {
-      for (const client of clients) {
-        const sample = yield* download(swarm, client)
+      for (const [index, client] of clients.entries()) {
+        const sample = yield* download(swarm, client, (run - 1) * clients.length + index)
         record(samples, client, sample)
         console.error(`bench: ${sizeMib} MiB run ${run} ${client}: ${sample.seconds.toFixed(2)} s${sample.ok ? "" : " FAILED"}`)
       }
@@ -162,10 +170,11 @@ const transportCase = (swarm: SwarmEnv, sizeMib: number, name: TransportCase, sa
     // libtorrent's own leecher, so configured, beside ours: what the transport costs a reference client
     const settingsArgs = Object.entries(libtorrentSettings[name]).flatMap(([key, value]) => ["--set", `${key}=${value}`])
     for (let run = 1; run <= runs; run++) {
-      for (const leecher of [`ours-${name}`, `libtorrent-${name}`]) {
+      for (const [index, leecher] of [`ours-${name}`, `libtorrent-${name}`].entries()) {
+        const port = downloadPort(swarm, 2 * (run - 1) + index)
         const result = leecher.startsWith("ours")
-          ? yield* fetchWith(swarm, "custom", { label: leecher, timeoutS, clientCmd: cliCommand(ourDownload + extra) })
-          : yield* fetchWith(swarm, "libtorrent", { label: leecher, timeoutS, extraArgs: settingsArgs })
+          ? yield* fetchWith(swarm, "custom", { label: leecher, timeoutS, port, clientCmd: cliCommand(ourDownload + extra) })
+          : yield* fetchWith(swarm, "libtorrent", { label: leecher, timeoutS, port, extraArgs: settingsArgs })
         if (result.exitCode !== 0) console.error(`bench: ${leecher} failed (rc ${result.rc}, ${result.sha256}):\n${result.log.slice(-2000)}`)
         yield* Effect.promise(() => fs.rm(result.out, { recursive: true, force: true }))
         const sample = { ok: result.exitCode === 0, seconds: result.seconds, cpuS: result.userS + result.sysS, rssKib: result.maxRssKib }
