@@ -26,8 +26,11 @@ import { type PeerConnection, PeerError } from "../../services/PeerWire.js"
 import { fill, initialDepth } from "./RequestScheduler.js"
 import { endSession, flush, type PeerSession, type SessionEnd, type TorrentState } from "./TorrentState.js"
 
-/** What we assume of a peer that names no `reqq` (libtorrent's default). */
-const defaultPeerQueue = 250
+/**
+ * What we assume of a peer that names no `reqq` (aria2 names none): as many as libtorrent queues
+ * at such a peer. At 250, two aria2 seeders gave a 1 GiB download about a quarter less speed.
+ */
+const defaultPeerQueue = 500
 /** Allowed Fast pieces we grant each Fast peer (BEP 6 suggests 10), and the most we keep of theirs. */
 const allowedFastCount = 10
 const maxAllowedFastKept = 64

@@ -1,6 +1,6 @@
 /**
  * How many requests each peer gets and when: a pipeline whose depth follows the peer's rate
- * (about a second of its data in flight), never deeper than the peer's own queue (BEP 10
+ * (about three seconds of its data in flight, up to 500 requests), never deeper than the peer's own queue (BEP 10
  * `reqq`), topped up in batches. While a Fast peer chokes us, only its Allowed Fast pieces are
  * asked for.
  */
@@ -11,9 +11,15 @@ import { flush, type PeerSession, type TorrentState } from "./TorrentState.js"
 /** Requests in flight per peer when it starts, and the bounds of the adaptive depth. */
 export const initialDepth = 64
 const minDepth = 4
-const maxDepth = 250
-/** The pipeline aims to hold this much of the peer's rate in flight. */
-const pipelineSeconds = 1
+const maxDepth = 500
+/**
+ * The pipeline aims to hold this much of the peer's rate in flight (libtorrent's request queue
+ * time). With one second, a peer's first seconds ran on a shallow pipeline: a 1 GiB download from
+ * two aria2 seeders took 4.4 s against 2.9 s (median of 4, interleaved).
+ */
+const pipelineSeconds = 3
+/** Under a download limit, the torrent's peers share this much of the smallest limit in requests. */
+const limitedSeconds = 1
 
 /** Adds interest, and as many requests as the peer's pipeline has room for, to its outbox. */
 export const fill = (state: TorrentState, s: PeerSession): void => {
@@ -39,7 +45,7 @@ export const fill = (state: TorrentState, s: PeerSession): void => {
  */
 const limitedDepth = (state: TorrentState): number => {
   const rate = smallestRate(state.downloadLimits)
-  return rate === undefined ? Infinity : Math.max(minDepth, Math.ceil((rate * pipelineSeconds) / blockSize / Math.max(1, state.sessions.size)))
+  return rate === undefined ? Infinity : Math.max(minDepth, Math.ceil((rate * limitedSeconds) / blockSize / Math.max(1, state.sessions.size)))
 }
 
 /**
