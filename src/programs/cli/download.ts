@@ -35,36 +35,39 @@ const seedingNotice = () => {
   }
 }
 
+/** The options and argument of `download` and `magnet_download`. */
+const downloadSpec = (argName: string, what: string) => ({
+  output: outputOption.pipe(
+    Options.optional,
+    Options.withDescription("default: the torrent's name in the current folder (for a magnet, known once its metadata arrives)")
+  ),
+  source: Args.text({ name: argName }).pipe(Args.withDescription(what)),
+  quiet: quietOption,
+  force: Options.boolean("force").pipe(Options.withDescription("overwrite an existing output that is not this torrent's data")),
+  json: Options.boolean("json").pipe(Options.withDescription("events as JSON Lines on stdout (see docs/cli.md), no progress on stderr")),
+  port: listenPortOption,
+  maxPeers: maxPeersOption,
+  maxDownloadRate: maxDownloadRateOption,
+  maxUploadRate: maxUploadRateOption,
+  giveUpAfter: giveUpAfterOption,
+  sequential: sequentialOption,
+  onlyFiles: onlyFilesOption,
+  seed: Options.boolean("seed").pipe(Options.withDescription("keep seeding after the download, until interrupted")),
+  fast: fastOption,
+  encryption: encryptionOption,
+  host: hostOption,
+  announceInterval: announceIntervalOption,
+  noPex: noPexOption,
+  lsd: lsdOption,
+  noWebSeeds: Options.boolean("no-web-seeds").pipe(Options.withDescription("ignore the torrent's web seeds (BEP 19 url-list)")),
+  stateDir: stateDirOption,
+  ...dhtOptions
+})
+
 const makeDownloadCommand = (name: string, argName: string, what: string) =>
   Command.make(
     name,
-    {
-      output: outputOption.pipe(
-        Options.optional,
-        Options.withDescription("default: the torrent's name in the current folder (for a magnet, known once its metadata arrives)")
-      ),
-      source: Args.text({ name: argName }).pipe(Args.withDescription(what)),
-      quiet: quietOption,
-      force: Options.boolean("force").pipe(Options.withDescription("overwrite an existing output that is not this torrent's data")),
-      json: Options.boolean("json").pipe(Options.withDescription("events as JSON Lines on stdout (see docs/cli.md), no progress on stderr")),
-      port: listenPortOption,
-      maxPeers: maxPeersOption,
-      maxDownloadRate: maxDownloadRateOption,
-      maxUploadRate: maxUploadRateOption,
-      giveUpAfter: giveUpAfterOption,
-      sequential: sequentialOption,
-      onlyFiles: onlyFilesOption,
-      seed: Options.boolean("seed").pipe(Options.withDescription("keep seeding after the download, until interrupted")),
-      fast: fastOption,
-      encryption: encryptionOption,
-      host: hostOption,
-      announceInterval: announceIntervalOption,
-      noPex: noPexOption,
-      lsd: lsdOption,
-      noWebSeeds: Options.boolean("no-web-seeds").pipe(Options.withDescription("ignore the torrent's web seeds (BEP 19 url-list)")),
-      stateDir: stateDirOption,
-      ...dhtOptions
-    },
+    downloadSpec(argName, what),
     ({ announceInterval, encryption, fast, force, giveUpAfter, host, json, lsd, maxDownloadRate, maxPeers, maxUploadRate, noPex, noWebSeeds, onlyFiles, output, port, quiet, seed, sequential, source, stateDir, ...dhtFlags }) =>
       Effect.gen(function* () {
         const peerId = newPeerId()
