@@ -289,7 +289,7 @@ export interface TrackerServerOptions {
   readonly host?: string
   /** Default 0: any free port (see `port` in the result). */
   readonly port?: number
-  /** Seconds between a client's announces (default 60); peers expire after twice that. */
+  /** Seconds between a client's announces (default 60); peers expire after twice that, or ten minutes if longer. */
   readonly interval?: number
 }
 
@@ -320,6 +320,13 @@ interface SwarmTable {
   /** A peer not seen for this long is expired. */
   readonly expiryMillis: number
 }
+
+/**
+ * How long a silent peer stays listed: two intervals, but never under ten minutes, since clients
+ * clamp the interval they are given (libtorrent announces at most every five minutes), and a peer
+ * that left properly said `stopped`.
+ */
+const expiryMillis = (interval: number) => Math.max(2 * interval, 600) * 1000
 
 const checkOptions = (interval: number, requestedPort: number): Effect.Effect<void, TrackerServerError> => {
   if (!Number.isInteger(interval) || interval < 1 || interval > 86400) {
@@ -452,7 +459,7 @@ export const makeTrackerServer = (
     const interval = options.interval ?? 60
     const requestedPort = options.port ?? 0
     yield* checkOptions(interval, requestedPort)
-    const table: SwarmTable = { swarms: yield* Ref.make<Swarms>(HashMap.empty()), interval, expiryMillis: 2 * interval * 1000 }
+    const table: SwarmTable = { swarms: yield* Ref.make<Swarms>(HashMap.empty()), interval, expiryMillis: expiryMillis(interval) }
     const port = yield* listen(host, requestedPort, routes(table))
     yield* Effect.forkScoped(sweepEvery(table))
     const base = `http://${Net.isIPv6(host) ? `[${host}]` : host}:${port}`

@@ -212,23 +212,36 @@ layer(Client)("TrackerServer over real HTTP", (it) => {
 
   it.scoped("peers silent for two intervals expire: at once from answers, from memory at the next sweep (TestClock)", () =>
     Effect.gen(function* () {
-      const server = yield* makeTrackerServer({ interval: 60 })
+      const server = yield* makeTrackerServer({ interval: 600 })
       const swarm = filled(5)
       const lonely = filled(6)
       yield* announceRaw(server, { infoHash: swarm, peerId: peerId(1), port: 7001, left: 10 })
       yield* announceRaw(server, { infoHash: lonely, peerId: peerId(1), port: 7001, left: 10 })
       const scraped = Effect.map(get(server.scrapeUrl), (r) => [...(Bencode.get(r.body, "files") as Bencode.BencodeDict).keys()])
 
-      yield* TestClock.adjust("119 seconds")
+      yield* TestClock.adjust("1199 seconds")
       const fresh = yield* announceRaw(server, { infoHash: swarm, peerId: peerId(2), port: 7002, left: 10 })
       expect(peersOf(fresh)).toEqual(["127.0.0.1:7001"])
       expect(yield* scraped).toHaveLength(2)
 
-      yield* TestClock.adjust("1 second") // 120 s: peer 1 is two intervals old, and the sweep at 120 s runs
+      yield* TestClock.adjust("1 second") // 1200 s: peer 1 is two intervals old, and the sweep at 1200 s runs
       const later = yield* announceRaw(server, { infoHash: swarm, peerId: peerId(2), port: 7002, left: 10 })
       expect(peersOf(later)).toEqual([])
       expect(num(later, "incomplete")).toBe(1)
       expect(yield* scraped).toEqual([Bencode.bytesToKey(swarm)])
+    }))
+
+  it.scoped("a short interval still keeps a silent peer ten minutes, as clients announce at most every five (TestClock)", () =>
+    Effect.gen(function* () {
+      const server = yield* makeTrackerServer({ interval: 5 })
+      const swarm = filled(7)
+      yield* announceRaw(server, { infoHash: swarm, peerId: peerId(1), port: 7001, left: 0 })
+      yield* TestClock.adjust("599 seconds")
+      const kept = yield* announceRaw(server, { infoHash: swarm, peerId: peerId(2), port: 7002, left: 10 })
+      expect(peersOf(kept)).toEqual(["127.0.0.1:7001"])
+      yield* TestClock.adjust("1 second")
+      const later = yield* announceRaw(server, { infoHash: swarm, peerId: peerId(3), port: 7003, left: 10 })
+      expect(peersOf(later)).toEqual(["127.0.0.1:7002"])
     }))
 
   it.scoped("bad requests get a bencoded failure reason with HTTP 200; unknown paths a 404", () =>

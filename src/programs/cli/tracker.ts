@@ -11,7 +11,7 @@ export const trackerCommand = Command.make(
     port: Options.integer("port").pipe(Options.withDescription("the port to listen on (0: any free port)"), withShownDefault(6969)),
     host: Options.text("host").pipe(Options.withDescription("the address to listen on"), withShownDefault("127.0.0.1")),
     interval: Options.integer("interval").pipe(
-      Options.withDescription("seconds between a client's announces; silent peers expire after twice that"), withShownDefault(60))
+      Options.withDescription("seconds between a client's announces; silent peers expire after twice that (10 minutes at least)"), withShownDefault(60))
   },
   ({ host, interval, port }) =>
     Effect.scoped(
