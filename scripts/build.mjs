@@ -35,6 +35,10 @@ for (const { entry, outfile, warmUps } of bundles) {
     target: "node20",
     outfile,
     sourcemap: false,
+    // Minified, a cold start reads and checks half the source (measured ~70 ms less for
+    // `download --help`); names are kept, so classes and errors still print as themselves.
+    minify: true,
+    keepNames: true,
     logLevel: "warning",
     // WebUi.ts finds its folder through import.meta only where CommonJS's __dirname is absent.
     logOverride: { "empty-import-meta": "silent" }
