@@ -6,7 +6,8 @@
 //   the full CLI's code, so that the quickest command starts in little more time than Node. Only a
 //   command line the full CLI would hand straight to decode's handler comes here: one argument, not
 //   empty and not an option; anything else (options, help, `--`) goes to the full CLI.
-// - dist/main.cjs for everything else: the whole command tree, parser and help.
+// - dist/main.cjs for everything else: the whole command tree, parser and help. The daemon, the
+//   tracker and the demo (HTTP server, web UI, RPC) are dynamic imports, initialised only when run.
 // CommonJS on purpose: starting the ESM loader for this file alone costs another ~10 ms.
 "use strict"
 const fs = require("node:fs")

@@ -12,8 +12,7 @@ import { homedir } from "node:os"
 import * as path from "node:path"
 import { type Credentials, parseCredentials } from "../../domain/HttpAccess.js"
 import { defaultStateDirectory, StateStore } from "../../services/StateStore.js"
-import { start } from "../Daemon.js"
-import { sessionDefaults } from "../Session.js"
+import { sessionDefaults } from "../session/SessionEvent.js"
 import { atLeast, checked, defaultPort, encryptionOption, listenPortOption, maxDownloadRateOption, maxUploadRateOption, newPeerId } from "./clientOptions.js"
 import { bootstrapNodes, DhtLive, dhtOptions } from "./dht.js"
 import { withShownDefault } from "./helpText.js"
@@ -66,6 +65,7 @@ export const daemonCommand = Command.make("daemon", daemonOptions, (flags) =>
     const stateStore = yield* Effect.provide(StateStore, StateStore.layer(stateDir))
     const port = Option.getOrElse(flags.port, () => defaultPort)
     const dht = flags.noDht === true ? undefined : { bootstrap: yield* bootstrapNodes(flags), ...Option.match(flags.dhtState, { onNone: () => ({}), onSome: (statePath) => ({ statePath }) }) }
+    const { start } = yield* Effect.promise(() => import("../Daemon.js"))
     const daemon = yield* start({
       http: {
         host: flags.rpcHost,

@@ -1,7 +1,6 @@
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import { Console, Effect, Logger, LogLevel, Option } from "effect"
-import { runDemo } from "../Demo.js"
 import { atLeast, checked, quietOption } from "./clientOptions.js"
 import { TcpClientLayer } from "./layers.js"
 import { makeRenderer, progressMode } from "./progress.js"
@@ -25,6 +24,7 @@ export const demoCommand = Command.make(
   ({ keep, quiet, seeders, sizeMib }) =>
     Effect.gen(function* () {
       const { render } = makeRenderer(progressMode(quiet), "demo.bin")
+      const { runDemo } = yield* Effect.promise(() => import("../Demo.js"))
       const summary = yield* runDemo({
         sizeMib,
         seeders,

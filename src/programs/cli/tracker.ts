@@ -1,7 +1,6 @@
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import { Console, Effect } from "effect"
-import { makeTrackerServer } from "../../services/TrackerServer.js"
 import { withShownDefault } from "./helpText.js"
 
 /** `tracker`: an HTTP tracker until interrupted. Prints `Tracker URL: <announce URL>` on stdout once listening. */
@@ -16,6 +15,7 @@ export const trackerCommand = Command.make(
   ({ host, interval, port }) =>
     Effect.scoped(
       Effect.gen(function* () {
+        const { makeTrackerServer } = yield* Effect.promise(() => import("../../services/TrackerServer.js"))
         const tracker = yield* makeTrackerServer({ host, port, interval })
         yield* Console.log(`Tracker URL: ${tracker.url}`)
         return yield* Effect.never
