@@ -123,7 +123,7 @@ export interface TorrentStorage {
 
 export interface OpenOptions {
   /**
-   * Create missing folders and files (as `.part`), and extend short files to their length (default).
+   * Create missing folders and files (as `.part`), and size them to exactly their length (default).
    * False for seeding: read `<path>`, or `<path>.part` when that is all there is; nothing is renamed.
    */
   readonly create?: boolean
@@ -452,19 +452,23 @@ const openFile = (file: string, length: number, create: boolean): Effect.Effect<
     // A device or pipe chosen as the target has no meaningful size: treat it as holding anything.
     const sizeAtOpen = stats.isFile() ? Number(stats.size) : length
     const opened: OpenFile = { path: at, fd, writable, sizeAtOpen, dirty: false, stampAtOpen: { length: sizeAtOpen, mtimeNs: stats.mtimeNs } }
-    // A file found at its path is extended only once the scan found it ours (`claim`).
-    if (create && at !== file) yield* extend(opened, length)
+    // A file found at its path is sized only once the scan found it ours (`claim`).
+    if (create && at !== file) yield* fitLength(opened, length)
     return opened
   })
 
 const fstatExact = (fd: number, at: string) =>
   nodeCall<fs.BigIntStats>(at, "open", (done) => fs.fstat(fd, { bigint: true }, done))
 
-/** Pre-sizes so that later writes never extend the file; never shrinks what is there (resume). */
-const extend = (file: OpenFile, length: number) =>
-  file.sizeAtOpen < length
-    ? nodeCall<void>(file.path, "truncate", (done) => fs.ftruncate(file.fd, length, (err) => done(err, undefined)))
-    : Effect.void
+/**
+ * Sizes a file of ours to exactly its length: pre-sized, so later writes never extend it, and cut
+ * where it was longer (a `.part` left by another torrent of the same name), so that the complete
+ * file holds nothing but the torrent's bytes. Bytes within the length stay (resume).
+ */
+const fitLength = (file: OpenFile, length: number) =>
+  file.sizeAtOpen === length
+    ? Effect.void
+    : nodeCall<void>(file.path, "truncate", (done) => fs.ftruncate(file.fd, length, (err) => done(err, undefined)))
 
 const renameFile = (from: string, to: string) => nodeCall<void>(from, "rename", (done) => fs.rename(from, to, (err) => done(err, undefined)))
 
@@ -648,7 +652,7 @@ const openLive = (info: Info, target: string, options: OpenOptions, hasher: Hash
         )
       },
       claim: (i, complete) =>
-        Effect.zipRight(extend(files[i]!, info.files[i]!.length), complete ? executable(i) : move(i, partPath(paths[i]!), true)),
+        Effect.zipRight(fitLength(files[i]!, info.files[i]!.length), complete ? executable(i) : move(i, partPath(paths[i]!), true)),
       create: (i) =>
         Effect.gen(function* () {
           yield* makeDirectories([path.dirname(paths[i]!)])

@@ -335,6 +335,36 @@ describe("Storage.Live: .part files", () => {
     }).pipe(Effect.provide(LiveStorage))
   )
 
+  it.scoped("a .part longer than its file (another torrent's, same name) is cut to the length: the complete file is exact", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const target = join(dir, "file.bin")
+      const { info, payload } = single
+      const longer = new Uint8Array(info.totalLength * 3).fill(9)
+      longer.set(piece(info, payload, 0), 0) // one piece of ours survives the cut (resume)
+      writeFileSync(`${target}.part`, longer)
+      const storage = yield* open(info, target)
+      expect(statSync(`${target}.part`).size).toBe(info.totalLength)
+      expect(members(yield* storage.scan, info)).toEqual([0])
+      yield* writeAll(storage, info, payload, indexesOf(info).filter((i) => i !== 0))
+      expect(readdirSync(dir)).toEqual(["file.bin"])
+      expect(new Uint8Array(readFileSync(target))).toEqual(payload)
+    }).pipe(Effect.provide(LiveStorage))
+  )
+
+  it.scoped("a complete <path> with bytes past its length is ours and cut to the length", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const target = join(dir, "file.bin")
+      const { info, payload } = single
+      writeFileSync(target, Buffer.concat([payload, new Uint8Array(5000).fill(1)]))
+      const storage = yield* open(info, target)
+      expect(members(yield* storage.scan, info)).toEqual(indexesOf(info))
+      expect(readdirSync(dir)).toEqual(["file.bin"])
+      expect(new Uint8Array(readFileSync(target))).toEqual(payload)
+    }).pipe(Effect.provide(LiveStorage))
+  )
+
   it.scoped("data at <path> with no verifying piece is not ours: NotOurs, left untouched; overwrite makes it a .part", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
