@@ -14,7 +14,10 @@
  * (aria2 and Transmission take MSE), with its ratio to `ours`.
  * Prints medians, the ratio to the best reference (downloads), to libtorrent (seeding) or to our
  * TCP case (transports), CPU seconds per GiB and peak RSS of every client, and writes them all to
- * a summary file.
+ * a summary file. Beside each client's own CPU it prints the whole machine's (every process: the
+ * seeders, the tracker, the kernel's work for them) and how busy the machine's cores were: on a
+ * machine of few cores where they are near 100%, a download's time is the CPU of everyone in the
+ * swarm shared out, and a client wins by costing less CPU.
  *
  * Environment (all optional):
  *   BENCH_SIZES="256 1024"  payload sizes in MiB        BENCH_RUNS=3       runs per client and size
@@ -27,9 +30,10 @@
  * A failed run is reported in its table and the rest goes on; the exit status is 1 if any failed.
  */
 import * as fs from "node:fs/promises"
+import * as os from "node:os"
 import * as path from "node:path"
 import { Effect } from "effect"
-import { awaitSeeders, cliCommand, fetchWith, runProcess, startCli, startProcess, swarmUp, type FetchClient, type SwarmEnv } from "../test/support/Swarm.js"
+import { awaitSeeders, cliCommand, fetchWith, runProcess, startCli, startProcess, swarmUp, type FetchClient, type FetchResult, type SwarmEnv } from "../test/support/Swarm.js"
 import * as Reference from "../test/support/ReferenceClients.js"
 
 const env = process.env
@@ -66,7 +70,25 @@ interface Sample {
   /** CPU seconds of the measured process (the downloader, or the seeder while it served). */
   readonly cpuS: number
   readonly rssKib: number
+  /** CPU seconds of the whole machine meanwhile (every process and the kernel). */
+  readonly machineCpuS: number
 }
+
+const cores = os.cpus().length
+
+/** Busy CPU seconds of the whole machine so far: user, nice, system, irq, softirq and steal of /proc/stat's first line. */
+const machineBusyS = Effect.promise(async () => {
+  const fields = (await fs.readFile("/proc/stat", "utf8")).split("\n")[0]!.trim().split(/\s+/).map(Number)
+  return [1, 2, 3, 6, 7, 8].reduce((sum, i) => sum + (fields[i] ?? 0), 0) / 100
+})
+
+/** `effect`'s result with the machine's busy CPU seconds while it ran. */
+const withMachineCpu = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function* () {
+    const before = yield* machineBusyS
+    const result = yield* effect
+    return [result, (yield* machineBusyS) - before] as const
+  })
 
 const median = (xs: ReadonlyArray<number>): number => {
   const s = [...xs].sort((a, b) => a - b)
@@ -85,7 +107,7 @@ const report = (title: string, sizeMib: number, samples: ReadonlyMap<string, Arr
   const medianOf = (name: string) => median((samples.get(name) ?? []).filter((s) => s.ok).map((s) => s.seconds))
   const best = baselines.map((b) => [b, medianOf(b)] as const).filter(([, m]) => !Number.isNaN(m)).sort((a, b) => a[1] - b[1])[0]
   say(`\n${title}, ${sizeMib} MiB (medians of successful runs; ratio to ${best?.[0] ?? "no reference"})`)
-  say("client            ok   median s   MiB/s   CPU s/GiB   peak RSS MiB   ratio")
+  say(`client            ok   median s   MiB/s   CPU s/GiB   peak RSS MiB   ratio   machine CPU s/GiB   busy % of ${cores} cores`)
   const ratios: Array<string> = []
   for (const [name, all] of samples) {
     const ok = all.filter((s) => s.ok)
@@ -93,8 +115,10 @@ const report = (title: string, sizeMib: number, samples: ReadonlyMap<string, Arr
     const cpu = median(ok.map((s) => s.cpuS)) / (sizeMib / 1024)
     const rss = Math.max(0, ...ok.map((s) => s.rssKib)) / 1024
     const ratio = best === undefined ? NaN : m / best[1]
+    const machineCpu = median(ok.map((s) => s.machineCpuS)) / (sizeMib / 1024)
+    const busy = median(ok.map((s) => (100 * s.machineCpuS) / (s.seconds * cores)))
     say(`${name.padEnd(16)} ${`${ok.length}/${all.length}`.padStart(4)} ${m.toFixed(2).padStart(10)} ${(sizeMib / m).toFixed(1).padStart(7)} ` +
-      `${cpu.toFixed(2).padStart(11)} ${rss.toFixed(0).padStart(14)} ${ratio.toFixed(2).padStart(7)}`)
+      `${cpu.toFixed(2).padStart(11)} ${rss.toFixed(0).padStart(14)} ${ratio.toFixed(2).padStart(7)} ${machineCpu.toFixed(2).padStart(19)} ${busy.toFixed(0).padStart(24)}`)
     if (!baselines.includes(name) && best !== undefined) ratios.push(`RATIO ${title} ${sizeMib} MiB ${name}/${best[0]}=${ratio.toFixed(2)}`)
   }
   ratios.forEach(say)
@@ -129,16 +153,20 @@ const ratioTo = (title: string, sizeMib: number, samples: ReadonlyMap<string, Ar
  */
 const downloadPort = (swarm: SwarmEnv, n: number) => swarm.BASE_PORT + 4 + (n % 44)
 
+/** A download's sample: its outcome, the downloader's CPU and RSS, and the machine's CPU meanwhile. */
+const downloadSample = ([r, machineCpuS]: readonly [FetchResult, number]): Sample =>
+  ({ ok: r.exitCode === 0, seconds: r.seconds, cpuS: r.userS + r.sysS, rssKib: r.maxRssKib, machineCpuS })
+
 const download = (swarm: SwarmEnv, client: string, n: number) =>
-  fetchWith(swarm, isOurs(client) ? "custom" : (client as FetchClient), {
+  withMachineCpu(fetchWith(swarm, isOurs(client) ? "custom" : (client as FetchClient), {
     label: client,
     timeoutS,
     port: downloadPort(swarm, n),
     ...(isOurs(client) ? { clientCmd: ourCommand(client) } : {})
-  }).pipe(
-    Effect.tap((r) => (r.exitCode === 0 ? Effect.void : Effect.sync(() => console.error(`bench: ${client} failed (rc ${r.rc}, ${r.sha256}):\n${r.log.slice(-2000)}`)))),
-    Effect.tap((r) => Effect.promise(() => fs.rm(r.out, { recursive: true, force: true }))),
-    Effect.map((r): Sample => ({ ok: r.exitCode === 0, seconds: r.seconds, cpuS: r.userS + r.sysS, rssKib: r.maxRssKib }))
+  })).pipe(
+    Effect.tap(([r]) => (r.exitCode === 0 ? Effect.void : Effect.sync(() => console.error(`bench: ${client} failed (rc ${r.rc}, ${r.sha256}):\n${r.log.slice(-2000)}`)))),
+    Effect.tap(([r]) => Effect.promise(() => fs.rm(r.out, { recursive: true, force: true }))),
+    Effect.map(downloadSample)
   )
 
 const downloads = (sizeMib: number) =>
@@ -172,12 +200,13 @@ const transportCase = (swarm: SwarmEnv, sizeMib: number, name: TransportCase, sa
     for (let run = 1; run <= runs; run++) {
       for (const [index, leecher] of [`ours-${name}`, `libtorrent-${name}`].entries()) {
         const port = downloadPort(swarm, 2 * (run - 1) + index)
-        const result = leecher.startsWith("ours")
-          ? yield* fetchWith(swarm, "custom", { label: leecher, timeoutS, port, clientCmd: cliCommand(ourDownload + extra) })
-          : yield* fetchWith(swarm, "libtorrent", { label: leecher, timeoutS, port, extraArgs: settingsArgs })
+        const measured = yield* withMachineCpu(leecher.startsWith("ours")
+          ? fetchWith(swarm, "custom", { label: leecher, timeoutS, port, clientCmd: cliCommand(ourDownload + extra) })
+          : fetchWith(swarm, "libtorrent", { label: leecher, timeoutS, port, extraArgs: settingsArgs }))
+        const [result] = measured
         if (result.exitCode !== 0) console.error(`bench: ${leecher} failed (rc ${result.rc}, ${result.sha256}):\n${result.log.slice(-2000)}`)
         yield* Effect.promise(() => fs.rm(result.out, { recursive: true, force: true }))
-        const sample = { ok: result.exitCode === 0, seconds: result.seconds, cpuS: result.userS + result.sysS, rssKib: result.maxRssKib }
+        const sample = downloadSample(measured)
         record(samples, leecher, sample)
         console.error(`bench: ${sizeMib} MiB transports run ${run} ${leecher}: ${sample.seconds.toFixed(2)} s${sample.ok ? "" : " FAILED"}`)
       }
@@ -220,11 +249,13 @@ const seedOnce = (swarm: SwarmEnv, seeder: "ours" | "libtorrent") =>
   Effect.gen(function* () {
     const process_ = yield* startSeeder(swarm, seeder)
     const before = yield* processUsage(process_.pid)
-    const result = yield* fetchWith(swarm, "libtorrent", { label: `lt-from-${seeder}`, timeoutS, peers: [`127.0.0.1:${swarm.CLIENT_PORT}`] })
+    const [result, machineCpuS] = yield* withMachineCpu(
+      fetchWith(swarm, "libtorrent", { label: `lt-from-${seeder}`, timeoutS, peers: [`127.0.0.1:${swarm.CLIENT_PORT}`] })
+    )
     const after = yield* processUsage(process_.pid)
     yield* Effect.promise(() => fs.rm(result.out, { recursive: true, force: true }))
     if (result.exitCode !== 0) console.error(`bench: libtorrent from ${seeder} failed:\n${result.log.slice(-2000)}`)
-    return { ok: result.exitCode === 0, seconds: result.seconds, cpuS: after.cpuS - before.cpuS, rssKib: after.rssKib }
+    return { ok: result.exitCode === 0, seconds: result.seconds, cpuS: after.cpuS - before.cpuS, rssKib: after.rssKib, machineCpuS }
   }).pipe(Effect.scoped)
 
 const seeding = (sizeMib: number) =>

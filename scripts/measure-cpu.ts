@@ -2,7 +2,7 @@
  * CPU and memory of our download and our seeding, one peer to one on 127.0.0.1: our `seed` (or a
  * libtorrent seeder) serves a pseudo-random payload, announced through our own `tracker`, and our
  * `download` fetches it. Prints per run and as medians: the downloader's CPU seconds per GiB
- * (user + system, from /usr/bin/time -v) and peak RSS, and the seeder's CPU per GiB uploaded
+ * (user + system, and the system part, from /usr/bin/time -v) and peak RSS, and the seeder's CPU per GiB uploaded
  * while it served (from /proc). CPU seconds hold up on a loaded machine where wall times do not.
  *
  *   npx tsx scripts/measure-cpu.ts
@@ -83,6 +83,7 @@ const seeder = () =>
 interface Sample {
   readonly seconds: number
   readonly cpu: number
+  readonly systemCpu: number
   readonly rss: number
   readonly seederCpu: number
 }
@@ -111,7 +112,8 @@ const downloadOnce = async (runNumber: number, seederPid: number): Promise<Sampl
   const field = (name: string) => Number(new RegExp(`${name}: ([\\d.]+)`).exec(report)?.[1] ?? NaN)
   if (fs.statSync(out).size !== sizeMib * 1024 * 1024) throw new Error(`download ${runNumber}: wrong size`)
   fs.rmSync(out, { force: true })
-  return { seconds, cpu: field("User time \\(seconds\\)") + field("System time \\(seconds\\)"), rss: field("Maximum resident set size \\(kbytes\\)") / 1024, seederCpu }
+  const systemCpu = field("System time \\(seconds\\)")
+  return { seconds, cpu: field("User time \\(seconds\\)") + systemCpu, systemCpu, rss: field("Maximum resident set size \\(kbytes\\)") / 1024, seederCpu }
 }
 
 const median = (xs: ReadonlyArray<number>) => {
@@ -128,7 +130,7 @@ const main = async () => {
   for (let run = 1; run <= runs; run++) {
     const s = await downloadOnce(run, seed.pid!)
     samples.push(s)
-    console.log(`run ${run}: ${s.seconds.toFixed(2)} s, download ${(s.cpu / gib).toFixed(2)} CPU-s/GiB, peak RSS ${s.rss.toFixed(0)} MiB; ` +
+    console.log(`run ${run}: ${s.seconds.toFixed(2)} s, download ${(s.cpu / gib).toFixed(2)} CPU-s/GiB (system ${(s.systemCpu / gib).toFixed(2)}), peak RSS ${s.rss.toFixed(0)} MiB; ` +
       `${seederKind} seeder ${(s.seederCpu / gib).toFixed(2)} CPU-s/GiB`)
   }
   console.log(`median of ${runs}, ${sizeMib} MiB from ${seederKind} (${bin}): ${median(samples.map((s) => s.seconds)).toFixed(2)} s, ` +
