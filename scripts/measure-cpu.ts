@@ -16,6 +16,8 @@
  *                          it reject the bundle's code cache (compiled for other flags) and rewrite it,
  *                          so its first run compiles everything: read the runs after it (rebuild after)
  *   MEASURE_DIR=/tmp/measure-cpu     where the payload (kept between runs) and downloads go
+ *   MEASURE_LT_SET="enable_outgoing_tcp=false,enable_incoming_tcp=false,enable_outgoing_utp=true,enable_incoming_utp=true"
+ *                          settings for the libtorrent seeder (that one: uTP only, as the bench's uTP case)
  */
 import { execFileSync, spawn } from "node:child_process"
 import { randomFillSync } from "node:crypto"
@@ -33,6 +35,7 @@ const wrap = (env["MEASURE_WRAP"] ?? "").split(" ").filter((w) => w !== "")
 const nodeArgs = (env["MEASURE_NODE_ARGS"] ?? "").split(" ").filter((w) => w !== "")
 const dir = env["MEASURE_DIR"] ?? "/tmp/measure-cpu"
 const ourBin = path.resolve("bin/bittorrent.cjs")
+const libtorrentSettings = (env["MEASURE_LT_SET"] ?? "").split(",").filter((s) => s !== "").flatMap((pair) => ["--set", pair])
 
 const payload = path.join(dir, `payload-${sizeMib}.bin`)
 const torrent = path.join(dir, `payload-${sizeMib}.torrent`)
@@ -77,7 +80,7 @@ const rssOf = (pid: number) => Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/pr
 
 const seeder = () =>
   seederKind === "libtorrent"
-    ? start("/usr/bin/python3", ["scripts/reference-clients/lt.py", "seed", torrent, dir, "--listen", `127.0.0.1:${port + 1}`], /seeding/)
+    ? start("/usr/bin/python3", ["scripts/reference-clients/lt.py", "seed", torrent, dir, "--listen", `127.0.0.1:${port + 1}`, ...libtorrentSettings], /seeding/)
     : start(process.execPath, [bin, "seed", torrent, payload, "--host", "127.0.0.1", "--port", String(port + 1), "--no-dht"], /listening on/)
 
 interface Sample {
