@@ -22,6 +22,20 @@ const burst = (rate: number) => Math.max(64 * KiB, rate / 4)
 
 const completed = (exit: Exit.Exit<{ readonly _tag: string }, unknown> | null) => exit !== null && Exit.isSuccess(exit) && exit.value._tag === "Right"
 
+/** The client's run to its end: complete, the exact bytes, and within `tolerance` of `expectedMillis`. */
+const expectTimedDownload = (
+  client: Effect.Effect.Success<ReturnType<typeof simClient>>,
+  payload: Uint8Array,
+  expectedMillis: number,
+  tolerance: number
+) =>
+  Effect.gen(function* () {
+    const { exit, millis } = yield* drive(client.fiber, 50, 1000)
+    expect(completed(exit)).toBe(true)
+    expect(matches(client.bytes, payload)).toBe(true)
+    expect(Math.abs(millis - expectedMillis) / expectedMillis, `${millis} ms, expected ${expectedMillis}`).toBeLessThan(tolerance)
+  })
+
 describe("rate limits on the in-memory network (TestClock)", () => {
   it.effect("a download limited to 128 KiB/s from two fast seeders takes (size - burst) / rate, within 5%", () =>
     seeded(3)(
@@ -31,14 +45,10 @@ describe("rate limits on the in-memory network (TestClock)", () => {
         yield* simSeeder(network, "127.3.0.1", info, payload, 1)
         yield* simSeeder(network, "127.3.0.2", info, payload, 2)
         const limits = yield* makeRateLimits({ download: 128 * KiB })
-        const { bytes, fiber } = yield* simClient(network, "127.3.0.100", info, [addressOf("127.3.0.1"), addressOf("127.3.0.2")], {
+        const client = yield* simClient(network, "127.3.0.100", info, [addressOf("127.3.0.1"), addressOf("127.3.0.2")], {
           rateLimits: [limits]
         })
-        const { exit, millis } = yield* drive(fiber, 50, 1000)
-        expect(completed(exit)).toBe(true)
-        expect(matches(bytes, payload)).toBe(true)
-        const expected = ((size - burst(128 * KiB)) / (128 * KiB)) * 1000
-        expect(Math.abs(millis - expected) / expected, `${millis} ms, expected ${expected}`).toBeLessThan(0.05)
+        yield* expectTimedDownload(client, payload, ((size - burst(128 * KiB)) / (128 * KiB)) * 1000, 0.05)
       })
     ), 60_000)
 
@@ -49,12 +59,8 @@ describe("rate limits on the in-memory network (TestClock)", () => {
         const network = yield* fastNetwork
         const limits = yield* makeRateLimits({ upload: 128 * KiB })
         yield* simSeeder(network, "127.3.1.1", info, payload, 1, false, { rateLimits: [limits] })
-        const { bytes, fiber } = yield* simClient(network, "127.3.1.100", info, [addressOf("127.3.1.1")])
-        const { exit, millis } = yield* drive(fiber, 50, 1000)
-        expect(completed(exit)).toBe(true)
-        expect(matches(bytes, payload)).toBe(true)
-        const expected = ((size - burst(128 * KiB)) / (128 * KiB)) * 1000
-        expect(Math.abs(millis - expected) / expected, `${millis} ms, expected ${expected}`).toBeLessThan(0.05)
+        const client = yield* simClient(network, "127.3.1.100", info, [addressOf("127.3.1.1")])
+        yield* expectTimedDownload(client, payload, ((size - burst(128 * KiB)) / (128 * KiB)) * 1000, 0.05)
       })
     ), 60_000)
 
@@ -88,16 +94,12 @@ describe("rate limits on the in-memory network (TestClock)", () => {
         const network = yield* fastNetwork
         yield* simSeeder(network, "127.3.3.1", info, payload, 1)
         const limits = yield* makeRateLimits({ download: 64 * KiB })
-        const { bytes, fiber } = yield* simClient(network, "127.3.3.100", info, [addressOf("127.3.3.1")], { rateLimits: [limits] })
+        const client = yield* simClient(network, "127.3.3.100", info, [addressOf("127.3.3.1")], { rateLimits: [limits] })
         // 4 s at 64 KiB/s: 256 KiB plus the burst; the rest at 256 KiB/s
-        const slow = yield* drive(fiber, 50, 80)
+        const slow = yield* drive(client.fiber, 50, 80)
         expect(slow.exit).toBeNull()
         limits.download.set(256 * KiB)
-        const { exit, millis } = yield* drive(fiber, 50, 1000)
-        expect(completed(exit)).toBe(true)
-        expect(matches(bytes, payload)).toBe(true)
-        const expected = ((size - 64 * KiB - 4 * 64 * KiB) / (256 * KiB)) * 1000
-        expect(Math.abs(millis - expected) / expected, `${millis} ms, expected ${expected}`).toBeLessThan(0.1)
+        yield* expectTimedDownload(client, payload, ((size - 64 * KiB - 4 * 64 * KiB) / (256 * KiB)) * 1000, 0.1)
       })
     ), 60_000)
 })

@@ -6,9 +6,8 @@
  */
 import { Effect, type Scope } from "effect"
 import * as Dgram from "node:dgram"
-import * as Http from "node:http"
-import type { AddressInfo } from "node:net"
 import type { PeerAddress } from "../../src/domain/Peer.js"
+import { scopedHttpServer } from "./ScopedHttpServer.js"
 
 // ---------------------------------------------------------------------------------------------
 // HTTP
@@ -33,27 +32,15 @@ export const fakeHttpTracker = (
 ): Effect.Effect<FakeHttpTracker, never, Scope.Scope> =>
   Effect.gen(function* () {
     const queries: Array<string> = []
-    const server = yield* Effect.acquireRelease(
-      Effect.async<Http.Server>((resume) => {
-        const server = Http.createServer((req, res) => {
-          const raw = req.url ?? ""
-          const query = raw.includes("?") ? raw.slice(raw.indexOf("?") + 1) : ""
-          queries.push(query)
-          const reply = typeof behaviour === "function" ? behaviour(query) : behaviour
-          if (reply === "hang") return
-          res.writeHead(reply.status ?? 200, { "content-type": "text/plain" })
-          res.end(reply.body)
-        })
-        server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-      }),
-      (server) =>
-        Effect.async<void>((resume) => {
-          // Keep-alive and hanging connections would hold close() open.
-          server.closeAllConnections()
-          server.close(() => resume(Effect.void))
-        })
-    )
-    const { port } = server.address() as AddressInfo
+    const { port } = yield* scopedHttpServer((req, res) => {
+      const raw = req.url ?? ""
+      const query = raw.includes("?") ? raw.slice(raw.indexOf("?") + 1) : ""
+      queries.push(query)
+      const reply = typeof behaviour === "function" ? behaviour(query) : behaviour
+      if (reply === "hang") return
+      res.writeHead(reply.status ?? 200, { "content-type": "text/plain" })
+      res.end(reply.body)
+    })
     return { url: `http://127.0.0.1:${port}/announce`, queries }
   })
 

@@ -5,7 +5,7 @@
  */
 import { Effect, type Scope } from "effect"
 import * as Http from "node:http"
-import type { AddressInfo } from "node:net"
+import { scopedHttpServer } from "./ScopedHttpServer.js"
 
 export interface WebSeedServerOptions {
   /** URL path (as requested, percent-encoded) -> content. */
@@ -65,21 +65,10 @@ export const webSeedServer = (options: WebSeedServerOptions): Effect.Effect<WebS
       bytesServed += sent.length
       res.end(sent)
     }
-    const server = yield* Effect.acquireRelease(
-      Effect.async<Http.Server>((resume) => {
-        const server = Http.createServer((req, res) => {
-          requests++
-          if (options.delayMillis === undefined) answer(req, res)
-          else setTimeout(() => answer(req, res), options.delayMillis)
-        })
-        server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-      }),
-      (server) =>
-        Effect.async<void>((resume) => {
-          server.closeAllConnections()
-          server.close(() => resume(Effect.void))
-        })
-    )
-    const { port } = server.address() as AddressInfo
+    const { port } = yield* scopedHttpServer((req, res) => {
+      requests++
+      if (options.delayMillis === undefined) answer(req, res)
+      else setTimeout(() => answer(req, res), options.delayMillis)
+    })
     return { origin: `http://127.0.0.1:${port}`, requests: () => requests, bytesServed: () => bytesServed }
   })
