@@ -15,6 +15,7 @@ import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { cliPath, ensureBuilt } from "../support/cli.js"
 import { runProcess, startProcess } from "../support/Process.js"
+import { scopedHttpServer } from "../support/ScopedHttpServer.js"
 import { payloadBytes } from "../support/torrent.js"
 
 const remoteBin = "/usr/bin/transmission-remote"
@@ -93,13 +94,7 @@ const chunkedPost = (port: number, sessionId: string, bytes: number) =>
 
 /** Serves one file over HTTP on loopback for the rest of the scope. */
 const serveFile = (file: string) =>
-  Effect.acquireRelease(
-    Effect.async<http.Server>((resume) => {
-      const server = http.createServer((_, res) => res.end(readFileSync(file)))
-      server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-    }),
-    (server) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
-  ).pipe(Effect.map((server) => `http://127.0.0.1:${(server.address() as { port: number }).port}/alpha.torrent`))
+  Effect.map(scopedHttpServer((_, res) => res.end(readFileSync(file))), ({ port }) => `http://127.0.0.1:${port}/alpha.torrent`)
 
 const tempRoot = Effect.acquireRelease(
   Effect.sync(() => mkdtempSync(path.join(tmpdir(), "bt-rpc-"))),
