@@ -12,6 +12,7 @@
 "use strict"
 const fs = require("node:fs")
 const path = require("node:path")
+const v8 = require("node:v8")
 const vm = require("node:vm")
 const { Module, createRequire } = require("node:module")
 
@@ -26,8 +27,18 @@ try {
   cachedData = undefined
 }
 const script = new vm.Script(Module.wrap(fs.readFileSync(bundle, "utf8")), { filename: bundle, cachedData })
+// A download, a seed or the daemon allocates many short-lived objects (messages, requests); for
+// them V8 grows its young generation from 2 MiB to 32 MiB, most of it resident. Held at 2 MiB,
+// peak RSS is ~20 MiB lower for no measurable CPU. The flag is set after the cache check and put
+// back before the cache is written, since V8 rejects a code cache made under other flags; node
+// options of the user's own that size the young generation are left to rule.
+const holdsYoungGeneration =
+  !isPlainDecode && !/semi-space/.test([...process.execArgv, process.env.NODE_OPTIONS ?? ""].join(" "))
+const setYoungGenerationGrowth = (factor) => v8.setFlagsFromString(`--semi-space-growth-factor=${factor}`)
+if (holdsYoungGeneration) setYoungGenerationGrowth(1)
 if (cachedData === undefined || script.cachedDataRejected) {
   process.once("exit", () => {
+    if (holdsYoungGeneration) setYoungGenerationGrowth(2)
     try {
       fs.writeFileSync(cacheFile, script.createCachedData())
     } catch {
