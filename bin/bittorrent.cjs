@@ -12,7 +12,6 @@
 "use strict"
 const fs = require("node:fs")
 const path = require("node:path")
-const v8 = require("node:v8")
 const vm = require("node:vm")
 const { Module, createRequire } = require("node:module")
 
@@ -34,7 +33,8 @@ const script = new vm.Script(Module.wrap(fs.readFileSync(bundle, "utf8")), { fil
 // options of the user's own that size the young generation are left to rule.
 const holdsYoungGeneration =
   !isPlainDecode && !/semi-space/.test([...process.execArgv, process.env.NODE_OPTIONS ?? ""].join(" "))
-const setYoungGenerationGrowth = (factor) => v8.setFlagsFromString(`--semi-space-growth-factor=${factor}`)
+// Required here, not at the top: `decode` does not load node:v8.
+const setYoungGenerationGrowth = (factor) => require("node:v8").setFlagsFromString(`--semi-space-growth-factor=${factor}`)
 if (holdsYoungGeneration) setYoungGenerationGrowth(1)
 if (cachedData === undefined || script.cachedDataRejected) {
   process.once("exit", () => {
