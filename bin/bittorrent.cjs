@@ -38,7 +38,7 @@ const setYoungGenerationGrowth = (factor) => require("node:v8").setFlagsFromStri
 if (holdsYoungGeneration) setYoungGenerationGrowth(1)
 if (cachedData === undefined || script.cachedDataRejected) {
   process.once("exit", () => {
-    if (holdsYoungGeneration) setYoungGenerationGrowth(2)
+    if (holdsYoungGeneration) setYoungGenerationGrowth(2) // V8's default
     try {
       fs.writeFileSync(cacheFile, script.createCachedData())
     } catch {

@@ -4,11 +4,12 @@
  * bundles, so that its code cache is its own.
  */
 import { beforeAll, describe, expect, it } from "@effect/vitest"
-import { execFile } from "node:child_process"
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
+import { Effect } from "effect"
 import { cliPath, ensureBuilt, fixturesDir, repoRoot } from "../support/cli.js"
+import { runProcess } from "../support/Process.js"
 import { payloadBytes } from "../support/torrent.js"
 
 let tmp: string
@@ -35,34 +36,36 @@ beforeAll(async () => {
   return () => rmSync(tmp, { recursive: true, force: true })
 })
 
+/** Runs the private bin to a successful exit; its stderr. */
 const runBin = (args: ReadonlyArray<string>, nodeOptions = "") =>
-  new Promise<string>((resolve, reject) =>
-    execFile(process.execPath, [bin, ...args], { env: { ...process.env, NODE_OPTIONS: nodeOptions }, timeout: 60_000, encoding: "utf8" }, (error, _stdout, stderr) =>
-      error === null ? resolve(stderr) : reject(error)
-    )
+  runProcess(process.execPath, [bin, ...args], { timeoutMs: 60_000, env: { NODE_OPTIONS: nodeOptions } }).pipe(
+    Effect.tap((r) => expect(r.code, r.stderr).toBe(0)),
+    Effect.map((r) => r.stderr)
   )
 
-const newSpaceMib = async (nodeOptions: string) => {
-  const torrent = path.join(tmp, `${Math.random().toString(36).slice(2)}.torrent`)
-  const stderr = await runBin(["create", "-o", torrent, payload], `--require ${reportNewSpace} ${nodeOptions}`)
-  return Number(/new_space (\d+)/.exec(stderr)?.[1]) / (1024 * 1024)
-}
+let torrents = 0
+const newSpaceMib = (nodeOptions: string) =>
+  runBin(["create", "-o", path.join(tmp, `${++torrents}.torrent`), payload], `--require ${reportNewSpace} ${nodeOptions}`).pipe(
+    Effect.map((stderr) => Number(/new_space (\d+)/.exec(stderr)?.[1]) / (1024 * 1024))
+  )
 
 describe("the CLI's young generation", () => {
-  it("stays at 2 MiB through an allocation-heavy command, unless the user's node options size it", async () => {
-    expect(await newSpaceMib("")).toBe(2)
-    expect(await newSpaceMib("--max-semi-space-size=8")).toBeGreaterThan(2)
-  }, 120_000)
+  it.effect("stays at 2 MiB through an allocation-heavy command, unless the user's node options size it", () =>
+    Effect.gen(function*() {
+      expect(yield* newSpaceMib("")).toBe(2)
+      expect(yield* newSpaceMib("--max-semi-space-size=8")).toBeGreaterThan(2)
+    }), 120_000)
 
-  it("does not cost the code cache: the cache a run writes is accepted by the next run", async () => {
-    const cache = path.join(tmp, "dist", "main.cjs.v8cache")
-    rmSync(cache, { force: true })
-    const sample = path.join(fixturesDir, "course-sample", "sample.torrent")
-    await runBin(["info", sample])
-    const written = statSync(cache).mtimeMs
-    // A rejected cache is rewritten when the process exits.
-    await runBin(["info", sample])
-    await runBin(["info", sample])
-    expect(statSync(cache).mtimeMs).toBe(written)
-  }, 60_000)
+  it.effect("does not cost the code cache: the cache a run writes is accepted by the next run", () =>
+    Effect.gen(function*() {
+      const cache = path.join(tmp, "dist", "main.cjs.v8cache")
+      rmSync(cache, { force: true })
+      const sample = path.join(fixturesDir, "course-sample", "sample.torrent")
+      yield* runBin(["info", sample])
+      const written = statSync(cache).mtimeMs
+      // A rejected cache is rewritten when the process exits.
+      yield* runBin(["info", sample])
+      yield* runBin(["info", sample])
+      expect(statSync(cache).mtimeMs).toBe(written)
+    }), 60_000)
 })
