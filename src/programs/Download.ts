@@ -14,7 +14,7 @@ import type { StateStoreService } from "../services/StateStore.js"
 import { type OpenOptions, Storage } from "../services/Storage.js"
 import type { Tracker } from "../services/Tracker.js"
 import type { Transport } from "../services/Transport.js"
-import { keepResumeData, loadResume, scanResumed } from "./torrent/Resume.js"
+import { keepResumeData, loadResume, notingWrites, scanResumed } from "./torrent/Resume.js"
 import { type PieceSink, run } from "./torrent/Torrent.js"
 import {
   DownloadStalled,
@@ -76,13 +76,6 @@ export const download = (
       )
       const resumed = yield* scanResumed(storage, source.info, record)
       const keeper = yield* keepResumeData(resume, source.info, storage, resumed.have)
-      // A plain map, not a tap: the keeper's note is synchronous, and a tap stage cost the event
-      // consumer about a fifth of its Effect steps per event (one event per piece).
-      return runEngine(source, storage, resumed.have, options).pipe(
-        Stream.map((event) => {
-          if (event._tag === "PieceVerified") keeper.verified(event.index)
-          return event
-        })
-      )
+      return runEngine(source, notingWrites(storage, keeper.verified), resumed.have, options)
     })
   )

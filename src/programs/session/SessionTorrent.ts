@@ -13,7 +13,7 @@ import type { DhtNode } from "../../services/Dht.js"
 import type { EncryptionPolicy } from "../../services/PeerWire.js"
 import { Storage, type TorrentStorage } from "../../services/Storage.js"
 import { fetchMetadata, type MagnetSource } from "../Metadata.js"
-import { keepResumeData, loadResume, type ResumeKeeper, type Resumed, scanResumed } from "../torrent/Resume.js"
+import { keepResumeData, loadResume, notingWrites, type Resumed, scanResumed } from "../torrent/Resume.js"
 import { start, type TorrentHandle, type TorrentServices, type TorrentStats } from "../torrent/Torrent.js"
 import type { RateLimits } from "../torrent/RateLimiter.js"
 import type { SharedListener, TorrentEvent, TorrentSource } from "../torrent/TorrentEvent.js"
@@ -107,8 +107,14 @@ export const runTorrent = (entry: SessionEntry, ctx: SessionContext): Effect.Eff
       Effect.gen(function* () {
         const store = ctx.options.stateStore
         const keeper = store === undefined ? undefined : yield* keepResumeData(store, source.info, storage, have)
-        const handle = (entry.handle = yield* start(source, storage, have, torrentOptions(entry, source, ctx)))
-        yield* handle.events.pipe(Stream.runForEachWhile((event) => onEvent(entry, event, storage, keeper, ctx)))
+        // Its pieces and resume data follow the writes: events come in batches, and a run that is
+        // stopped (paused, removed) does not read the last batch.
+        const sink = notingWrites(storage, (index) => {
+          entry.have?.add(index)
+          keeper?.verified(index)
+        })
+        const handle = (entry.handle = yield* start(source, sink, have, torrentOptions(entry, source, ctx)))
+        yield* handle.events.pipe(Stream.runForEachWhile((event) => onEvent(entry, event, storage, ctx)))
       }).pipe(Effect.ensuring(endRun(entry)))
     )
   }).pipe(
@@ -227,14 +233,11 @@ const onEvent = (
   entry: SessionEntry,
   event: TorrentEvent,
   storage: TorrentStorage,
-  keeper: ResumeKeeper | undefined,
   ctx: SessionContext
 ): Effect.Effect<boolean> =>
   Effect.gen(function* () {
     switch (event._tag) {
       case "PieceVerified":
-        entry.have?.add(event.index)
-        keeper?.verified(event.index)
         yield* ctx.publish(SessionEvent.PieceVerified({ id: entry.id, index: event.index }))
         return true
       case "Completed": {

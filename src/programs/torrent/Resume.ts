@@ -90,6 +90,16 @@ export const saveResume = (
     return record
   })
 
+/**
+ * The sink, telling `note` of each piece once it is written (the engine writes verified pieces
+ * only). What must be exact when a run stops (resume data, a session's pieces) follows the writes,
+ * not the `PieceVerified` events: those come in batches, and a consumer that stops misses the last.
+ */
+export const notingWrites = <S extends Pick<TorrentStorage, "writePiece">>(sink: S, note: (index: number) => void): S => ({
+  ...sink,
+  writePiece: (index: number, data: Uint8Array) => Effect.map(sink.writePiece(index, data), () => note(index))
+})
+
 export interface ResumeKeeper {
   /** Notes a piece verified and written (the next save records it). */
   readonly verified: (index: number) => void
