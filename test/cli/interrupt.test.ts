@@ -61,6 +61,9 @@ describe("download interrupted by Ctrl-C", () => {
       child.stderr.on("data", (chunk) => (stderr += String(chunk)))
       const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)))
       yield* waitForPieces(`${out}.part`, payload)
+      // The download has stalled; the count the Ctrl-C line gives comes from PieceVerified events,
+      // which reach the CLI in batches at most 200 ms after their pieces are written.
+      yield* Effect.sleep("500 millis")
       const interruptedAt = Date.now()
       child.kill("SIGINT")
       const code = yield* Effect.promise(() => exited)

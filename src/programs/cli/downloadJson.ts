@@ -5,7 +5,7 @@
  */
 import { Clock, Effect } from "effect"
 import type { DownloadEvent } from "../Download.js"
-import { type DownloadRenderer, interruptedText, makeDownloadTally } from "./progress.js"
+import { type DownloadRenderer, interruptedText, makeDownloadTally, renderingWith } from "./progress.js"
 
 const emit = (fields: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(fields)}\n`)
 
@@ -61,13 +61,10 @@ export const makeJsonRenderer = (path: string): DownloadRenderer => {
     }
   }
   return {
-    render: (event) =>
-      Clock.currentTimeMillis.pipe(
-        Effect.map((at) => {
-          tally.observe(event, at)
-          emit(line(event, at))
-        })
-      ),
+    ...renderingWith((event, at) => {
+      tally.observe(event, at)
+      emit(line(event, at))
+    }),
     interrupted: Effect.suspend(() =>
       t.started
         ? emitNow((time) => ({ event: "interrupted", time, path, verified: t.verified, pieces: t.pieces })).pipe(

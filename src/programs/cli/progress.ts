@@ -128,11 +128,26 @@ export const summaryText = ({ peersUsed, tally }: DownloadTally, path: string, e
 
 export interface DownloadRenderer {
   readonly render: (event: DownloadEvent) => Effect.Effect<void>
+  /** The events of one chunk of the stream, at one reading of the clock (`Stream.runForEachChunk`). */
+  readonly renderChunk: (events: Iterable<DownloadEvent>) => Effect.Effect<void>
   /** For an interrupt (Ctrl-C): a newline, so the shell prompt does not land on the status line, and where it stands. */
   readonly interrupted: Effect.Effect<void>
   /** The download failed with this message (main reports it on stderr as well). */
   readonly failed: (message: string) => Effect.Effect<void>
 }
+
+/**
+ * A renderer's ways in from its one synchronous step: an event, or a chunk of events at one clock
+ * reading (Effect's clock, so that tests can drive it). A chunk costs one Effect step, not one an
+ * event: the events come in batches of a few hundred pieces.
+ */
+export const renderingWith = (step: (event: DownloadEvent, at: number) => void): Pick<DownloadRenderer, "render" | "renderChunk"> => ({
+  render: (event) => Effect.map(Clock.currentTimeMillis, (at) => step(event, at)),
+  renderChunk: (events) =>
+    Effect.map(Clock.currentTimeMillis, (at) => {
+      for (const event of events) step(event, at)
+    })
+})
 
 /** A renderer keeps a little state (speed samples, peers, when it last printed); make one per download to `path`. */
 export const makeRenderer = (mode: ProgressMode, path: string, plainEveryMs = 5000): DownloadRenderer => {
@@ -167,13 +182,10 @@ export const makeRenderer = (mode: ProgressMode, path: string, plainEveryMs = 50
     }
   }
   return {
-    render: (event) =>
-      Clock.currentTimeMillis.pipe(
-        Effect.map((at) => {
-          tally.observe(event, at)
-          if (mode !== "quiet") show(event)
-        })
-      ),
+    ...renderingWith((event, at) => {
+      tally.observe(event, at)
+      if (mode !== "quiet") show(event)
+    }),
     interrupted: Effect.sync(() => {
       if (mode === "quiet" || !t.started) return
       process.stderr.write(`\n${interruptedText(tally)}\n`)

@@ -28,6 +28,7 @@ import { makeUploader } from "../Upload.js"
 import { type Announcer, startAnnouncer, type TrackerStatus, unannounced } from "./Announcer.js"
 import { startLocalDiscovery } from "./LocalDiscovery.js"
 import { makePeerExchange } from "./PeerExchange.js"
+import { makeEventBatch } from "./EventBatch.js"
 import { applyFilePriorities } from "./FilePriorities.js"
 import { defaultPeerRetry, makePeerManager, type PeerManager, type SessionJob } from "./PeerManager.js"
 import { clientName } from "./PeerSession.js"
@@ -190,8 +191,9 @@ const launch = (
     const state: { current: TorrentState | undefined } = { current: undefined }
     const selection: { current: ReadonlyArray<FilePriority> | undefined } = { current: undefined }
     const streaming = makeStreaming()
-    const fiber = yield* engine(source, sink, have, options, (e) => Queue.offer(events, Take.of(e)), state, streaming, selection).pipe(
-      Effect.onExit((exit) => Queue.offer(events, exit._tag === "Success" ? Take.end : Take.failCause(exit.cause))),
+    const batch = yield* makeEventBatch(events)
+    const fiber = yield* engine(source, sink, have, options, batch.emit, state, streaming, selection).pipe(
+      Effect.onExit((exit) => Effect.zipRight(batch.flush, Queue.offer(events, exit._tag === "Success" ? Take.end : Take.failCause(exit.cause)))),
       Effect.forkScoped
     )
     return { events: Stream.fromQueue(events).pipe(Stream.flattenTake), fiber, state, selection, streaming }

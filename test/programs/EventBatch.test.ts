@@ -1,0 +1,56 @@
+/**
+ * How a torrent's events reach its queue (TestClock): PieceVerified events wait for the next other
+ * event, the periodic flush or a full batch; every event arrives once, in the order emitted.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Chunk, Effect, Queue, Take, TestClock } from "effect"
+import { makeEventBatch } from "../../src/programs/torrent/EventBatch.js"
+import { TorrentEvent } from "../../src/programs/torrent/TorrentEvent.js"
+
+const verified = (index: number) => TorrentEvent.PieceVerified({ index })
+
+/** The events in the queue now, in order (none taken twice). */
+const queued = (queue: Queue.Queue<Take.Take<TorrentEvent, never>>) =>
+  Effect.map(Queue.takeAll(queue), (takes) =>
+    Chunk.toReadonlyArray(takes).flatMap((take) =>
+      Take.match(take, { onEnd: () => [], onFailure: () => [], onSuccess: (events) => Chunk.toReadonlyArray(events) })))
+
+describe("EventBatch (TestClock)", () => {
+  it.scoped("holds PieceVerified events until another event, which goes in after them", () =>
+    Effect.gen(function* () {
+      const queue = yield* Queue.unbounded<Take.Take<TorrentEvent, never>>()
+      const batch = yield* makeEventBatch(queue)
+      yield* batch.emit(verified(0))
+      yield* batch.emit(verified(1))
+      expect(yield* queued(queue)).toEqual([])
+      const completed = TorrentEvent.Completed({ bytes: 10, seconds: 1 })
+      yield* batch.emit(completed)
+      expect(yield* queued(queue)).toEqual([verified(0), verified(1), completed])
+    }))
+
+  it.scoped("flushes waiting events every 200 ms, and on demand", () =>
+    Effect.gen(function* () {
+      const queue = yield* Queue.unbounded<Take.Take<TorrentEvent, never>>()
+      const batch = yield* makeEventBatch(queue)
+      yield* batch.emit(verified(3))
+      yield* TestClock.adjust("199 millis")
+      expect(yield* queued(queue)).toEqual([])
+      yield* TestClock.adjust("1 millis")
+      expect(yield* queued(queue)).toEqual([verified(3)])
+      yield* batch.emit(verified(4))
+      yield* batch.flush
+      expect(yield* queued(queue)).toEqual([verified(4)])
+      yield* batch.flush
+      expect(yield* queued(queue)).toEqual([])
+    }))
+
+  it.scoped("a full batch of 256 goes in at once, without waiting for the clock", () =>
+    Effect.gen(function* () {
+      const queue = yield* Queue.unbounded<Take.Take<TorrentEvent, never>>()
+      const batch = yield* makeEventBatch(queue)
+      for (let i = 0; i < 255; i++) yield* batch.emit(verified(i))
+      expect(yield* queued(queue)).toEqual([])
+      yield* batch.emit(verified(255))
+      expect((yield* queued(queue)).map((e) => (e._tag === "PieceVerified" ? e.index : -1))).toEqual(Array.from({ length: 256 }, (_, i) => i))
+    }))
+})
