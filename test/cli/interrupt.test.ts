@@ -37,6 +37,38 @@ const waitForPieces = (file: string, payload: Uint8Array) =>
     }
   })
 
+/** First run: a peer that serves the first pieces, then stalls; Ctrl-C exits with 130 at once, keeping only verified pieces. */
+const interruptedRun = (dir: string, out: string, payload: Uint8Array, info: ReturnType<typeof singleFileInfo>) =>
+  Effect.gen(function* () {
+    const stalling = yield* makeFakePeer({
+      handler: seeder({ data: payload, pieceLength, block: (r, data) => (r.index < servedBeforeStall ? data : undefined) })
+    })
+    const tracker1 = yield* fakeHttpTracker({ body: Bencode.encode(Bencode.dict({ interval: Bencode.int(60), peers: compactPeers([stalling.address]) })) })
+    const torrent1 = path.join(dir, "first.torrent")
+    yield* Effect.promise(() => writeFile(torrent1, torrentBytes(info, { announce: Bencode.text(tracker1.url) })))
+
+    const child = spawn(process.execPath, [cliPath, "download", "-o", out, torrent1], { cwd: repoRoot, stdio: ["ignore", "ignore", "pipe"] })
+    let stderr = ""
+    child.stderr.on("data", (chunk) => (stderr += String(chunk)))
+    const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)))
+    yield* waitForPieces(`${out}.part`, payload)
+    // The download has stalled; the count the Ctrl-C line gives comes from PieceVerified events,
+    // which reach the CLI in batches at most 200 ms after their pieces are written.
+    yield* Effect.sleep("500 millis")
+    const interruptedAt = Date.now()
+    child.kill("SIGINT")
+    const code = yield* Effect.promise(() => exited)
+    assert.strictEqual(code, 130)
+    assert.isBelow(Date.now() - interruptedAt, 3000, "Ctrl-C took too long")
+    assert.include(stderr, `\ninterrupted: ${servedBeforeStall} of ${pieceCount} pieces verified; run the same command to resume\n`)
+
+    // Only verified pieces are on disk, under the .part name: the rest of the file is still zeros.
+    assert.deepStrictEqual((yield* Effect.promise(() => readdir(dir))).sort(), ["first.torrent", "payload.bin.part"])
+    const partial = yield* Effect.promise(() => readFile(`${out}.part`))
+    assert.strictEqual(partial.length, payload.length)
+    assert.isTrue(partial.subarray(servedBeforeStall * pieceLength).every((b) => b === 0))
+  })
+
 describe("download interrupted by Ctrl-C", () => {
   it.live("exits with 130 at once, keeps only verified pieces, and a rerun fetches only the rest", () =>
     Effect.gen(function* () {
@@ -46,36 +78,8 @@ describe("download interrupted by Ctrl-C", () => {
         (d) => Effect.promise(() => rm(d, { recursive: true, force: true }))
       )
       const out = path.join(dir, "payload.bin")
-
-      // First run: a peer that serves the first pieces, then stalls.
-      const stalling = yield* makeFakePeer({
-        handler: seeder({ data: payload, pieceLength, block: (r, data) => (r.index < servedBeforeStall ? data : undefined) })
-      })
-      const tracker1 = yield* fakeHttpTracker({ body: Bencode.encode(Bencode.dict({ interval: Bencode.int(60), peers: compactPeers([stalling.address]) })) })
-      const torrent1 = path.join(dir, "first.torrent")
       const info = singleFileInfo("payload.bin", payload, pieceLength)
-      yield* Effect.promise(() => writeFile(torrent1, torrentBytes(info, { announce: Bencode.text(tracker1.url) })))
-
-      const child = spawn(process.execPath, [cliPath, "download", "-o", out, torrent1], { cwd: repoRoot, stdio: ["ignore", "ignore", "pipe"] })
-      let stderr = ""
-      child.stderr.on("data", (chunk) => (stderr += String(chunk)))
-      const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)))
-      yield* waitForPieces(`${out}.part`, payload)
-      // The download has stalled; the count the Ctrl-C line gives comes from PieceVerified events,
-      // which reach the CLI in batches at most 200 ms after their pieces are written.
-      yield* Effect.sleep("500 millis")
-      const interruptedAt = Date.now()
-      child.kill("SIGINT")
-      const code = yield* Effect.promise(() => exited)
-      assert.strictEqual(code, 130)
-      assert.isBelow(Date.now() - interruptedAt, 3000, "Ctrl-C took too long")
-      assert.include(stderr, `\ninterrupted: ${servedBeforeStall} of ${pieceCount} pieces verified; run the same command to resume\n`)
-
-      // Only verified pieces are on disk, under the .part name: the rest of the file is still zeros.
-      assert.deepStrictEqual((yield* Effect.promise(() => readdir(dir))).sort(), ["first.torrent", "payload.bin.part"])
-      const partial = yield* Effect.promise(() => readFile(`${out}.part`))
-      assert.strictEqual(partial.length, payload.length)
-      assert.isTrue(partial.subarray(servedBeforeStall * pieceLength).every((b) => b === 0))
+      yield* interruptedRun(dir, out, payload, info)
 
       // Second run: a full seeder; only the missing pieces may be requested.
       const requested = new Set<number>()
