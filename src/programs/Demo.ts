@@ -20,8 +20,8 @@ export interface DemoOptions {
   readonly seeders: number
   /** Keep the payload, torrent and download in this folder instead of a temporary one. */
   readonly keep?: string
-  /** Called with every download event (the CLI renders progress with it). */
-  readonly onEvent?: (event: DownloadEvent) => Effect.Effect<void>
+  /** Called with the download's events, a chunk at a time (the CLI renders progress with it). */
+  readonly onEvents?: (events: Iterable<DownloadEvent>) => Effect.Effect<void>
   /** Called once the swarm is up, before the download starts. */
   readonly onReady?: (swarm: { readonly pieces: number; readonly tracker: string }) => Effect.Effect<void>
 }
@@ -111,12 +111,10 @@ export const runDemo = (options: DemoOptions) =>
       const out = path.join(downloadDir, "demo.bin")
       const startedAt = Date.now()
       yield* download(source, out, { peerId: makePeerId(random), port: 6881 }).pipe(
-        Stream.runForEach((event) =>
-          Effect.zipRight(
-            Effect.sync(() => event._tag === "PeerConnected" && peers.add(event.peer)),
-            options.onEvent?.(event) ?? Effect.void
-          )
-        )
+        Stream.runForEachChunk((events) => {
+          for (const event of events) if (event._tag === "PeerConnected") peers.add(event.peer)
+          return options.onEvents?.(events) ?? Effect.void
+        })
       )
       const seconds = (Date.now() - startedAt) / 1000
       const differs = yield* firstDifference(fs, payload, out, size)

@@ -71,29 +71,29 @@ describe("renderers", () => {
   it.effect("download: the status line counts the uTP and encrypted peers", () =>
     Effect.gen(function* () {
       const { render } = makeRenderer("live", "out.bin")
-      yield* render(started(0, total))
+      yield* render([started(0, total)])
       yield* TestClock.adjust("1 second")
-      yield* render(DownloadEvent.Progress({
+      yield* render([DownloadEvent.Progress({
         verifiedBytes: 1048576, totalBytes: total, bytesPerSecond: 1, peers: 12, utpPeers: 5, encryptedPeers: 7,
         piecesDone: 1, piecesTotal: 4, uploadedBytes: 0, uploadBytesPerSecond: 0, interested: 0, unchoked: 0
-      }))
+      })])
       expect(written.at(-1)).toBe(`${clear}25.0% 1.0 MiB/4.0 MiB  1.0 MiB/s  12 peers (5 uTP, 7 encrypted)  ETA 3s`)
     }))
 
   it.effect("download: the speed is that of the last seconds (the engine's rate is ignored), then the summary", () =>
     Effect.gen(function* () {
       const { render } = makeRenderer("live", "out.bin")
-      yield* render(started(0, total))
+      yield* render([started(0, total)])
       yield* TestClock.adjust("1 second")
-      yield* render(progress(1048576, 1))
+      yield* render([progress(1048576, 1)])
       // Slower now: 256 KiB in each of the next 3 s; the window (3 s) forgets the fast first second.
       for (let s = 1; s <= 3; s++) {
         yield* TestClock.adjust("1 second")
-        yield* render(progress(1048576 + s * 262144))
+        yield* render([progress(1048576 + s * 262144)])
       }
-      yield* render(DownloadEvent.PeerConnected({ peer: "a", client: "x", inbound: false, encryption: "plaintext" }))
-      yield* render(DownloadEvent.PieceRejected({ index: 1, peers: ["a"], bytes: 1048576 }))
-      yield* render(DownloadEvent.Completed({ bytes: total, seconds: 2 }))
+      yield* render([DownloadEvent.PeerConnected({ peer: "a", client: "x", inbound: false, encryption: "plaintext" })])
+      yield* render([DownloadEvent.PieceRejected({ index: 1, peers: ["a"], bytes: 1048576 })])
+      yield* render([DownloadEvent.Completed({ bytes: total, seconds: 2 })])
       expect(written.slice(0, 4)).toEqual([
         `${clear}25.0% 1.0 MiB/4.0 MiB  1.0 MiB/s  1 peer  ETA 3s`,
         `${clear}31.3% 1.3 MiB/4.0 MiB  640.0 KiB/s  2 peers  ETA 5s`,
@@ -106,17 +106,17 @@ describe("renderers", () => {
   it.effect("download: nothing needed reads 'already complete'", () =>
     Effect.gen(function* () {
       const { render } = makeRenderer("plain", "out.bin", 0)
-      yield* render(started(4, 0))
-      yield* render(DownloadEvent.Completed({ bytes: 0, seconds: 0 }))
+      yield* render([started(4, 0)])
+      yield* render([DownloadEvent.Completed({ bytes: 0, seconds: 0 })])
       expect(written).toEqual(["already complete: out.bin (4.0 MiB)\n"])
     }))
 
   it.effect("download: an interrupt ends the status line and says how far it got", () =>
     Effect.gen(function* () {
       const renderer = makeRenderer("live", "out.bin")
-      yield* renderer.render(started(1, 3 * 1048576))
-      yield* renderer.render(DownloadEvent.PieceVerified({ index: 2 }))
-      yield* renderer.render(progress(2 * 1048576))
+      yield* renderer.render([started(1, 3 * 1048576)])
+      yield* renderer.render([DownloadEvent.PieceVerified({ index: 2 })])
+      yield* renderer.render([progress(2 * 1048576)])
       yield* renderer.interrupted
       expect(written.slice(-1)).toEqual(["\ninterrupted: 2 of 4 pieces verified; run the same command to resume\n"])
     }))
@@ -135,7 +135,7 @@ describe("renderers", () => {
 
   it.effect("quiet: nothing at all", () =>
     Effect.gen(function* () {
-      yield* makeRenderer("quiet", "out.bin", 0).render(progress(1))
+      yield* makeRenderer("quiet", "out.bin", 0).render([progress(1)])
       yield* makeSeedRenderer("quiet", 0)(uploaded(1))
       expect(written).toEqual([])
     }))

@@ -57,7 +57,7 @@ describe("progress speed", () => {
       yield* download({ info, trackers: [], peers: [peer.address] }, "paced", { peerId: new Uint8Array(20).fill(7), port: 1 }).pipe(
         Stream.runForEach((event) =>
           Effect.zipRight(
-            render(event),
+            render([event]),
             Effect.sync(() => {
               if (event._tag === "PieceVerified") verifiedAt.push(Date.now())
               // Past the 3 s window, and not the last moments (the engine's final tick may see the end).

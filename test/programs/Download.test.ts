@@ -545,6 +545,22 @@ describe("download engine", () => {
       expect(yield* full.connections).toBe(connections)
     }).pipe(Effect.scoped, Effect.provide(DiskLayer)))
 
+  it.live("a stalled download's PieceVerified events still come: the engine's ticker flushes their batch", () =>
+    Effect.gen(function* () {
+      const { info, payload } = singleFile(16384, 8 * 16384, 14)
+      const peer = yield* seederPeer({ data: payload, pieceLength: info.pieceLength, has: (i) => i < 3 })
+      let verified = 0
+      // No progress events (the hour), no end: nothing but the tick puts the waiting batch in.
+      const source = { info, trackers: [], peers: [peer.address] }
+      const events = yield* runEngine(source, memorySink(info).sink, Bitfield.empty(info.pieceCount), options({ progressInterval: "1 hour" })).pipe(
+        Stream.takeUntil((e) => e._tag === "PieceVerified" && ++verified >= 3),
+        Stream.runCollect,
+        Effect.timeout("5 seconds")
+      )
+      expect(verifiedIndexes([...events])).toEqual([0, 1, 2])
+      expect([...events].map((e) => e._tag)).not.toContain("Progress")
+    }).pipe(Effect.scoped, Effect.provide(EngineLayer)))
+
   it.live("fetches only the pieces asked for (download_piece)", () =>
     Effect.gen(function* () {
       const { info, payload } = singleFile(32768, 6 * 32768 - 5000, 13)

@@ -1,9 +1,9 @@
 /**
- * How a torrent's events reach its queue (TestClock): PieceVerified events wait for the next other
- * event, the periodic flush or a full batch; every event arrives once, in the order emitted.
+ * How a torrent's events reach its queue: PieceVerified events wait for the next other event, a
+ * flush (the engine's ticker: Download.test) or a full batch; every event arrives once, in order.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Queue, Take, TestClock } from "effect"
+import { Chunk, Effect, Queue, Take } from "effect"
 import { makeEventBatch } from "../../src/programs/torrent/EventBatch.js"
 import { TorrentEvent } from "../../src/programs/torrent/TorrentEvent.js"
 
@@ -15,11 +15,11 @@ const queued = (queue: Queue.Queue<Take.Take<TorrentEvent, never>>) =>
     Chunk.toReadonlyArray(takes).flatMap((take) =>
       Take.match(take, { onEnd: () => [], onFailure: () => [], onSuccess: (events) => Chunk.toReadonlyArray(events) })))
 
-describe("EventBatch (TestClock)", () => {
-  it.scoped("holds PieceVerified events until another event, which goes in after them", () =>
+describe("EventBatch", () => {
+  it.effect("holds PieceVerified events until another event, which goes in after them", () =>
     Effect.gen(function* () {
       const queue = yield* Queue.unbounded<Take.Take<TorrentEvent, never>>()
-      const batch = yield* makeEventBatch(queue)
+      const batch = makeEventBatch(queue)
       yield* batch.emit(verified(0))
       yield* batch.emit(verified(1))
       expect(yield* queued(queue)).toEqual([])
@@ -28,26 +28,23 @@ describe("EventBatch (TestClock)", () => {
       expect(yield* queued(queue)).toEqual([verified(0), verified(1), completed])
     }))
 
-  it.scoped("flushes waiting events every 200 ms, and on demand", () =>
+  it.effect("a flush puts the waiting events in, once", () =>
     Effect.gen(function* () {
       const queue = yield* Queue.unbounded<Take.Take<TorrentEvent, never>>()
-      const batch = yield* makeEventBatch(queue)
+      const batch = makeEventBatch(queue)
       yield* batch.emit(verified(3))
-      yield* TestClock.adjust("199 millis")
-      expect(yield* queued(queue)).toEqual([])
-      yield* TestClock.adjust("1 millis")
-      expect(yield* queued(queue)).toEqual([verified(3)])
       yield* batch.emit(verified(4))
+      expect(yield* queued(queue)).toEqual([])
       yield* batch.flush
-      expect(yield* queued(queue)).toEqual([verified(4)])
+      expect(yield* queued(queue)).toEqual([verified(3), verified(4)])
       yield* batch.flush
       expect(yield* queued(queue)).toEqual([])
     }))
 
-  it.scoped("a full batch of 256 goes in at once, without waiting for the clock", () =>
+  it.effect("a full batch of 256 goes in at once, without waiting for the clock", () =>
     Effect.gen(function* () {
       const queue = yield* Queue.unbounded<Take.Take<TorrentEvent, never>>()
-      const batch = yield* makeEventBatch(queue)
+      const batch = makeEventBatch(queue)
       for (let i = 0; i < 255; i++) yield* batch.emit(verified(i))
       expect(yield* queued(queue)).toEqual([])
       yield* batch.emit(verified(255))

@@ -28,7 +28,7 @@ export const demoCommand = Command.make(
       const summary = yield* runDemo({
         sizeMib,
         seeders,
-        onEvent: render,
+        onEvents: render,
         onReady: ({ pieces, tracker }) =>
           quiet ? Effect.void : note(`demo: ${sizeMib} MiB payload, ${pieces} pieces, tracker ${tracker}, ${plural(seeders, "seeder")}`),
         ...(Option.isSome(keep) ? { keep: keep.value } : {})

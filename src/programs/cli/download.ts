@@ -108,7 +108,7 @@ const makeDownloadCommand = (name: string, argName: string, what: string) =>
         yield* download(resolved, target, options, { overwrite: force }, yield* openStateStore(stateDir)).pipe(
           // No stage at all without --seed: every stage costs per event (one per piece).
           seed ? Stream.tap(seedingNotice()) : identity,
-          Stream.runForEachChunk(renderer.renderChunk),
+          Stream.runForEachChunk(renderer.render),
           Effect.catchIf(
             (e): e is StorageError => e._tag === "StorageError" && e.reason === "NotOurs",
             (e) => new OutputNotOurs({ path: e.path })

@@ -49,7 +49,7 @@ const makeDownloadPieceCommand = (name: string, argName: string, what: string) =
         }
         const renderer = makeRenderer(progressMode(quiet), output)
         yield* runEngine(resolved, sink, Bitfield.empty(info.pieceCount), { peerId, port, pieces: [index] }).pipe(
-          Stream.runForEachChunk(renderer.renderChunk),
+          Stream.runForEachChunk(renderer.render),
           Effect.onInterrupt(() => renderer.interrupted)
         )
       }).pipe(Effect.provide(TcpClientLayer))

@@ -127,9 +127,8 @@ export const summaryText = ({ peersUsed, tally }: DownloadTally, path: string, e
 }
 
 export interface DownloadRenderer {
-  readonly render: (event: DownloadEvent) => Effect.Effect<void>
   /** The events of one chunk of the stream, at one reading of the clock (`Stream.runForEachChunk`). */
-  readonly renderChunk: (events: Iterable<DownloadEvent>) => Effect.Effect<void>
+  readonly render: (events: Iterable<DownloadEvent>) => Effect.Effect<void>
   /** For an interrupt (Ctrl-C): a newline, so the shell prompt does not land on the status line, and where it stands. */
   readonly interrupted: Effect.Effect<void>
   /** The download failed with this message (main reports it on stderr as well). */
@@ -137,13 +136,12 @@ export interface DownloadRenderer {
 }
 
 /**
- * A renderer's ways in from its one synchronous step: an event, or a chunk of events at one clock
- * reading (Effect's clock, so that tests can drive it). A chunk costs one Effect step, not one an
- * event: the events come in batches of a few hundred pieces.
+ * A renderer's `render` from its synchronous step: a chunk of events at one clock reading (Effect's
+ * clock, so that tests can drive it). A chunk costs one Effect step, not one an event: the events
+ * come in batches of up to a few hundred pieces.
  */
-export const renderingWith = (step: (event: DownloadEvent, at: number) => void): Pick<DownloadRenderer, "render" | "renderChunk"> => ({
-  render: (event) => Effect.map(Clock.currentTimeMillis, (at) => step(event, at)),
-  renderChunk: (events) =>
+export const renderingWith = (step: (event: DownloadEvent, at: number) => void): Pick<DownloadRenderer, "render"> => ({
+  render: (events) =>
     Effect.map(Clock.currentTimeMillis, (at) => {
       for (const event of events) step(event, at)
     })

@@ -28,7 +28,7 @@ import { makeUploader } from "../Upload.js"
 import { type Announcer, startAnnouncer, type TrackerStatus, unannounced } from "./Announcer.js"
 import { startLocalDiscovery } from "./LocalDiscovery.js"
 import { makePeerExchange } from "./PeerExchange.js"
-import { makeEventBatch } from "./EventBatch.js"
+import { type EventBatch, makeEventBatch } from "./EventBatch.js"
 import { applyFilePriorities } from "./FilePriorities.js"
 import { defaultPeerRetry, makePeerManager, type PeerManager, type SessionJob } from "./PeerManager.js"
 import { clientName } from "./PeerSession.js"
@@ -191,8 +191,8 @@ const launch = (
     const state: { current: TorrentState | undefined } = { current: undefined }
     const selection: { current: ReadonlyArray<FilePriority> | undefined } = { current: undefined }
     const streaming = makeStreaming()
-    const batch = yield* makeEventBatch(events)
-    const fiber = yield* engine(source, sink, have, options, batch.emit, state, streaming, selection).pipe(
+    const batch = makeEventBatch(events)
+    const fiber = yield* engine(source, sink, have, options, batch, state, streaming, selection).pipe(
       Effect.onExit((exit) => Effect.zipRight(batch.flush, Queue.offer(events, exit._tag === "Success" ? Take.end : Take.failCause(exit.cause)))),
       Effect.forkScoped
     )
@@ -242,7 +242,7 @@ const engine = (
   sink: PieceSink,
   have: Bitfield,
   options: TorrentOptions,
-  emit: (e: TorrentEvent) => Effect.Effect<unknown>,
+  events: EventBatch,
   exposed: { current: TorrentState | undefined },
   /** Open streams' windows and readers. */
   streaming: Streaming,
@@ -259,14 +259,14 @@ const engine = (
         ? undefined
         : options.listener ?? (options.listen === undefined ? undefined : yield* bindListener(options.listen))
       const address = listening ?? options.inbound
-      const state = yield* makeState(source, sink, options, { picker, address, now, startedAt, emit, streaming })
+      const state = yield* makeState(source, sink, options, { picker, address, now, startedAt, events, streaming })
       exposed.current = state
       if (selection.current !== undefined) {
         yield* applyFilePriorities(state, sink, selection.current).pipe(Effect.catchTag("FileSelectionError", Effect.die)) // checked already
       }
       const manager = yield* startPeers(state, sink, options, listening)
       const { announcer, sourcesRunning } = yield* startSources(state, source, options, manager)
-      yield* emit(TorrentEvent.Started({
+      yield* events.emit(TorrentEvent.Started({
         pieces: source.info.pieceCount,
         verified: have.cardinality,
         bytesLeft: picker.bytesLeft,
@@ -308,7 +308,7 @@ interface StateParts {
   readonly address: { readonly host?: string | undefined; readonly port: number } | undefined
   readonly now: () => number
   readonly startedAt: number
-  readonly emit: (e: TorrentEvent) => Effect.Effect<unknown>
+  readonly events: EventBatch
   readonly streaming: Streaming
 }
 
@@ -341,7 +341,8 @@ const makeState = (source: TorrentSource, sink: PieceSink, options: TorrentOptio
       port: address?.port ?? options.port ?? 6881,
       listening: address !== undefined,
       now: parts.now,
-      emit: parts.emit,
+      emit: parts.events.emit,
+      flushEvents: parts.events.flush,
       completed: yield* Deferred.make<void>(),
       completedPieces: yield* Queue.bounded<CompletedPiece>(Math.max(2, Math.floor(verifyQueueBytes / info.pieceLength))),
       failed: yield* Deferred.make<never, TorrentError>(),
@@ -506,6 +507,7 @@ const ticker = (
         retune(state, s, t, tickMillis / 1000, everySecond)
         flush(s, t)
       }
+      yield* state.flushEvents
       if (!everySecond) continue
       manager.upkeep(t)
       for (const learned of state.pex?.upkeep(state, t) ?? []) yield* manager.addCandidate(learned)

@@ -118,6 +118,8 @@ export interface TorrentState {
   readonly listening: boolean
   readonly now: () => number
   readonly emit: (event: TorrentEvent) => Effect.Effect<unknown>
+  /** Puts the `PieceVerified` events that wait for a batch into the events now (each tick). */
+  readonly flushEvents: Effect.Effect<void>
   /** Succeeds once every wanted piece is verified. */
   readonly completed: Deferred.Deferred<void>
   /** Pieces whose blocks are all in, for the verify stage (bounded: a full queue stops the reads). */
