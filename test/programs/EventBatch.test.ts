@@ -15,11 +15,13 @@ const queued = (queue: Queue.Queue<Take.Take<TorrentEvent, never>>) =>
     Chunk.toReadonlyArray(takes).flatMap((take) =>
       Take.match(take, { onEnd: () => [], onFailure: () => [], onSuccess: (events) => Chunk.toReadonlyArray(events) })))
 
+/** A batch over a queue of its own. */
+const fresh = Effect.map(Queue.unbounded<Take.Take<TorrentEvent, never>>(), (queue) => ({ queue, batch: makeEventBatch(queue) }))
+
 describe("EventBatch", () => {
   it.effect("holds PieceVerified events until another event, which goes in after them", () =>
     Effect.gen(function* () {
-      const queue = yield* Queue.unbounded<Take.Take<TorrentEvent, never>>()
-      const batch = makeEventBatch(queue)
+      const { batch, queue } = yield* fresh
       yield* batch.emit(verified(0))
       yield* batch.emit(verified(1))
       expect(yield* queued(queue)).toEqual([])
@@ -30,8 +32,7 @@ describe("EventBatch", () => {
 
   it.effect("a flush puts the waiting events in, once", () =>
     Effect.gen(function* () {
-      const queue = yield* Queue.unbounded<Take.Take<TorrentEvent, never>>()
-      const batch = makeEventBatch(queue)
+      const { batch, queue } = yield* fresh
       yield* batch.emit(verified(3))
       yield* batch.emit(verified(4))
       expect(yield* queued(queue)).toEqual([])
@@ -43,8 +44,7 @@ describe("EventBatch", () => {
 
   it.effect("a full batch of 256 goes in at once, without waiting for the clock", () =>
     Effect.gen(function* () {
-      const queue = yield* Queue.unbounded<Take.Take<TorrentEvent, never>>()
-      const batch = makeEventBatch(queue)
+      const { batch, queue } = yield* fresh
       for (let i = 0; i < 255; i++) yield* batch.emit(verified(i))
       expect(yield* queued(queue)).toEqual([])
       yield* batch.emit(verified(255))
