@@ -26,19 +26,31 @@ try {
   cachedData = undefined
 }
 const script = new vm.Script(Module.wrap(fs.readFileSync(bundle, "utf8")), { filename: bundle, cachedData })
-// A download, a seed or the daemon allocates many short-lived objects (messages, requests); for
-// them V8 grows its young generation from 2 MiB to 32 MiB, most of it resident. Held at 2 MiB,
-// peak RSS is ~20 MiB lower for no measurable CPU. The flag is set after the cache check and put
-// back before the cache is written, since V8 rejects a code cache made under other flags; node
-// options of the user's own that size the young generation are left to rule.
-const holdsYoungGeneration =
-  !isPlainDecode && !/semi-space/.test([...process.execArgv, process.env.NODE_OPTIONS ?? ""].join(" "))
-// Required here, not at the top: `decode` does not load node:v8.
-const setYoungGenerationGrowth = (factor) => require("node:v8").setFlagsFromString(`--semi-space-growth-factor=${factor}`)
-if (holdsYoungGeneration) setYoungGenerationGrowth(1)
+// A download, a seed or the daemon allocates many short-lived objects (messages, requests), and
+// V8's defaults size its heap for throughput, not for a long-running client's footprint:
+// - it grows the young generation from 2 MiB to 32 MiB, most of it resident. Held at 2 MiB, peak
+//   RSS is ~20 MiB lower for no measurable CPU;
+// - after a full collection it lets the old generation grow to up to 4x what survived before the
+//   next one, so a download's promoted garbage (request bookkeeping, settled deferreds) kept RSS
+//   climbing by ~25 MiB over its first GiB. Grown by half, a full collection comes every few
+//   hundred MiB (a few ms each) and the heap stays within ~10 MiB of what is live.
+// The flags are set after the cache check and put back before the cache is written, since V8
+// rejects a code cache made under other flags; a flag the user's own node options set is left to rule.
+const userOptions = [...process.execArgv, process.env.NODE_OPTIONS ?? ""].join(" ")
+const heapSettings = isPlainDecode
+  ? []
+  : [
+      { flag: "semi-space-growth-factor", value: 1, v8Default: 2, userSet: /semi-space/ },
+      { flag: "heap-growing-percent", value: 50, v8Default: 0, userSet: /heap-growing-percent/ }
+    ].filter((setting) => !setting.userSet.test(userOptions))
+// Required only when there is something to set: `decode` does not load node:v8.
+const setHeapFlags = (valueOf) => {
+  for (const setting of heapSettings) require("node:v8").setFlagsFromString(`--${setting.flag}=${valueOf(setting)}`)
+}
+setHeapFlags((setting) => setting.value)
 if (cachedData === undefined || script.cachedDataRejected) {
   process.once("exit", () => {
-    if (holdsYoungGeneration) setYoungGenerationGrowth(2) // V8's default
+    setHeapFlags((setting) => setting.v8Default)
     try {
       fs.writeFileSync(cacheFile, script.createCachedData())
     } catch {

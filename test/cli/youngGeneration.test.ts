@@ -1,6 +1,9 @@
 /**
- * bin/bittorrent.cjs holds V8's young generation at its initial 2 MiB (a flag set after the code
- * cache check and put back before the cache is written). Run on a private copy of the bin and its
+ * bin/bittorrent.cjs sizes V8's heap for a long-running client: the young generation held at its
+ * initial 2 MiB, the old generation grown by half between full collections (flags set after the
+ * code cache check and put back before the cache is written). The first is checked here; the
+ * second's effect on a download's peak RSS is measured (README, Measurements), as V8's schedule of
+ * full collections is not one a short test can pin down. Run on a private copy of the bin and its
  * bundles, so that its code cache is its own.
  */
 import { beforeAll, describe, expect, it } from "@effect/vitest"
