@@ -4,8 +4,10 @@
  * everything else goes to stderr.
  */
 import * as ValidationError from "@effect/cli/ValidationError"
-import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Effect } from "effect"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodePath from "@effect/platform-node/NodePath"
+import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
+import { Effect, Layer } from "effect"
 import { cli, commandHelps, program } from "./programs/cli/app.js"
 import { type CommandHelp, type HelpStyle, renderCommandHelp, renderRootHelp, renderUsage } from "./programs/cli/helpText.js"
 import { classify } from "./programs/cli/invocation.js"
@@ -58,4 +60,8 @@ const main = Effect.suspend(() => {
   }
 })
 
-runCliMain(Effect.provide(main, NodeContext.layer))
+// What @effect/cli needs, not the whole NodeContext: its command executor and worker manager
+// would load node:child_process and node:worker_threads for every command (~9 ms).
+const platform = Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer)
+
+runCliMain(Effect.provide(main, platform))

@@ -18,7 +18,7 @@
  * hashed on the loop (at 16 KiB every off-loop way costs more than hashing in place).
  */
 import { createHash } from "node:crypto"
-import { Worker } from "node:worker_threads"
+import type { Worker } from "node:worker_threads"
 import { Context, Effect, Layer } from "effect"
 import { equalBytes } from "../domain/Bytes.js"
 import type { Info } from "../domain/Metainfo.js"
@@ -108,6 +108,9 @@ const makePool = (size: number) => {
     for (const job of queue.splice(0)) job.done(broken)
   }
 
+  // Loaded here, not imported: the CLI hashes on the loop, and node:worker_threads costs every
+  // command ~4 ms to load.
+  const { Worker } = process.getBuiltinModule("node:worker_threads")
   const workers = Array.from({ length: size }, (_, w) => {
     const worker = new Worker(workerSource, { eval: true, workerData: results })
     worker.on("message", (slot: number) => {
