@@ -19,6 +19,7 @@
  *   `releaseExcept` hands back a peer's requests for other pieces, to cancel when a stream seeks.
  */
 import { Bitfield } from "./Bitfield.js"
+import { candidateKey, PieceCandidates, tierOfKey } from "./PieceCandidates.js"
 import { blockSize } from "./Wire.js"
 
 export { blockSize }
@@ -126,6 +127,8 @@ export class PiecePicker {
   private readonly spare: Array<Uint8Array> = []
   /** Pieces due first, most urgent first (streams' read-ahead windows). */
   private deadlines: ReadonlyArray<number> = []
+  /** The (tier, availability) of every piece that could be started: where a scan may stop. */
+  private readonly candidates = new PieceCandidates()
 
   constructor(options: PickerOptions) {
     this.pieceCount = options.pieceCount
@@ -164,6 +167,8 @@ export class PiecePicker {
     this.startedWanted = 0
     for (const i of this.active.keys()) if (this.wanted.has(i)) this.startedWanted++
     for (const i of this.verifying) if (this.wanted.has(i)) this.startedWanted++
+    this.candidates.clear()
+    for (let i = 0; i < this.pieceCount; i++) this.count(i)
   }
 
   /**
@@ -212,7 +217,7 @@ export class PiecePicker {
     const ledger = this.peers.get(peer)
     if (ledger === undefined) return
     this.release(peer)
-    for (let i = 0; i < this.pieceCount; i++) if (ledger.has.has(i)) this.availability[i]!--
+    for (let i = 0; i < this.pieceCount; i++) if (ledger.has.has(i)) this.changeAvailability(i, -1)
     this.peers.delete(peer)
   }
 
@@ -223,7 +228,7 @@ export class PiecePicker {
     for (let i = 0; i < this.pieceCount; i++) {
       const before = ledger.has.has(i)
       const after = has.has(i)
-      if (before !== after) this.availability[i]! += after ? 1 : -1
+      if (before !== after) this.changeAvailability(i, after ? 1 : -1)
     }
     ledger.has = has.copy()
   }
@@ -232,8 +237,29 @@ export class PiecePicker {
   addHave(peer: string, index: number): boolean {
     const ledger = this.peers.get(peer)
     if (ledger === undefined || index < 0 || index >= this.pieceCount) return false
-    if (ledger.has.add(index)) this.availability[index]!++
+    if (ledger.has.add(index)) this.changeAvailability(index, 1)
     return true
+  }
+
+  private changeAvailability(index: number, by: number) {
+    this.uncount(index)
+    this.availability[index]! += by
+    this.count(index)
+  }
+
+  /** Whether the piece could be started by a peer that has it. */
+  private isCandidate(i: number): boolean {
+    return this.wanted.has(i) && !this.have.has(i) && !this.active.has(i) && !this.verifying.has(i)
+  }
+
+  /** Counts the piece among the candidates if it is one; call after a change that may make it one. */
+  private count(i: number) {
+    if (this.isCandidate(i)) this.candidates.add(candidateKey(this.tiers[i]!, this.availability[i]!))
+  }
+
+  /** Takes the piece out of the candidates if it is one; call before a change that may end that. */
+  private uncount(i: number) {
+    if (this.isCandidate(i)) this.candidates.remove(candidateKey(this.tiers[i]!, this.availability[i]!))
   }
 
   peerHas(peer: string): Bitfield | undefined {
@@ -465,13 +491,17 @@ export class PiecePicker {
 
   private choosePiece(has: Bitfield, only: ReadonlySet<number> | undefined): number | undefined {
     if (only !== undefined) return this.rarestOf(only, has)
+    // No piece can beat the best candidate: the scan stops at the first piece that reaches it.
+    const bestKey = this.candidates.best()
+    if (bestKey === undefined) return undefined
     const n = this.pieceCount
     const tiers = this.tiers
     let best: number | undefined
     let bestTier = -1
     if (this.sequential) {
       // The first startable piece of the highest tier.
-      for (let i = 0; i < n; i++) {
+      const topTier = tierOfKey(bestKey)
+      for (let i = 0; i < n && bestTier < topTier; i++) {
         if (tiers[i]! > bestTier && this.startable(i, has)) {
           best = i
           bestTier = tiers[i]!
@@ -489,6 +519,7 @@ export class PiecePicker {
         best = i
         bestTier = tier
         bestAvailability = this.availability[i]!
+        if (candidateKey(tier, bestAvailability) === bestKey) break
       }
     }
     return best
@@ -506,10 +537,11 @@ export class PiecePicker {
   }
 
   private startable(i: number, has: Bitfield): boolean {
-    return has.has(i) && this.wanted.has(i) && !this.have.has(i) && !this.active.has(i) && !this.verifying.has(i)
+    return has.has(i) && this.isCandidate(i)
   }
 
   private start(index: number): ActivePiece {
+    this.uncount(index)
     const length = this.pieceSize(index)
     const blockCount = Math.ceil(length / blockSize)
     const piece: ActivePiece = {
@@ -566,6 +598,7 @@ export class PiecePicker {
 
   /** The piece passed its hash check and is on disk; its parole, if any, ends. */
   verified(index: number): void {
+    this.uncount(index)
     if (this.verifying.delete(index) && this.wanted.has(index)) this.startedWanted--
     this.parole.delete(index)
     if (this.have.add(index) && this.wanted.has(index)) {
@@ -583,6 +616,7 @@ export class PiecePicker {
     if (!this.verifying.delete(index)) return
     if (this.wanted.has(index)) this.startedWanted--
     if (options?.parole !== false) this.parole.add(index)
+    this.count(index)
   }
 
   /** Gives back a completed piece's buffer once nothing reads it any more. */
