@@ -4,7 +4,8 @@
  * the multicast range routed to it, so no datagram reaches the host's interfaces. A seeder and a
  * downloader of a torrent without trackers, given no peers, find each other with `--lsd` alone:
  * the downloader announces at its start, the seeder hears it and dials it. The same with
- * libtorrent (`enable_lsd`) on either side: it hears our announcements, and we hear its.
+ * libtorrent (`enable_lsd`) on either side: it hears our announcements, and we hear its. An interop
+ * test: it needs root and python3-libtorrent (the install script), not the unit tests' bare machine.
  */
 import { spawnSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
